@@ -1,0 +1,398 @@
+"""Every system call newns makes: reading files, namespaces, mounts, exec.
+
+Mounts use the kernel's new mount API: objects are held as file descriptors
+and mounted by descriptor, so a mount lands on exactly the object that was
+opened, and an overlay's layers are the objects their lines named, whatever
+was mounted over those paths afterwards.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import stat
+import sys
+
+from .errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError
+from .plan import Action, Attach, Capture, Detach, NewFs, Overlay, Plan
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# Numbers from 424 up are the same on every architecture newns runs on.
+SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432
+SYS_MOUNT_SETATTR = 442
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOUNT_ATTR_RDONLY = 0x1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def _syscall(number: int, what: str, *args: object) -> int:
+    return _check(_libc.syscall(number, *args), what)
+
+
+def _fd_path(fd: int, rest: str = "") -> str:
+    return f"/proc/self/fd/{fd}" + (f"/{rest}" if rest else "")
+
+
+# -- what the interpreter asks about the caller's world ------------------------
+
+
+def read_text(path: str) -> str:
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "surrogateescape")
+
+
+def realpath(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def kind(path: str) -> str | None:
+    """'dir', 'file', 'other' or 'missing'; None when it can't be told (no access)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except NotADirectoryError:
+        return "missing"
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def account() -> tuple[str, str]:
+    """The caller's user name and home directory."""
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(os.getuid())
+    except KeyError:
+        return str(os.getuid()), "/"
+    return entry.pw_name, entry.pw_dir
+
+
+def getcwd() -> str:
+    """The caller's working directory as a path; / when it has none."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return "/"
+
+
+# -- entering a namespace -------------------------------------------------------
+
+
+def rootless() -> bool:
+    return os.geteuid() != 0
+
+
+def enter_namespace() -> None:
+    """Unshare a mount namespace (in a new user namespace when not root), private."""
+    uid, gid = os.geteuid(), os.getegid()
+    if rootless():
+        if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+            raise NewnsError(_userns_refusal(ctypes.get_errno()))
+        try:
+            _write("/proc/self/setgroups", "deny")
+            _write("/proc/self/uid_map", f"{uid} {uid} 1")
+            _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        except OSError as e:
+            raise NewnsError(_userns_refusal(e.errno, mapping=True)) from None
+    elif _libc.unshare(CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise NewnsError(f"can't make a mount namespace: {os.strerror(err)}")
+    if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        err = ctypes.get_errno()
+        raise NewnsError(f"can't make the new namespace's mounts private: {os.strerror(err)}")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        with open("/proc/sys/" + name.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _userns_refusal(err: int, *, mapping: bool = False) -> str:
+    """Why the kernel refused a user namespace, and how to allow it."""
+    start = f"can't make a user namespace ({os.strerror(err)}): "
+    if _sysctl("user.max_user_namespaces") == "0":
+        return start + "user namespaces are disabled: sysctl -w user.max_user_namespaces=15000, or run newns as root"
+    if _sysctl("kernel.unprivileged_userns_clone") == "0":
+        return start + "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1, or run newns as root"
+    if _sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
+        return start + (
+            "AppArmor restricts unprivileged user namespaces: "
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give newns an AppArmor profile "
+            "that allows userns, or run it as root"
+        )
+    if err == errno.EPERM and not mapping:
+        return start + "a seccomp filter probably blocks unshare (Docker's default profile does): run with seccomp=unconfined, or as root"
+    if err == errno.EINVAL:
+        return start + "this process has threads, or the kernel lacks user namespaces (CONFIG_USER_NS)"
+    return start + "check the user-namespace sysctls, or run newns as root"
+
+
+# -- carrying out a plan ------------------------------------------------------
+
+
+class Mounter:
+    """Carries out a plan's steps, holding captured objects as descriptors."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+        self.fds: dict[int, int] = {}
+        self.fresh: set[int] = set()
+        self.staged: set[int] = set()
+        self.userns = rootless()
+        self.work_dirs: list[str] = []
+
+    def run(self, plan: Plan) -> None:
+        for action in plan.actions:
+            if self.debug and action.text:
+                print(action.text, file=sys.stderr)
+            try:
+                for step in action.steps:
+                    self.step(step)
+            except OSError as e:
+                problem = NewnsError(f"{action.text or 'union'}: {e.strerror}", action.where)
+                if not action.quiet:
+                    raise problem from None
+                if self.debug:
+                    print(f"{problem} (skipped: -q)", file=sys.stderr)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+    def step(self, step: Capture | NewFs | Attach | Overlay | Detach) -> None:
+        if isinstance(step, Capture):
+            self.fds[step.slot] = _open_path(step.path)
+        elif isinstance(step, NewFs):
+            self.fds[step.slot] = self._new_fs(step)
+            self.fresh.add(step.slot)
+        elif isinstance(step, Attach):
+            self._attach(step)
+        elif isinstance(step, Overlay):
+            self._overlay(step)
+        else:
+            _check(_libc.umount2(step.target.encode(), MNT_DETACH), f"unmount {step.target}")
+
+    def _new_fs(self, step: NewFs) -> int:
+        fs = _syscall(SYS_FSOPEN, f"#{step.fstype}", step.fstype.encode(), FSOPEN_CLOEXEC)
+        try:
+            for option in (step.options or "").split(","):
+                if option:
+                    key, _, value = option.partition("=")
+                    self._config(fs, key, value if _ else None, f"#{step.fstype} {option}")
+            self._config(fs, None, None, f"#{step.fstype}", FSCONFIG_CMD_CREATE)
+            return _syscall(SYS_FSMOUNT, f"#{step.fstype}", fs, FSMOUNT_CLOEXEC, 0)
+        finally:
+            os.close(fs)
+
+    def _config(self, fs: int, key: str | None, value: str | None, what: str, cmd: int | None = None) -> None:
+        if cmd is None:
+            cmd = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
+        result = _libc.syscall(
+            SYS_FSCONFIG, fs, cmd, key.encode() if key else None, value.encode() if value is not None else None, 0
+        )
+        if result < 0:
+            err = ctypes.get_errno()
+            detail = _fs_log(fs)
+            raise OSError(err, f"{what}: {detail or os.strerror(err)}")
+
+    def _attach(self, step: Attach) -> None:
+        tree = _syscall(
+            SYS_OPEN_TREE,
+            step.target,
+            self.fds[step.slot],
+            b"",
+            AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC,
+        )
+        try:
+            if step.readonly:
+                _set_readonly(tree)
+            self._move(tree, step.target)
+        finally:
+            os.close(tree)
+
+    def _overlay(self, step: Overlay) -> None:
+        fs = _syscall(SYS_FSOPEN, "overlay", b"overlay", FSOPEN_CLOEXEC)
+        try:
+            for slot in step.lowers:
+                self._config(fs, "lowerdir+", _fd_path(self.fds[slot]), f"overlay on {step.target}")
+            if step.upper is not None:
+                upper, work = self._upper(step.upper)
+                self._config(fs, "upperdir", upper, f"overlay on {step.target}")
+                self._config(fs, "workdir", work, f"overlay on {step.target}")
+            if self.userns:
+                self._config(fs, "userxattr", None, f"overlay on {step.target}")
+            self._config(fs, "index", "off", f"overlay on {step.target}")
+            self._config(fs, "xino", "off", f"overlay on {step.target}")
+            self._config(fs, None, None, f"overlay on {step.target}", FSCONFIG_CMD_CREATE)
+            mnt = _syscall(SYS_FSMOUNT, f"overlay on {step.target}", fs, FSMOUNT_CLOEXEC, 0)
+        finally:
+            os.close(fs)
+        try:
+            if step.readonly:
+                _set_readonly(mnt)
+            self._move(mnt, step.target)
+        finally:
+            os.close(mnt)
+
+    def _upper(self, slot: int) -> tuple[str, str]:
+        """The upper and work directories for a member that takes creations."""
+        fd = self.fds[slot]
+        if slot in self.fresh:
+            if slot not in self.staged:
+                os.mkdir(_fd_path(fd, "upper"), 0o755)
+                os.mkdir(_fd_path(fd, "work"), 0o700)
+                self.staged.add(slot)
+            return _fd_path(fd, "upper"), _fd_path(fd, "work")
+        raise OSError(errno.EOPNOTSUPP, "a directory taking creations in a union is not supported yet; use a #tmpfs member with -c")
+
+    def _move(self, mnt: int, target: str) -> None:
+        dest = _open_path(target)
+        try:
+            _syscall(
+                SYS_MOVE_MOUNT, f"mount on {target}", mnt, b"", dest, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+            )
+        finally:
+            os.close(dest)
+
+
+def _open_path(path: str) -> int:
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise OSError(e.errno, f"{path}: {e.strerror}") from None
+
+
+def _set_readonly(mnt: int) -> None:
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    _syscall(SYS_MOUNT_SETATTR, "read-only", mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr))
+
+
+def _fs_log(fs: int) -> str:
+    """The kernel's own messages about a filesystem being set up."""
+    messages = []
+    while True:
+        try:
+            line = os.read(fs, 1024).decode(errors="replace").strip()
+        except OSError:
+            break
+        if not line:
+            break
+        messages.append(line[2:] if line[1:2] == " " else line)
+    return "; ".join(messages)
+
+
+# -- running the command --------------------------------------------------------
+
+
+def chdir(path: str) -> bool:
+    try:
+        os.chdir(path)
+        return True
+    except OSError:
+        return False
+
+
+def find_command(name: str, env: dict[str, str]) -> str:
+    """The file a shell would run for name; exits 127 or 126 as a shell does."""
+    if "/" in name:
+        return name
+    denied = None
+    for directory in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            mode = os.stat(candidate).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            continue
+        if os.access(candidate, os.X_OK):
+            return candidate
+        denied = denied or candidate
+    if denied:
+        fail(f"{denied}: permission denied", EXIT_NOT_EXECUTABLE)
+    fail(f"{name}: command not found", EXIT_NOT_FOUND)
+
+
+def execute(argv: list[str], env: dict[str, str]) -> None:
+    """Replace newns with the command; exits 126/127 when it can't be run."""
+    path = find_command(argv[0], env)
+    try:
+        os.execve(path, argv, env)
+    except OSError as e:
+        code = EXIT_NOT_FOUND if e.errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
+        fail(f"{argv[0]}: {e.strerror}", code)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> None:
+    sys.stderr.write(f"newns: {message}\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def exit_like(status: int) -> None:
+    """Exit as a child with this wait status did: same code, or same signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else EXIT_FAILURE)
+
+
+def names_newns(path: str) -> bool:
+    """Whether path is a file whose #! line runs newns (a namespace file run as a script)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"newns" in first

@@ -1,0 +1,75 @@
+"""The kernel steps the interpreter plans and ops.py carries out.
+
+Objects are held in numbered slots: a Capture opens a path when its step
+runs, so a member of a union is the object that was there when its line ran,
+whatever is mounted over that path later (Plan 9's bind by object).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import NewnsError, Where
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """Hold the file or directory now at path."""
+
+    slot: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewFs:
+    """Hold a fresh, unattached kernel filesystem of type fstype."""
+
+    slot: int
+    fstype: str
+    options: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """Mount a copy of the tree held in slot (with its submounts) onto target."""
+
+    slot: int
+    target: str
+    readonly: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """Mount one overlay on target: lowers top first, upper takes creations."""
+
+    target: str
+    lowers: tuple[int, ...]
+    upper: int | None
+    readonly: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Detach:
+    """Unmount what is mounted on target, with everything under it."""
+
+    target: str
+
+
+Step = Capture | NewFs | Attach | Overlay | Detach
+
+
+@dataclass(slots=True)
+class Action:
+    """The steps of one line (text is the line after expansion, for -d)."""
+
+    where: Where
+    text: str | None
+    quiet: bool
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    actions: list[Action]
+    cwd: str
+    cwd_where: Where | None
+    warnings: list[NewnsError]
