@@ -9,6 +9,7 @@ import click
 from . import __version__, ops
 from .errors import EXIT_FAILURE, NewnsError
 from .interp import Interpreter
+from .plan import Plan
 
 EPILOG = """\b
 Examples:
@@ -64,8 +65,20 @@ def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
     if nsfile:
         env["NEWNS"] = os.path.abspath(nsfile)
     argv = argv or [env.get("SHELL") or "/bin/sh"]
+    if plan.work_dirs:
+        ops.supervise(lambda report: enter(plan, cwd, argv, env, debug, report))
+    else:
+        enter(plan, cwd, argv, env, debug, None)
+
+
+def enter(plan: Plan, cwd: str, argv: list[str], env: dict[str, str], debug: bool, report: int | None) -> None:
+    """Build the namespace in this process and exec the command in it.
+
+    report: where to name overlay work directories for the parent to remove.
+    """
     ops.enter_namespace()
-    mounter = ops.Mounter(debug)
+    work = ops.WorkDirs(ops.cache_dir(env), report) if report is not None else None
+    mounter = ops.Mounter(debug, work)
     try:
         mounter.run(plan)
     finally:

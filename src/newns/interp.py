@@ -143,6 +143,7 @@ class Interpreter:
         self.unknown: set[str] = set()
         self.actions: list[Action] = []
         self.warnings: list[NewnsError] = []
+        self.work_dirs = False
         cwd, cwd_where = None, None
         for op in ops_:
             action = Action(op.where, None, op.quiet)
@@ -164,7 +165,7 @@ class Interpreter:
             self._flush(path)
         if self.problems:
             raise NewnsErrors(self.problems)
-        return Plan(self.actions, cwd or self.cwd, cwd_where, self.warnings)
+        return Plan(self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs)
 
     def text(self, op: Op) -> str:
         """The line as -d echoes it: command, flags and expanded, quoted words."""
@@ -358,6 +359,8 @@ class Interpreter:
                         target.where,
                     )
                 )
+            if upper is not None and not upper.fresh:
+                self.work_dirs = True
             lowers = tuple(m.slot for m in members if m is not upper)
             action.steps.append(Overlay(path, lowers, upper.slot if upper else None, target.readonly))
         target.mounted = True

@@ -15,7 +15,7 @@ import stat
 import sys
 
 from .errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError
-from .plan import Action, Attach, Capture, Detach, NewFs, Overlay, Plan
+from .plan import Attach, Capture, Detach, NewFs, Overlay, Plan, Step
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -52,15 +52,15 @@ class _MountAttr(ctypes.Structure):
     ]
 
 
-def _check(result: int, what: str) -> int:
+def _check(result: int) -> int:
     if result < 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, os.strerror(err))
     return result
 
 
-def _syscall(number: int, what: str, *args: object) -> int:
-    return _check(_libc.syscall(number, *args), what)
+def _syscall(number: int, *args: object) -> int:
+    return _check(_libc.syscall(number, *args))
 
 
 def _fd_path(fd: int, rest: str = "") -> str:
@@ -182,34 +182,38 @@ def _userns_refusal(err: int, *, mapping: bool = False) -> str:
 class Mounter:
     """Carries out a plan's steps, holding captured objects as descriptors."""
 
-    def __init__(self, debug: bool) -> None:
+    def __init__(self, debug: bool, work: WorkDirs | None = None) -> None:
         self.debug = debug
+        self.work = work
         self.fds: dict[int, int] = {}
         self.fresh: set[int] = set()
         self.staged: set[int] = set()
         self.userns = rootless()
-        self.work_dirs: list[str] = []
 
     def run(self, plan: Plan) -> None:
         for action in plan.actions:
             if self.debug and action.text:
                 print(action.text, file=sys.stderr)
-            try:
-                for step in action.steps:
+            for step in action.steps:
+                try:
                     self.step(step)
-            except OSError as e:
-                problem = NewnsError(f"{action.text or 'union'}: {e.strerror}", action.where)
-                if not action.quiet:
-                    raise problem from None
-                if self.debug:
-                    print(f"{problem} (skipped: -q)", file=sys.stderr)
+                except OSError as e:
+                    what = action.text or f"the union on {step.target}"
+                    problem = NewnsError(f"{what}: {self.explain(step, e)}", action.where)
+                    if not action.quiet:
+                        raise problem from None
+                    if self.debug:
+                        print(f"{problem} (skipped: -q)", file=sys.stderr)
+                    break
 
     def close(self) -> None:
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
+        if self.work is not None:
+            self.work.close()
 
-    def step(self, step: Capture | NewFs | Attach | Overlay | Detach) -> None:
+    def step(self, step: Step) -> None:
         if isinstance(step, Capture):
             self.fds[step.slot] = _open_path(step.path)
         elif isinstance(step, NewFs):
@@ -220,21 +224,48 @@ class Mounter:
         elif isinstance(step, Overlay):
             self._overlay(step)
         else:
-            _check(_libc.umount2(step.target.encode(), MNT_DETACH), f"unmount {step.target}")
+            _check(_libc.umount2(step.target.encode(), MNT_DETACH))
+
+    def explain(self, step: Step, error: OSError) -> str:
+        """The kernel's refusal, with what it means for this step."""
+        message = error.strerror
+        if isinstance(step, NewFs) and error.errno == errno.ENODEV:
+            return f"this kernel has no filesystem type {step.fstype!r} (see /proc/filesystems)"
+        if isinstance(step, NewFs) and error.errno == errno.EPERM and self.userns:
+            return f"{message}: a user namespace may not mount #{step.fstype}; run newns as root"
+        if isinstance(step, Overlay) and error.errno == errno.ELOOP:
+            return f"{message}: overlayfs refuses members that contain one another or the target"
+        if isinstance(step, Overlay) and error.errno == errno.EINVAL and self.userns:
+            crowded = []
+            for slot in step.lowers:
+                layer = os.readlink(_fd_path(self.fds[slot]))
+                if mounts := _mounts_under(layer):
+                    crowded.append(f"{layer} has {', '.join(mounts[:3])}{' ...' if len(mounts) > 3 else ''}")
+            if crowded:
+                return (
+                    f"{message}: in a user namespace overlayfs can't use a member with mounts under it "
+                    f"({'; '.join(crowded)}): bind the directories you need instead, or run newns as root"
+                )
+        if isinstance(step, Detach) and error.errno == errno.EINVAL and self.userns:
+            return (
+                f"{message}: mounts inherited from the caller are locked in a user namespace; "
+                "bind or mount something over it instead, or run newns as root"
+            )
+        return message
 
     def _new_fs(self, step: NewFs) -> int:
-        fs = _syscall(SYS_FSOPEN, f"#{step.fstype}", step.fstype.encode(), FSOPEN_CLOEXEC)
+        fs = _syscall(SYS_FSOPEN, step.fstype.encode(), FSOPEN_CLOEXEC)
         try:
             for option in (step.options or "").split(","):
                 if option:
-                    key, _, value = option.partition("=")
-                    self._config(fs, key, value if _ else None, f"#{step.fstype} {option}")
-            self._config(fs, None, None, f"#{step.fstype}", FSCONFIG_CMD_CREATE)
-            return _syscall(SYS_FSMOUNT, f"#{step.fstype}", fs, FSMOUNT_CLOEXEC, 0)
+                    key, equals, value = option.partition("=")
+                    self._config(fs, key, value if equals else None)
+            self._config(fs, None, None, FSCONFIG_CMD_CREATE)
+            return _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
         finally:
             os.close(fs)
 
-    def _config(self, fs: int, key: str | None, value: str | None, what: str, cmd: int | None = None) -> None:
+    def _config(self, fs: int, key: str | None, value: str | None, cmd: int | None = None) -> None:
         if cmd is None:
             cmd = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
         result = _libc.syscall(
@@ -242,45 +273,39 @@ class Mounter:
         )
         if result < 0:
             err = ctypes.get_errno()
-            detail = _fs_log(fs)
-            raise OSError(err, f"{what}: {detail or os.strerror(err)}")
+            raise OSError(err, _fs_log(fs) or os.strerror(err))
 
     def _attach(self, step: Attach) -> None:
-        tree = _syscall(
-            SYS_OPEN_TREE,
-            step.target,
-            self.fds[step.slot],
-            b"",
-            AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC,
-        )
+        flags = AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC
+        tree = _syscall(SYS_OPEN_TREE, self.fds[step.slot], b"", flags)
         try:
             if step.readonly:
                 _set_readonly(tree)
-            self._move(tree, step.target)
+            _move(tree, step.target)
         finally:
             os.close(tree)
 
     def _overlay(self, step: Overlay) -> None:
-        fs = _syscall(SYS_FSOPEN, "overlay", b"overlay", FSOPEN_CLOEXEC)
+        fs = _syscall(SYS_FSOPEN, b"overlay", FSOPEN_CLOEXEC)
         try:
             for slot in step.lowers:
-                self._config(fs, "lowerdir+", _fd_path(self.fds[slot]), f"overlay on {step.target}")
+                self._config(fs, "lowerdir+", _fd_path(self.fds[slot]))
             if step.upper is not None:
                 upper, work = self._upper(step.upper)
-                self._config(fs, "upperdir", upper, f"overlay on {step.target}")
-                self._config(fs, "workdir", work, f"overlay on {step.target}")
+                self._config(fs, "upperdir", upper)
+                self._config(fs, "workdir", work)
             if self.userns:
-                self._config(fs, "userxattr", None, f"overlay on {step.target}")
-            self._config(fs, "index", "off", f"overlay on {step.target}")
-            self._config(fs, "xino", "off", f"overlay on {step.target}")
-            self._config(fs, None, None, f"overlay on {step.target}", FSCONFIG_CMD_CREATE)
-            mnt = _syscall(SYS_FSMOUNT, f"overlay on {step.target}", fs, FSMOUNT_CLOEXEC, 0)
+                self._config(fs, "userxattr", None)
+            self._config(fs, "index", "off")
+            self._config(fs, "xino", "off")
+            self._config(fs, None, None, FSCONFIG_CMD_CREATE)
+            mnt = _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
         finally:
             os.close(fs)
         try:
             if step.readonly:
                 _set_readonly(mnt)
-            self._move(mnt, step.target)
+            _move(mnt, step.target)
         finally:
             os.close(mnt)
 
@@ -293,16 +318,99 @@ class Mounter:
                 os.mkdir(_fd_path(fd, "work"), 0o700)
                 self.staged.add(slot)
             return _fd_path(fd, "upper"), _fd_path(fd, "work")
-        raise OSError(errno.EOPNOTSUPP, "a directory taking creations in a union is not supported yet; use a #tmpfs member with -c")
+        assert self.work is not None, "the plan asks for work directories"
+        return _fd_path(fd), self.work.make(fd)
 
-    def _move(self, mnt: int, target: str) -> None:
-        dest = _open_path(target)
-        try:
-            _syscall(
-                SYS_MOVE_MOUNT, f"mount on {target}", mnt, b"", dest, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+
+def _move(mnt: int, target: str) -> None:
+    """Mount a detached mount onto the object now at target."""
+    dest = _open_path(target)
+    try:
+        _syscall(SYS_MOVE_MOUNT, mnt, b"", dest, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    finally:
+        os.close(dest)
+
+
+def _mounts_under(path: str) -> list[str]:
+    """Mount points strictly under path in this namespace."""
+    prefix = path.rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return list(dict.fromkeys(p for p in points if p.startswith(prefix) and p != path))
+
+
+class WorkDirs:
+    """overlayfs's work directories for unions that create in a real directory.
+
+    overlayfs wants an empty directory on the same mount as the directory that
+    takes creations. newns makes one per overlay under CACHE/newns (CACHE is
+    $XDG_CACHE_HOME or ~/.cache), outside the user's files, tells the waiting
+    parent its name, and the parent removes it when the command is done. Ones
+    left by a newns that was killed are removed by the next run.
+    """
+
+    def __init__(self, base: str, report: int) -> None:
+        self.base = base
+        self.report = report
+        os.makedirs(base, 0o700, exist_ok=True)
+        self.fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        _remove_stale(base)
+
+    def make(self, upper: int) -> str:
+        if _mount_id(upper) != _mount_id(self.fd):
+            raise OSError(
+                errno.EXDEV,
+                f"overlayfs needs its work directory on the same mount as the directory taking creations, "
+                f"and {self.base} is not: set XDG_CACHE_HOME to a directory on that filesystem, "
+                "or take creations in a #tmpfs member",
             )
-        finally:
-            os.close(dest)
+        name = f"work-{os.getppid()}-{os.urandom(4).hex()}"
+        os.mkdir(name, 0o700, dir_fd=self.fd)
+        os.write(self.report, os.path.join(self.base, name).encode() + b"\0")
+        return _fd_path(self.fd, name)
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.report)
+
+
+def cache_dir(env: dict[str, str]) -> str:
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or account()[1], ".cache")
+    return os.path.join(cache, "newns")
+
+
+def _mount_id(fd: int) -> int | None:
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    return None
+
+
+def _remove_stale(base: str) -> None:
+    """Remove work directories whose newns has gone."""
+    for name in os.listdir(base):
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] != "work" or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            remove_tree(os.path.join(base, name))
+        except OSError:
+            pass
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf, including overlayfs's mode-0 work/work directory."""
+    import shutil
+
+    for root, dirs, _ in os.walk(path):
+        for name in dirs:
+            inner = os.path.join(root, name)
+            if not os.path.islink(inner):
+                os.chmod(inner, 0o700)
+    shutil.rmtree(path)
 
 
 def _open_path(path: str) -> int:
@@ -314,7 +422,7 @@ def _open_path(path: str) -> int:
 
 def _set_readonly(mnt: int) -> None:
     attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    _syscall(SYS_MOUNT_SETATTR, "read-only", mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr))
+    _syscall(SYS_MOUNT_SETATTR, mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr))
 
 
 def _fs_log(fs: int) -> str:
@@ -377,6 +485,52 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
     sys.stderr.write(f"newns: {message}\n")
     sys.stderr.flush()
     os._exit(code)
+
+
+FORWARDED = (
+    signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGWINCH,
+)
+"""Signals a parent passes on; those a terminal sends reach the command by itself."""
+FROM_TERMINAL = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+def supervise(child) -> None:
+    """Run child() in a forked process and stay as its parent, then clean up.
+
+    child(report) builds the namespace and execs the command; report is a pipe
+    on which it names the work directories to remove once the command is done.
+    The parent passes signals on and exits as the command did.
+    """
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(readable)
+        try:
+            child(writable)
+        except NewnsError as error:
+            fail(str(error).removeprefix("newns: "))
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            fail("internal error")
+    os.close(writable)
+    for sig in FORWARDED:
+        signal.signal(sig, lambda number, _frame: os.kill(pid, number))
+    for sig in FROM_TERMINAL:
+        signal.signal(sig, signal.SIG_IGN)
+    names = b""
+    while chunk := os.read(readable, 65536):
+        names += chunk
+    os.close(readable)
+    _, status = os.waitpid(pid, 0)
+    for name in names.split(b"\0"):
+        if name:
+            try:
+                remove_tree(os.fsdecode(name))
+            except OSError as e:
+                sys.stderr.write(f"newns: can't remove work directory {os.fsdecode(name)}: {e.strerror}\n")
+    exit_like(status)
 
 
 def exit_like(status: int) -> None:

@@ -73,3 +73,4 @@ class Plan:
     cwd: str
     cwd_where: Where | None
     warnings: list[NewnsError]
+    work_dirs: bool = False  # an overlay writes to a real directory: newns must clean up after it
