@@ -189,19 +189,32 @@ class Interpreter:
 
     def _cd(self, op: Cd) -> str:
         path = self.path(op.dir, what="directory")
-        kind = self.kind(path)
-        if kind not in ("dir", None):
-            raise NewnsError(f"cd: {path}: {_KIND_ERRORS[kind]}", op.dir.where)
+        self._existing(path, op.dir, "cd", directory=True)
         self.dir = path
         return path
+
+    def _existing(self, path: str, word: Word, command: str, *, directory: bool = False) -> str | None:
+        """path's kind, as kind() gives it; an error when it is missing, or not a directory where one is needed."""
+        kind = self.kind(path)
+        if kind == "missing":
+            what = "directory" if directory else "file or directory"
+            raise NewnsError(f"{command}: {path}: no such {what}{self._hidden_by(path)}", word.where)
+        if directory and kind not in ("dir", None):
+            raise NewnsError(f"{command}: {path}: not a directory", word.where)
+        return kind
+
+    def _hidden_by(self, path: str) -> str:
+        """Which earlier line decides what path holds, for an error message."""
+        for prefix in sorted(self.table, key=len, reverse=True):
+            if prefix == path or _is_under(path, prefix):
+                return f" (in what line {self.table[prefix].where.line} put on {prefix})"
+        return ""
 
     def _bind(self, op: Bind, action: Action) -> None:
         new = self.path(op.new)
         old = self.path(op.old)
-        new_kind, old_kind = self.kind(new), self.kind(old)
-        for path, kind, word in ((new, new_kind, op.new), (old, old_kind, op.old)):
-            if kind == "missing":
-                raise NewnsError(f"bind: {path}: no such file or directory", word.where)
+        new_kind = self._existing(new, op.new, "bind")
+        old_kind = self._existing(old, op.old, "bind")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
             raise NewnsError(
                 f"bind: {new} is a {_KIND_NAMES[new_kind]} but {old} is a {_KIND_NAMES[old_kind]}: "
@@ -231,11 +244,7 @@ class Interpreter:
             )
         if fstype in LATER_SOURCES:
             raise NewnsError(f"#{fstype} is not supported yet", op.source.where)
-        old_kind = self.kind(old)
-        if old_kind == "missing":
-            raise NewnsError(f"mount: {old}: no such directory", op.old.where)
-        if old_kind not in ("dir", None):
-            raise NewnsError(f"mount: {old}: not a directory", op.old.where)
+        old_kind = self._existing(old, op.old, "mount", directory=True)
         self._flush_under((old,), action)
         spec = self.expand(op.spec) if op.spec is not None else None
         slot = self._new_slot()
@@ -417,7 +426,6 @@ class Interpreter:
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}
-_KIND_ERRORS = {"missing": "no such directory", "file": "not a directory", "other": "not a directory"}
 
 
 def _is_under(path: str, ancestor: str) -> bool:
