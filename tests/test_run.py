@@ -2,7 +2,6 @@
 import os
 import signal
 
-import pytest
 
 
 def test_bind_replaces_what_a_directory_shows(tree):

@@ -9,7 +9,6 @@ import click
 from . import __version__, ops
 from .errors import EXIT_FAILURE, NewnsError
 from .interp import Interpreter
-from .plan import Plan
 
 EPILOG = """\b
 Examples:
@@ -65,32 +64,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
     if nsfile:
         env["NEWNS"] = os.path.abspath(nsfile)
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    if plan.work_dirs:
-        ops.supervise(lambda report: enter(plan, cwd, argv, env, debug, report))
-    else:
-        enter(plan, cwd, argv, env, debug, None)
-
-
-def enter(plan: Plan, cwd: str, argv: list[str], env: dict[str, str], debug: bool, report: int | None) -> None:
-    """Build the namespace in this process and exec the command in it.
-
-    report: where to name overlay work directories for the parent to remove.
-    """
-    ops.enter_namespace()
-    work = ops.WorkDirs(ops.cache_dir(env), report) if report is not None else None
-    mounter = ops.Mounter(debug, work)
-    try:
-        mounter.run(plan)
-    finally:
-        mounter.close()
-    if plan.cwd_where is not None:
-        if not ops.chdir(plan.cwd):
-            raise NewnsError(f"cd {plan.cwd}: no such directory in the new namespace", plan.cwd_where)
-        env["PWD"] = plan.cwd
-    elif not ops.chdir(cwd):
-        ops.chdir("/")
-        env["PWD"] = "/"
-    ops.execute(argv, env)
+    ops.launch(plan, argv, env, cwd, debug)
 
 
 def main() -> None:

@@ -11,42 +11,22 @@ from __future__ import annotations
 
 import os.path
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from . import nsfile, ops
-from .errors import NewnsError, NewnsErrors, Where
+from .errors import NewnsError, NewnsErrors
 from .nsfile import Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word
-from .plan import Action, Attach, Capture, Detach, NewFs, Overlay, Plan
+from .plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Reroot
+from .table import Member, MountTable, Target, is_under
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
 
 FSTYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
-LATER_SOURCES = ("proc", "dev", "old")
-
-
-@dataclass(slots=True)
-class Member:
-    """One member of a target's union."""
-
-    slot: int
-    label: str  # the path or source the file named, for `unmount new old` and -d
-    origin: str | None  # where its files are in the caller's namespace; None: unknown
-    create: bool
-    fresh: bool = False  # a new, empty filesystem
-    seed: bool = False  # the target's own directory, from the first -a or -b
-
-
-@dataclass(slots=True)
-class Target:
-    """A mounted-on path: its members, and what the plan has mounted there."""
-
-    members: list[Member]
-    readonly: bool
-    where: Where  # the last line that changed it
-    mounted: bool = False
-    pending: bool = True
-    nested: bool = False  # something was mounted inside it after it was mounted
+DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
+    "console": "other", "pts": "dir", "shm": "dir", "ptmx": "other",
+    "fd": "other", "stdin": "other", "stdout": "other", "stderr": "other",
+}
 
 
 class Interpreter:
@@ -119,19 +99,36 @@ class Interpreter:
         return text
 
     def path(self, word: Word, *, what: str = "path") -> str:
+        """A word as an absolute path of the namespace being built.
+
+        After clear, the new namespace's paths are under NEW_ROOT and #old's
+        under OLD_ROOT: those are the paths the steps use; show() turns
+        them back into the file's own terms for messages.
+        """
         text = self.expand(word)
         if not text:
             raise NewnsError(f"empty {what}", word.where)
         if text.startswith("#"):
-            name = text[1:].split("/", 1)[0]
-            if name in LATER_SOURCES:
-                raise NewnsError(f"#{name} is not supported yet", word.where)
-            raise NewnsError(
-                f"{text}: Plan 9 device paths have no Linux equivalent; "
-                "mount kernel filesystems by type instead, as in mount '#tmpfs' /tmp",
-                word.where,
-            )
-        return os.path.normpath(os.path.join(self.dir, text))
+            name, _, rest = text[1:].partition("/")
+            if name != "old":
+                raise NewnsError(
+                    f"{text}: Plan 9 device paths have no Linux equivalent; "
+                    "mount kernel filesystems by type instead, as in mount '#tmpfs' /tmp",
+                    word.where,
+                )
+            if not self.cleared:
+                raise NewnsError("#old is the namespace as it was before clear, and no clear comes before this line", word.where)
+            return os.path.normpath(f"{OLD_ROOT}/{rest}")
+        logical = os.path.normpath(os.path.join(self.dir, text))
+        return os.path.normpath(NEW_ROOT + logical) if self.cleared else logical
+
+    def show(self, path: str) -> str:
+        """A path as the file names it."""
+        if not self.cleared:
+            return path
+        if path == NEW_ROOT or is_under(path, NEW_ROOT):
+            return path[len(NEW_ROOT) :] or "/"
+        return "#old" + path[len(OLD_ROOT) :]
 
     # -- planning --------------------------------------------------------
 
@@ -139,11 +136,12 @@ class Interpreter:
         """The whole file as kernel steps; raises NewnsErrors with every problem."""
         self.dir = self.cwd
         self.slots = 0
-        self.table: dict[str, Target] = {}
-        self.unknown: set[str] = set()
+        self.table = MountTable()
         self.actions: list[Action] = []
         self.warnings: list[NewnsError] = []
         self.work_dirs = False
+        self.cleared = False
+        self.pid_namespace = False
         cwd, cwd_where = None, None
         for op in ops_:
             action = Action(op.where, None, op.quiet)
@@ -161,11 +159,12 @@ class Interpreter:
                     self.problems.append(problem)
                 continue
             self.actions.append(action)
-        for path in sorted((p for p, t in self.table.items() if t.pending), key=len):
-            self._flush(path)
+        self._flush_all()
         if self.problems:
             raise NewnsErrors(self.problems)
-        return Plan(self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs)
+        return Plan(
+            self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace
+        )
 
     def text(self, op: Op) -> str:
         """The line as -d echoes it: command, flags and expanded, quoted words."""
@@ -185,94 +184,167 @@ class Interpreter:
         elif isinstance(op, Unmount):
             self._unmount(op, action)
         else:
-            raise NewnsError("clear is not supported yet", op.where)
+            self._clear(op, action)
 
     def _cd(self, op: Cd) -> str:
         path = self.path(op.dir, what="directory")
+        self._check_new(path, op.dir, "cd")
         self._existing(path, op.dir, "cd", directory=True)
-        self.dir = path
-        return path
+        self.dir = self.show(path)
+        return self.dir
 
     def _existing(self, path: str, word: Word, command: str, *, directory: bool = False) -> str | None:
-        """path's kind, as kind() gives it; an error when it is missing, or not a directory where one is needed."""
-        kind = self.kind(path)
+        """path's kind as the table has it; an error when it is missing, or not a directory where one is needed."""
+        kind = self.table.kind(path)
         if kind == "missing":
             what = "directory" if directory else "file or directory"
-            raise NewnsError(f"{command}: {path}: no such {what}{self._hidden_by(path)}", word.where)
+            raise NewnsError(f"{command}: {self.show(path)}: no such {what}{self._hidden_by(path)}", word.where)
         if directory and kind not in ("dir", None):
-            raise NewnsError(f"{command}: {path}: not a directory", word.where)
+            raise NewnsError(f"{command}: {self.show(path)}: not a directory", word.where)
         return kind
 
     def _hidden_by(self, path: str) -> str:
         """Which earlier line decides what path holds, for an error message."""
-        for prefix in sorted(self.table, key=len, reverse=True):
-            if prefix == path or _is_under(path, prefix):
-                return f" (in what line {self.table[prefix].where.line} put on {prefix})"
-        return ""
+        holder = self.table.holder(path)
+        where = self.table[holder].where if holder else None
+        return f" (in what line {where.line} put on {self.show(holder)})" if where else ""
+
+    def _check_new(self, path: str, word: Word, command: str) -> None:
+        """After clear, only the new namespace changes; #old is there to bind from."""
+        if self.cleared and (path == OLD_ROOT or is_under(path, OLD_ROOT)):
+            raise NewnsError(f"{command}: {self.show(path)}: #old is only a source to bind from", word.where)
+
+    def _target(self, path: str, word: Word, command: str, action: Action, *, directory: bool) -> str | None:
+        """Check a mount point, making it where it is missing inside a filesystem this file made."""
+        self._check_new(path, word, command)
+        if self.table.kind(path) == "missing" and self._make_point(path, directory, action):
+            return "dir" if directory else "file"
+        return self._existing(path, word, command, directory=directory)
+
+    def _make_point(self, path: str, directory: bool, action: Action) -> bool:
+        """Plan a missing mount point, if the nearest existing ancestor is in a new filesystem."""
+        missing = [path]
+        while True:
+            parent = os.path.dirname(missing[-1])
+            found = self.table.lookup(parent)
+            if found.kind != "missing":
+                break
+            missing.append(parent)
+        if found.kind != "dir" or found.fresh is None:
+            return False
+        for made in reversed(missing):
+            inside = os.path.join(found.inside, os.path.relpath(made, parent))
+            found.fresh.made[inside] = "dir" if directory or made != path else "file"
+        action.steps.append(MakePoint(path, directory))
+        return True
 
     def _bind(self, op: Bind, action: Action) -> None:
         new = self.path(op.new)
         old = self.path(op.old)
         new_kind = self._existing(new, op.new, "bind")
-        old_kind = self._existing(old, op.old, "bind")
+        old_kind = self._target(old, op.old, "bind", action, directory=new_kind == "dir")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
             raise NewnsError(
-                f"bind: {new} is a {_KIND_NAMES[new_kind]} but {old} is a {_KIND_NAMES[old_kind]}: "
-                "bind a directory onto a directory, a file onto a file",
+                f"bind: {self.show(new)} is a {_KIND_NAMES[new_kind]} but {self.show(old)} is a "
+                f"{_KIND_NAMES[old_kind]}: bind a directory onto a directory, a file onto a file",
                 op.old.where,
             )
         self._flush_under((new, old), action)
         source = self.table.get(new)
         if source is not None and len(source.members) > 1:
-            members = [Member(m.slot, m.label, m.origin, m.create, m.fresh) for m in source.members]
+            members = [Member(m.slot, m.label, m.origin, m.create, m.fresh, made=m.made) for m in source.members]
             if "c" in op.flags:
                 members[0].create = True
         else:
-            members = [Member(self._capture(new, action), new, self.origin(new), "c" in op.flags)]
+            found = self.table.lookup(new)
+            members = [Member(self._capture(new, action), self.show(new), found.origin, "c" in op.flags)]
         self._join(op, old, old_kind, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:
         source = self.expand(op.source)
         old = self.path(op.old)
         fstype = source[1:]
-        if not source.startswith("#") or not fstype or not set(fstype) <= FSTYPE_CHARS:
+        if not source.startswith("#") or not fstype or not set(fstype) <= FSTYPE_CHARS or fstype == "old":
             raise NewnsError(
                 f"mount: {source or 'an empty source'}: newns mounts kernel filesystems by type, "
-                "as '#tmpfs' or '#mqueue'; Plan 9 file servers (/srv/...) have no Linux equivalent, "
-                "and a directory is attached with bind",
+                "as '#tmpfs', '#proc', '#dev' or '#mqueue'; Plan 9 file servers (/srv/...) have no "
+                "Linux equivalent, and a directory is attached with bind",
                 op.source.where,
             )
-        if fstype in LATER_SOURCES:
-            raise NewnsError(f"#{fstype} is not supported yet", op.source.where)
-        old_kind = self._existing(old, op.old, "mount", directory=True)
+        if fstype in ("proc", "dev") and set(op.flags) & set("abc" if fstype == "proc" else "abcr"):
+            raise NewnsError(f"mount: #{fstype} replaces a directory: no -a, -b or -c", op.where)
+        old_kind = self._target(old, op.old, "mount", action, directory=True)
         self._flush_under((old,), action)
         spec = self.expand(op.spec) if op.spec is not None else None
+        if fstype == "dev":
+            self._devices(op, old, old_kind, spec, action)
+            return
         slot = self._new_slot()
         action.steps.append(NewFs(slot, fstype, spec or None))
-        self._join(op, old, old_kind, [Member(slot, source, None, "c" in op.flags, fresh=True)], action)
+        if fstype == "proc":
+            self.pid_namespace = True
+            member = Member(slot, source, None, False)
+        else:
+            member = Member(slot, source, None, "c" in op.flags, fresh=True)
+        self._join(op, old, old_kind, [member], action)
+
+    def _devices(self, op: Mount, old: str, old_kind: str | None, spec: str | None, action: Action) -> None:
+        """#dev: a tmpfs with the caller's harmless devices bound in, and its own pts and shm."""
+        source = os.path.join(OLD_ROOT, "dev") if self.cleared else "/dev"
+        nodes = tuple(
+            (name, self._capture(os.path.join(source, name), action))
+            for name in DEVICE_NODES
+            if self.table.kind(os.path.join(source, name)) not in ("missing", None)
+        )
+        slot = self._new_slot()
+        action.steps.append(NewFs(slot, "tmpfs", spec or "mode=0755,size=64k"))
+        member = Member(slot, "#dev", None, False, fresh=True, made=dict(DEV_CONTENTS))
+        self._join(op, old, old_kind, [member], action)
+        action.steps.append(Devices(old, nodes))
+
+    def _clear(self, op: Clear, action: Action) -> None:
+        """An empty namespace: the one built so far stays reachable as #old for the rest of the file."""
+        if self.cleared:
+            raise NewnsError("only one clear in a file: newns keeps one #old", op.where)
+        self._flush_all()
+        slot = self._new_slot()
+        action.steps.append(Reroot(slot))
+        table = MountTable()
+        for path, target in self.table.items():
+            table[os.path.normpath(OLD_ROOT + path)] = target
+        table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
+        table.setdefault(OLD_ROOT, Target([Member(0, "/", "/", False)], False, None, mounted=True, pending=False))
+        root = Member(slot, "clear", None, True, fresh=True)
+        table[NEW_ROOT] = Target([root], False, op.where, mounted=True, pending=False)
+        self.table = table
+        self.cleared = True
 
     def _join(self, op: Bind | Mount, old: str, old_kind: str | None, new: list[Member], action: Action) -> None:
         """Put new members into old's union as the flags say."""
         target = self.table.get(old)
         if target is not None and target.nested and target.mounted:
             raise NewnsError(
-                f"can't change {old} after a later line mounted inside it: "
+                f"can't change {self.show(old)} after a later line mounted inside it: "
                 "put the lines that change it first",
                 op.old.where,
             )
         if "a" in op.flags or "b" in op.flags:
             if old_kind not in ("dir", None):
-                raise NewnsError(f"{old}: -a and -b make unions of directories", op.old.where)
+                raise NewnsError(f"{self.show(old)}: -a and -b make unions of directories", op.old.where)
             if target is not None:
                 base = target.members
             else:
-                base = [Member(self._capture(old, action), old, self.origin(old), False, seed=True)]
+                found = self.table.lookup(old)
+                seed = Member(self._capture(old, action), self.show(old), found.origin, False, seed=True)
+                if found.fresh is not None:
+                    seed.fresh, seed.made = True, _made_below(found.fresh.made, found.inside)
+                base = [seed]
             members = base + new if "a" in op.flags else new + base
         else:
             members = new
         if len(members) > MAX_LAYERS:
             raise NewnsError(
-                f"{old}: a union of {len(members)} members; overlayfs takes at most {MAX_LAYERS}",
+                f"{self.show(old)}: a union of {len(members)} members; overlayfs takes at most {MAX_LAYERS}",
                 op.where,
             )
         if target is None or "a" not in op.flags and "b" not in op.flags:
@@ -286,26 +358,29 @@ class Interpreter:
 
     def _unmount(self, op: Unmount, action: Action) -> None:
         old = self.path(op.old)
+        self._check_new(old, op.old, "unmount")
+        if old == NEW_ROOT:
+            raise NewnsError("unmount: the new root stays: unmount what is mounted inside it", op.old.where)
         target = self.table.get(old)
         if op.new is None:
             self._flush_under((old,), action)
             if target is None:
                 action.steps.append(Detach(old))
-                self.unknown.add(old)
+                self.table.unknown.add(old)
             else:
                 del self.table[old]
                 if target.mounted:
                     self._detach(old, action)
             return
-        new = self.path(op.new)
+        new = self.show(self.path(op.new))
         if target is None:
-            raise NewnsError(f"unmount: nothing is bound on {old} by this file", op.old.where)
+            raise NewnsError(f"unmount: nothing is bound on {self.show(old)} by this file", op.old.where)
         for member in target.members:
             if member.label == new:
                 break
         else:
             labels = ", ".join(m.label for m in target.members)
-            raise NewnsError(f"unmount: {new} is not in the union at {old} ({labels})", op.new.where)
+            raise NewnsError(f"unmount: {new} is not in the union at {self.show(old)} ({labels})", op.new.where)
         self._flush_under((old,), action)
         target.members.remove(member)
         target.where = op.where
@@ -318,7 +393,7 @@ class Interpreter:
         else:
             target.pending = True
 
-    # -- the table -------------------------------------------------------
+    # -- mounting what the table says ----------------------------------------
 
     def _new_slot(self) -> int:
         self.slots += 1
@@ -333,11 +408,12 @@ class Interpreter:
         """Mount pending unions that a line looks inside, before that line runs."""
         for target_path in sorted(self.table, key=len):
             target = self.table.get(target_path)
-            if target is None or not target.pending:
-                continue
-            prefix = target_path.rstrip("/") + "/"
-            if any(p.startswith(prefix) for p in paths):
+            if target is not None and target.pending and any(is_under(p, target_path) for p in paths):
                 self._flush(target_path)
+
+    def _flush_all(self) -> None:
+        for path in sorted((p for p, t in self.table.items() if t.pending), key=len):
+            self._flush(path)
 
     def _flush(self, path: str) -> None:
         target = self.table[path]
@@ -363,7 +439,7 @@ class Interpreter:
             if upper is not None and upper is not members[0]:
                 self.warnings.append(
                     NewnsError(
-                        f"{path}: {upper.label} takes creations (-c) but is not first in the union; "
+                        f"{self.show(path)}: {upper.label} takes creations (-c) but is not first in the union; "
                         "overlayfs looks in the writable member first, so its names hide those before it",
                         target.where,
                     )
@@ -374,62 +450,25 @@ class Interpreter:
             action.steps.append(Overlay(path, lowers, upper.slot if upper else None, target.readonly))
         target.mounted = True
         for other_path, other in self.table.items():
-            if other.mounted and _is_under(path, other_path):
+            if other.mounted and is_under(path, other_path):
                 other.nested = True
 
     def _detach(self, path: str, action: Action) -> None:
         """Unmount a target; everything this file mounted inside it goes with it."""
         action.steps.append(Detach(path))
-        for other_path in [p for p in self.table if p == path or _is_under(p, path)]:
+        for other_path in [path, *self.table.under(path)]:
             del self.table[other_path]
-
-    # -- what a path holds ------------------------------------------------
-
-    def origin(self, path: str) -> str | None:
-        """Where path's files are in the caller's namespace, when the plan can tell."""
-        found = self._lookup(path)
-        return found if isinstance(found, str) else None
-
-    def kind(self, path: str) -> str | None:
-        """'dir', 'file', 'other' or 'missing' as the plan has it; None when unknown."""
-        found = self._lookup(path)
-        if isinstance(found, str):
-            return ops.kind(found)
-        return found[0] if found else None
-
-    def _lookup(self, path: str) -> str | tuple[str] | None:
-        """path in the caller's namespace, a (kind,) tuple, or None: unknown."""
-        prefix = path
-        while True:
-            if prefix in self.unknown:
-                return None
-            target = self.table.get(prefix)
-            if target is not None:
-                return self._lookup_in(target, path[len(prefix) :].lstrip("/"))
-            if prefix == "/":
-                return path
-            prefix = os.path.dirname(prefix)
-
-    def _lookup_in(self, target: Target, rest: str) -> str | tuple[str] | None:
-        """Find rest in a union: the first member that holds it (Plan 9's walk)."""
-        for member in target.members:
-            if member.fresh:
-                if not rest:
-                    return ("dir",)
-                continue
-            if member.origin is None:
-                return None
-            candidate = os.path.join(member.origin, rest) if rest else member.origin
-            if ops.kind(candidate) != "missing":
-                return candidate
-        return ("missing",)
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}
 
 
-def _is_under(path: str, ancestor: str) -> bool:
-    return path != ancestor and path.startswith(ancestor.rstrip("/") + "/")
+def _made_below(made: dict[str, str], inside: str) -> dict[str, str]:
+    """The mount points made below inside, relative to it."""
+    if not inside:
+        return dict(made)
+    prefix = inside + "/"
+    return {path[len(prefix) :]: kind for path, kind in made.items() if path.startswith(prefix)}
 
 
 def quote(text: str) -> str:

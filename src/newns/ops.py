@@ -13,18 +13,21 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Callable
 
 from .errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError
-from .plan import Attach, Capture, Detach, NewFs, Overlay, Plan, Step
+from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Reroot, Step
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # Numbers from 424 up are the same on every architecture newns runs on.
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432
 SYS_MOUNT_SETATTR = 442
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(os.uname().machine, 155)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
@@ -120,11 +123,13 @@ def rootless() -> bool:
     return os.geteuid() != 0
 
 
-def enter_namespace() -> None:
-    """Unshare a mount namespace (in a new user namespace when not root), private."""
+def enter_namespace(*, pid: bool = False) -> None:
+    """Unshare a mount namespace (in a new user namespace when not root), private;
+    with pid, a PID namespace too, which this process's next child starts as init."""
     uid, gid = os.geteuid(), os.getegid()
+    extra = CLONE_NEWPID if pid else 0
     if rootless():
-        if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+        if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | extra) != 0:
             raise NewnsError(_userns_refusal(ctypes.get_errno()))
         try:
             _write("/proc/self/setgroups", "deny")
@@ -132,7 +137,7 @@ def enter_namespace() -> None:
             _write("/proc/self/gid_map", f"{gid} {gid} 1")
         except OSError as e:
             raise NewnsError(_userns_refusal(e.errno, mapping=True)) from None
-    elif _libc.unshare(CLONE_NEWNS) != 0:
+    elif _libc.unshare(CLONE_NEWNS | extra) != 0:
         err = ctypes.get_errno()
         raise NewnsError(f"can't make a mount namespace: {os.strerror(err)}")
     if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
@@ -223,8 +228,15 @@ class Mounter:
             self._attach(step)
         elif isinstance(step, Overlay):
             self._overlay(step)
-        else:
+        elif isinstance(step, Detach):
             _check(_libc.umount2(step.target.encode(), MNT_DETACH))
+        elif isinstance(step, MakePoint):
+            _make_point(step)
+        elif isinstance(step, Reroot):
+            self.fds[step.slot] = _reroot()
+            self.fresh.add(step.slot)
+        else:
+            self._devices(step)
 
     def explain(self, step: Step, error: OSError) -> str:
         """The kernel's refusal, with what it means for this step."""
@@ -254,26 +266,27 @@ class Mounter:
         return message
 
     def _new_fs(self, step: NewFs) -> int:
-        fs = _syscall(SYS_FSOPEN, step.fstype.encode(), FSOPEN_CLOEXEC)
-        try:
-            for option in (step.options or "").split(","):
-                if option:
-                    key, equals, value = option.partition("=")
-                    self._config(fs, key, value if equals else None)
-            self._config(fs, None, None, FSCONFIG_CMD_CREATE)
-            return _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
-        finally:
-            os.close(fs)
+        return _new_fs(step.fstype, step.options)
 
-    def _config(self, fs: int, key: str | None, value: str | None, cmd: int | None = None) -> None:
-        if cmd is None:
-            cmd = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
-        result = _libc.syscall(
-            SYS_FSCONFIG, fs, cmd, key.encode() if key else None, value.encode() if value is not None else None, 0
-        )
-        if result < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, _fs_log(fs) or os.strerror(err))
+    def _devices(self, step: Devices) -> None:
+        """A /dev of the caller's harmless devices, and a pts and shm of its own."""
+        for name, slot in step.nodes:
+            _make_point(MakePoint(os.path.join(step.target, name), directory=False))
+            _bind_object(self.fds[slot], os.path.join(step.target, name))
+        if os.isatty(0):
+            _make_point(MakePoint(os.path.join(step.target, "console"), directory=False))
+            _bind_object(0, os.path.join(step.target, "console"))
+        for name, fstype, options in (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777")):
+            path = os.path.join(step.target, name)
+            os.mkdir(path, 0o755)
+            mnt = _new_fs(fstype, options)
+            try:
+                _move(mnt, path)
+            finally:
+                os.close(mnt)
+        for name, link in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                           ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+            os.symlink(link, os.path.join(step.target, name))
 
     def _attach(self, step: Attach) -> None:
         flags = AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC
@@ -289,16 +302,16 @@ class Mounter:
         fs = _syscall(SYS_FSOPEN, b"overlay", FSOPEN_CLOEXEC)
         try:
             for slot in step.lowers:
-                self._config(fs, "lowerdir+", _fd_path(self.fds[slot]))
+                _config(fs, "lowerdir+", _fd_path(self.fds[slot]))
             if step.upper is not None:
                 upper, work = self._upper(step.upper)
-                self._config(fs, "upperdir", upper)
-                self._config(fs, "workdir", work)
+                _config(fs, "upperdir", upper)
+                _config(fs, "workdir", work)
             if self.userns:
-                self._config(fs, "userxattr", None)
-            self._config(fs, "index", "off")
-            self._config(fs, "xino", "off")
-            self._config(fs, None, None, FSCONFIG_CMD_CREATE)
+                _config(fs, "userxattr", None)
+            _config(fs, "index", "off")
+            _config(fs, "xino", "off")
+            _config(fs, None, None, FSCONFIG_CMD_CREATE)
             mnt = _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
         finally:
             os.close(fs)
@@ -320,6 +333,82 @@ class Mounter:
             return _fd_path(fd, "upper"), _fd_path(fd, "work")
         assert self.work is not None, "the plan asks for work directories"
         return _fd_path(fd), self.work.make(fd)
+
+
+def _new_fs(fstype: str, options: str | None) -> int:
+    """A new, detached filesystem; options as for mount -o."""
+    fs = _syscall(SYS_FSOPEN, fstype.encode(), FSOPEN_CLOEXEC)
+    try:
+        for option in (options or "").split(","):
+            if option:
+                key, equals, value = option.partition("=")
+                _config(fs, key, value if equals else None)
+        _config(fs, None, None, FSCONFIG_CMD_CREATE)
+        return _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
+    finally:
+        os.close(fs)
+
+
+def _config(fs: int, key: str | None, value: str | None, cmd: int | None = None) -> None:
+    if cmd is None:
+        cmd = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
+    result = _libc.syscall(
+        SYS_FSCONFIG, fs, cmd, key.encode() if key else None, value.encode() if value is not None else None, 0
+    )
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, _fs_log(fs) or os.strerror(err))
+
+
+def _bind_object(fd: int, target: str) -> None:
+    """Mount the object held by fd, without what is mounted under it, onto target."""
+    tree = _syscall(SYS_OPEN_TREE, fd, b"", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    try:
+        _move(tree, target)
+    finally:
+        os.close(tree)
+
+
+def _make_point(step: MakePoint) -> None:
+    os.makedirs(os.path.dirname(step.path), 0o755, exist_ok=True)
+    if step.directory:
+        os.mkdir(step.path, 0o755)
+    else:
+        os.close(os.open(step.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+
+
+def _pivot_root(new_root: str, put_old: str) -> None:
+    _syscall(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode())
+
+
+def _reroot() -> int:
+    """Move to a hidden tmpfs root holding the old root at OLD_ROOT and an
+    empty new one at NEW_ROOT (bubblewrap's way); the new root's descriptor."""
+    stage = "/tmp" if kind("/tmp") == "dir" else "/mnt"
+    base = _new_fs("tmpfs", "mode=0755")
+    try:
+        os.mkdir(_fd_path(base, OLD_ROOT.lstrip("/")), 0o755)
+        os.mkdir(_fd_path(base, NEW_ROOT.lstrip("/")), 0o755)
+        _move(base, stage)
+    finally:
+        os.close(base)
+    root = _new_fs("tmpfs", "mode=0755")
+    try:
+        _move(root, os.path.join(stage, NEW_ROOT.lstrip("/")))
+    finally:
+        os.close(root)
+    os.chdir(stage)
+    _pivot_root(".", OLD_ROOT.lstrip("/"))
+    os.chdir("/")
+    return _open_path(NEW_ROOT)
+
+
+def _pivot_into(new_root: str) -> None:
+    """Make new_root the root, and detach everything else (the old root with it)."""
+    os.chdir(new_root)
+    _pivot_root(".", ".")
+    _check(_libc.umount2(b".", MNT_DETACH))
+    os.chdir("/")
 
 
 def _move(mnt: int, target: str) -> None:
@@ -366,12 +455,11 @@ class WorkDirs:
             )
         name = f"work-{os.getppid()}-{os.urandom(4).hex()}"
         os.mkdir(name, 0o700, dir_fd=self.fd)
-        os.write(self.report, os.path.join(self.base, name).encode() + b"\0")
+        os.write(self.report, b"W" + os.fsencode(os.path.join(self.base, name)) + b"\0")
         return _fd_path(self.fd, name)
 
     def close(self) -> None:
         os.close(self.fd)
-        os.close(self.report)
 
 
 def cache_dir(env: dict[str, str]) -> str:
@@ -490,16 +578,59 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
 FORWARDED = (
     signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGWINCH,
 )
-"""Signals a parent passes on; those a terminal sends reach the command by itself."""
+"""Signals a waiting parent passes on; those a terminal sends reach the command by themselves."""
 FROM_TERMINAL = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
-def supervise(child) -> None:
-    """Run child() in a forked process and stay as its parent, then clean up.
+def launch(plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool) -> None:
+    """Build the plan's namespace and run the command in it; never returns.
 
-    child(report) builds the namespace and execs the command; report is a pipe
-    on which it names the work directories to remove once the command is done.
-    The parent passes signals on and exits as the command did.
+    newns execs the command in place unless it must stay as its parent: to
+    remove overlay work directories afterwards (it then waits outside the
+    namespace), or as init of a PID namespace for #proc.
+    """
+    if plan.work_dirs:
+        supervise(lambda records: _enter(plan, argv, env, cwd, debug, records))
+    _enter(plan, argv, env, cwd, debug, None)
+
+
+def _enter(plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool, records: int | None) -> None:
+    enter_namespace(pid=plan.pid_namespace)
+    if plan.pid_namespace:
+        supervise(lambda status: _build(plan, argv, env, cwd, debug, records, init_status=status))
+    _build(plan, argv, env, cwd, debug, records, init_status=None)
+
+
+def _build(
+    plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool, records: int | None, init_status: int | None
+) -> None:
+    work = WorkDirs(cache_dir(env), records) if records is not None else None
+    mounter = Mounter(debug, work)
+    try:
+        mounter.run(plan)
+    finally:
+        mounter.close()
+    if plan.cleared:
+        _pivot_into(NEW_ROOT)
+    if plan.cwd_where is not None:
+        if not chdir(plan.cwd):
+            raise NewnsError(f"cd {plan.cwd}: no such directory in the new namespace", plan.cwd_where)
+        env["PWD"] = plan.cwd
+    elif not chdir(cwd):
+        chdir("/")
+        env["PWD"] = "/"
+    if init_status is None:
+        execute(argv, env)
+    _be_init(argv, env, init_status)
+
+
+def supervise(child: Callable[[int], None]) -> None:
+    """Run child(records) in a forked process, wait for it, and exit as it did.
+
+    On the records pipe the child (or its descendants, until they exec) may
+    write b"W" + a work directory to remove afterwards, or b"S" + the wait
+    status of the command, when the child is an init that can't die of a
+    signal itself; records end in NUL. Meanwhile signals are passed on.
     """
     readable, writable = os.pipe()
     pid = os.fork()
@@ -515,22 +646,42 @@ def supervise(child) -> None:
             traceback.print_exc()
             fail("internal error")
     os.close(writable)
+    _pass_signals_to(pid)
+    data = b""
+    while chunk := os.read(readable, 65536):
+        data += chunk
+    os.close(readable)
+    _, status = os.waitpid(pid, 0)
+    for record in data.split(b"\0"):
+        if record.startswith(b"W"):
+            name = os.fsdecode(record[1:])
+            try:
+                remove_tree(name)
+            except OSError as e:
+                sys.stderr.write(f"newns: can't remove work directory {name}: {e.strerror}\n")
+        elif record.startswith(b"S"):
+            status = int(record[1:])
+    exit_like(status)
+
+
+def _be_init(argv: list[str], env: dict[str, str], status_fd: int) -> None:
+    """As PID 1 of a new PID namespace: run the command, reap orphans, report its status."""
+    pid = os.fork()
+    if pid == 0:
+        execute(argv, env)
+    _pass_signals_to(pid)
+    while True:
+        done, status = os.waitpid(-1, 0)
+        if done == pid:
+            os.write(status_fd, b"S%d\0" % status)
+            os._exit(0)
+
+
+def _pass_signals_to(pid: int) -> None:
     for sig in FORWARDED:
         signal.signal(sig, lambda number, _frame: os.kill(pid, number))
     for sig in FROM_TERMINAL:
         signal.signal(sig, signal.SIG_IGN)
-    names = b""
-    while chunk := os.read(readable, 65536):
-        names += chunk
-    os.close(readable)
-    _, status = os.waitpid(pid, 0)
-    for name in names.split(b"\0"):
-        if name:
-            try:
-                remove_tree(os.fsdecode(name))
-            except OSError as e:
-                sys.stderr.write(f"newns: can't remove work directory {os.fsdecode(name)}: {e.strerror}\n")
-    exit_like(status)
 
 
 def exit_like(status: int) -> None:

@@ -54,7 +54,36 @@ class Detach:
     target: str
 
 
-Step = Capture | NewFs | Attach | Overlay | Detach
+@dataclass(frozen=True, slots=True)
+class MakePoint:
+    """Make a missing mount point inside a filesystem this file made."""
+
+    path: str
+    directory: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reroot:
+    """Start an empty namespace (clear): from here on, the namespace built so
+    far is at OLD_ROOT, and the new one is an empty tmpfs at NEW_ROOT, held in
+    slot; the command gets NEW_ROOT as its root, and can't reach OLD_ROOT."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Devices:
+    """Fill a fresh /dev at target: the caller's device nodes held in slots,
+    a devpts of its own, a tmpfs for shm, the usual links."""
+
+    target: str
+    nodes: tuple[tuple[str, int], ...]
+
+
+Step = Capture | NewFs | Attach | Overlay | Detach | MakePoint | Reroot | Devices
+
+OLD_ROOT = "/oldroot"
+NEW_ROOT = "/newroot"
 
 
 @dataclass(slots=True)
@@ -74,3 +103,5 @@ class Plan:
     cwd_where: Where | None
     warnings: list[NewnsError]
     work_dirs: bool = False  # an overlay writes to a real directory: newns must clean up after it
+    cleared: bool = False  # the command's root is NEW_ROOT
+    pid_namespace: bool = False  # a #proc of its own: newns stays as the command's init

@@ -1,0 +1,106 @@
+"""Plan 9's mount table as the plan builds it, and what a path holds in it.
+
+Each mounted-on path (a target) has an ordered list of members. Looking a path
+up walks the table as Plan 9 does: the nearest target above the path, then its
+members in order, the first holding the rest of the path wins. A member is
+either a directory of the caller's namespace (checked on disk) or a new
+filesystem made by the file (empty but for the mount points newns makes in
+it), so most paths can be checked before anything is mounted.
+"""
+from __future__ import annotations
+
+import os.path
+from dataclasses import dataclass, field
+
+from . import ops
+from .errors import Where
+
+
+@dataclass(slots=True)
+class Member:
+    """One member of a target's union."""
+
+    slot: int
+    label: str  # the path or source the file named, for `unmount new old` and messages
+    origin: str | None  # where its files are in the caller's namespace; None: unknown
+    create: bool
+    fresh: bool = False  # a new filesystem: holds only what `made` lists
+    seed: bool = False  # the target's own directory, from the first -a or -b
+    made: dict[str, str] = field(default_factory=dict)  # path inside -> kind, for a new filesystem
+
+
+@dataclass(slots=True)
+class Target:
+    """A mounted-on path: its members, and what the plan has mounted there."""
+
+    members: list[Member]
+    readonly: bool
+    where: Where | None  # the last line that changed it
+    mounted: bool = False
+    pending: bool = True
+    nested: bool = False  # something was mounted inside it after it was mounted
+
+
+@dataclass(slots=True)
+class Found:
+    """What the table says a path holds."""
+
+    kind: str | None  # 'dir', 'file', 'other' or 'missing'; None: can't tell
+    origin: str | None = None  # the same file in the caller's namespace
+    fresh: Member | None = None  # the new filesystem holding it
+    inside: str = ""  # its path inside that filesystem
+
+
+class MountTable(dict[str, Target]):
+    """Targets by absolute path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unknown: set[str] = set()  # paths whose contents the plan can't tell
+
+    def lookup(self, path: str) -> Found:
+        prefix = path
+        while True:
+            if prefix in self.unknown:
+                return Found(None)
+            target = self.get(prefix)
+            if target is not None:
+                return _lookup_in(target, path[len(prefix) :].lstrip("/"))
+            if prefix == "/":
+                return Found(ops.kind(path), origin=path)
+            prefix = os.path.dirname(prefix)
+
+    def kind(self, path: str) -> str | None:
+        return self.lookup(path).kind
+
+    def holder(self, path: str) -> str | None:
+        """The nearest target at or above path."""
+        for prefix in sorted(self, key=len, reverse=True):
+            if prefix == path or is_under(path, prefix):
+                return prefix
+        return None
+
+    def under(self, path: str) -> list[str]:
+        """Targets strictly under path."""
+        return [p for p in self if is_under(p, path)]
+
+
+def _lookup_in(target: Target, rest: str) -> Found:
+    """Find rest in a union: the first member that holds it (Plan 9's walk)."""
+    for member in target.members:
+        if member.fresh:
+            kind = "dir" if not rest else member.made.get(rest)
+            if kind:
+                return Found(kind, fresh=member, inside=rest)
+            continue
+        if member.origin is None:
+            return Found(None)
+        candidate = os.path.join(member.origin, rest) if rest else member.origin
+        kind = ops.kind(candidate)
+        if kind != "missing":
+            return Found(kind, origin=candidate)
+    return Found("missing")
+
+
+def is_under(path: str, ancestor: str) -> bool:
+    return path != ancestor and path.startswith(ancestor.rstrip("/") + "/")
