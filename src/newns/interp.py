@@ -222,7 +222,8 @@ class Interpreter:
         return self._existing(path, word, command, directory=directory)
 
     def _make_point(self, path: str, directory: bool, action: Action) -> bool:
-        """Plan a missing mount point, if the nearest existing ancestor is in a new filesystem."""
+        """Plan a missing mount point, if what would hold it is a filesystem this file made:
+        a new filesystem, or a union whose member taking creations is one."""
         missing = [path]
         while True:
             parent = os.path.dirname(missing[-1])
@@ -230,17 +231,27 @@ class Interpreter:
             if found.kind != "missing":
                 break
             missing.append(parent)
-        if found.kind != "dir" or found.fresh is None:
+        if found.kind != "dir":
+            return False
+        member, inside = found.fresh, found.inside
+        holder = self.table.holder(parent)
+        if member is None and holder is not None:
+            upper = next((m for m in self.table[holder].members if m.create), None)
+            if upper is not None and upper.fresh:
+                member, inside = upper, "" if parent == holder else os.path.relpath(parent, holder)
+        if member is None:
             return False
         for made in reversed(missing):
-            inside = os.path.join(found.inside, os.path.relpath(made, parent))
-            found.fresh.made[inside] = "dir" if directory or made != path else "file"
+            member.made[os.path.normpath(os.path.join(inside, os.path.relpath(made, parent)))] = (
+                "dir" if directory or made != path else "file"
+            )
         action.steps.append(MakePoint(path, directory))
         return True
 
     def _bind(self, op: Bind, action: Action) -> None:
         new = self.path(op.new)
         old = self.path(op.old)
+        self._flush_under((new, old), action)
         new_kind = self._existing(new, op.new, "bind")
         old_kind = self._target(old, op.old, "bind", action, directory=new_kind == "dir")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
@@ -249,7 +260,6 @@ class Interpreter:
                 f"{_KIND_NAMES[old_kind]}: bind a directory onto a directory, a file onto a file",
                 op.old.where,
             )
-        self._flush_under((new, old), action)
         source = self.table.get(new)
         if source is not None and len(source.members) > 1:
             members = [Member(m.slot, m.label, m.origin, m.create, m.fresh, made=m.made) for m in source.members]
@@ -273,8 +283,8 @@ class Interpreter:
             )
         if fstype in ("proc", "dev") and set(op.flags) & set("abc" if fstype == "proc" else "abcr"):
             raise NewnsError(f"mount: #{fstype} replaces a directory: no -a, -b or -c", op.where)
-        old_kind = self._target(old, op.old, "mount", action, directory=True)
         self._flush_under((old,), action)
+        old_kind = self._target(old, op.old, "mount", action, directory=True)
         spec = self.expand(op.spec) if op.spec is not None else None
         if fstype == "dev":
             self._devices(op, old, old_kind, spec, action)

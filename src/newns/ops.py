@@ -66,8 +66,12 @@ def _syscall(number: int, *args: object) -> int:
     return _check(_libc.syscall(number, *args))
 
 
+_proc = "/proc"
+"""Where this process finds /proc: under OLD_ROOT once clear has moved the root."""
+
+
 def _fd_path(fd: int, rest: str = "") -> str:
-    return f"/proc/self/fd/{fd}" + (f"/{rest}" if rest else "")
+    return f"{_proc}/self/fd/{fd}" + (f"/{rest}" if rest else "")
 
 
 # -- what the interpreter asks about the caller's world ------------------------
@@ -258,6 +262,8 @@ class Mounter:
                     f"{message}: in a user namespace overlayfs can't use a member with mounts under it "
                     f"({'; '.join(crowded)}): bind the directories you need instead, or run newns as root"
                 )
+        if isinstance(step, MakePoint):
+            return f"can't make the missing mount point: {message}"
         if isinstance(step, Detach) and error.errno == errno.EINVAL and self.userns:
             return (
                 f"{message}: mounts inherited from the caller are locked in a user namespace; "
@@ -327,8 +333,8 @@ class Mounter:
         fd = self.fds[slot]
         if slot in self.fresh:
             if slot not in self.staged:
-                os.mkdir(_fd_path(fd, "upper"), 0o755)
-                os.mkdir(_fd_path(fd, "work"), 0o700)
+                os.mkdir("upper", 0o755, dir_fd=fd)
+                os.mkdir("work", 0o700, dir_fd=fd)
                 self.staged.add(slot)
             return _fd_path(fd, "upper"), _fd_path(fd, "work")
         assert self.work is not None, "the plan asks for work directories"
@@ -383,24 +389,26 @@ def _pivot_root(new_root: str, put_old: str) -> None:
 
 def _reroot() -> int:
     """Move to a hidden tmpfs root holding the old root at OLD_ROOT and an
-    empty new one at NEW_ROOT (bubblewrap's way); the new root's descriptor."""
+    empty new one at NEW_ROOT (bubblewrap's way).
+
+    Returns the new root's filesystem as a detached mount, which stays usable
+    (as a union's upper layer, say) when NEW_ROOT is later mounted over."""
     stage = "/tmp" if kind("/tmp") == "dir" else "/mnt"
     base = _new_fs("tmpfs", "mode=0755")
     try:
-        os.mkdir(_fd_path(base, OLD_ROOT.lstrip("/")), 0o755)
-        os.mkdir(_fd_path(base, NEW_ROOT.lstrip("/")), 0o755)
+        os.mkdir(OLD_ROOT.lstrip("/"), 0o755, dir_fd=base)
+        os.mkdir(NEW_ROOT.lstrip("/"), 0o755, dir_fd=base)
         _move(base, stage)
     finally:
         os.close(base)
     root = _new_fs("tmpfs", "mode=0755")
-    try:
-        _move(root, os.path.join(stage, NEW_ROOT.lstrip("/")))
-    finally:
-        os.close(root)
+    _bind_object(root, os.path.join(stage, NEW_ROOT.lstrip("/")))
     os.chdir(stage)
     _pivot_root(".", OLD_ROOT.lstrip("/"))
     os.chdir("/")
-    return _open_path(NEW_ROOT)
+    global _proc
+    _proc = OLD_ROOT + "/proc"
+    return root
 
 
 def _pivot_into(new_root: str) -> None:
@@ -423,7 +431,7 @@ def _move(mnt: int, target: str) -> None:
 def _mounts_under(path: str) -> list[str]:
     """Mount points strictly under path in this namespace."""
     prefix = path.rstrip("/") + "/"
-    with open("/proc/self/mountinfo") as f:
+    with open(f"{_proc}/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
     return list(dict.fromkeys(p for p in points if p.startswith(prefix) and p != path))
 
@@ -468,7 +476,7 @@ def cache_dir(env: dict[str, str]) -> str:
 
 
 def _mount_id(fd: int) -> int | None:
-    with open(f"/proc/self/fdinfo/{fd}") as f:
+    with open(f"{_proc}/self/fdinfo/{fd}") as f:
         for line in f:
             if line.startswith("mnt_id:"):
                 return int(line.split()[1])
