@@ -177,6 +177,8 @@ class Interpreter:
         return " ".join(words)
 
     def _apply(self, op: Op, action: Action) -> None:
+        if "C" in op.flags:
+            self.warnings.append(NewnsError("-C (cache) has no effect on Linux", op.where))
         if isinstance(op, Bind):
             self._bind(op, action)
         elif isinstance(op, Mount):
@@ -457,7 +459,8 @@ class Interpreter:
             if upper is not None and not upper.fresh:
                 self.work_dirs = True
             lowers = tuple(m.slot for m in members if m is not upper)
-            action.steps.append(Overlay(path, lowers, upper.slot if upper else None, target.readonly))
+            names = tuple((m.label, m is upper) for m in members)
+            action.steps.append(Overlay(path, lowers, upper.slot if upper else None, target.readonly, names))
         target.mounted = True
         for other_path, other in self.table.items():
             if other.mounted and is_under(path, other_path):

@@ -149,6 +149,29 @@ def enter_namespace(*, pid: bool = False) -> None:
         raise NewnsError(f"can't make the new namespace's mounts private: {os.strerror(err)}")
 
 
+def namespace_id(pid: int | str, kind: str = "mnt") -> int:
+    """The inode that identifies a process's namespace of this kind."""
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+def join_namespace(pid: int) -> None:
+    """Enter the mount namespace of pid (and its user namespace, when it is not ours)."""
+    user = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    mnt = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(user).st_ino != namespace_id("self", "user"):
+            _check(_libc.setns(user, CLONE_NEWUSER))
+        _check(_libc.setns(mnt, CLONE_NEWNS))
+    finally:
+        os.close(user)
+        os.close(mnt)
+
+
+def process_view(pid: int | str) -> tuple[str, str]:
+    """A process's mountinfo and working directory."""
+    return read_text(f"/proc/{pid}/mountinfo"), os.readlink(f"/proc/{pid}/cwd")
+
+
 def _write(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
@@ -313,6 +336,8 @@ class Mounter:
                 upper, work = self._upper(step.upper)
                 _config(fs, "upperdir", upper)
                 _config(fs, "workdir", work)
+            if len(os.fsencode(source := union_source(step.members))) < 256:
+                _config(fs, "source", source)
             if self.userns:
                 _config(fs, "userxattr", None)
             _config(fs, "index", "off")
@@ -339,6 +364,14 @@ class Mounter:
             return _fd_path(fd, "upper"), _fd_path(fd, "work")
         assert self.work is not None, "the plan asks for work directories"
         return _fd_path(fd), self.work.make(fd)
+
+
+UNION_SOURCE = "newns:"
+
+
+def union_source(members: tuple[tuple[str, bool], ...]) -> str:
+    """A union's members as an overlay mount's source: newns:[+]label[\\n[+]label...], + taking creations."""
+    return UNION_SOURCE + "\n".join(("+" if create else "") + label for label, create in members)
 
 
 def _new_fs(fstype: str, options: str | None) -> int:
@@ -708,4 +741,7 @@ def names_newns(path: str) -> bool:
             first = f.readline(256)
     except OSError:
         return False
-    return first.startswith(b"#!") and b"newns" in first
+    if not first.startswith(b"#!"):
+        return False
+    words = [os.path.basename(w) for w in first[2:].split()]
+    return bool(words) and (words[0] == b"newns" or words[0] == b"env" and b"newns" in words[1:])

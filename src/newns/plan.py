@@ -39,12 +39,17 @@ class Attach:
 
 @dataclass(frozen=True, slots=True)
 class Overlay:
-    """Mount one overlay on target: lowers top first, upper takes creations."""
+    """Mount one overlay on target: lowers top first, upper takes creations.
+
+    members names the union's members in Plan 9 order, each as the file
+    named it and whether it takes creations; the mount carries them as its
+    source, so that --ns can print the union back as lines."""
 
     target: str
     lowers: tuple[int, ...]
     upper: int | None
     readonly: bool
+    members: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
