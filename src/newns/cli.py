@@ -1,105 +1,14 @@
-"""The newns command: options, then a namespace file's plan run before the command."""
+"""The newns command: a plain run, and the modes --check, --explain, --ns and --attach."""
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
-import click
-
-from . import __version__, ops
+from . import ops
 from .errors import EXIT_FAILURE, NewnsError, NewnsErrors
-from .explain import explain
 from .interp import Interpreter
-from .nsdump import namespace_lines
 from .plan import Plan
-
-EPILOG = """\b
-Examples:
-  newns -f namespaces/demo              a shell in the demo namespace
-  newns -f go1.2.ns go version          one command in a namespace
-  newns -f ci.ns -- make test           a CI step; its exit status passes through
-  #!/usr/bin/env newns                  first line of an executable namespace file
-
-Exit status: the command's own; 125 when newns fails; 126 when the command
-can't be executed; 127 when it is not found.
-"""
-
-
-@click.command(
-    context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
-    epilog=EPILOG,
-)
-@click.option("-f", "-n", "nsfile", metavar="FILE", help="The namespace file.")
-@click.option("-d", "debug", is_flag=True, help="Echo each operation to stderr as it is applied.")
-@click.option(
-    "-a",
-    "addns",
-    is_flag=True,
-    help="Accepted for Plan 9: newns always starts from a private copy of the caller's namespace.",
-)
-@click.option("--check", is_flag=True, help="Check the file and its includes; report every problem; run nothing.")
-@click.option("--explain", is_flag=True, help="Print the Linux operations the file stands for; do nothing.")
-@click.option(
-    "--ns",
-    "ns_pid",
-    metavar="[PID]",
-    is_flag=False,
-    flag_value="self",
-    help="Print the mount namespace of PID (default: your own) as a namespace file.",
-)
-@click.option(
-    "--attach",
-    "attach_pid",
-    metavar="PID",
-    type=int,
-    help="Apply the file to the running namespace of PID, or run COMMAND in it.",
-)
-@click.option(
-    "--allow-host-namespace",
-    is_flag=True,
-    help="Let --attach change your own or the initial mount namespace: the host's mount table.",
-)
-@click.version_option(__version__, "--version", prog_name="newns")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def newns(
-    nsfile: str | None,
-    debug: bool,
-    addns: bool,
-    check: bool,
-    explain: bool,
-    ns_pid: str | None,
-    attach_pid: int | None,
-    allow_host_namespace: bool,
-    command: tuple[str, ...],
-) -> None:
-    """Run COMMAND (default: $SHELL) in a new mount namespace built from a
-    Plan 9 namespace file.
-
-    Usage: newns [-d] [-f FILE] [--] [COMMAND [ARG...]], or with a namespace
-    file that starts with #!/usr/bin/env newns: ./FILE [COMMAND [ARG...]].
-    """
-    argv = list(command)
-    if nsfile is None and argv and ops.names_newns(argv[0]):
-        nsfile = argv.pop(0)
-    if (check or explain) and nsfile is None:
-        raise click.UsageError("--check and --explain need a namespace file: -f FILE")
-    try:
-        if check:
-            sys.exit(run_check(nsfile))
-        if explain:
-            run_explain(nsfile)
-        elif ns_pid is not None:
-            run_ns(ns_pid)
-        elif attach_pid is not None:
-            run_attach(attach_pid, nsfile, argv, debug, allow_host_namespace)
-        else:
-            run(nsfile, argv, debug)
-    except NewnsError as error:
-        print(error, file=sys.stderr)
-        sys.exit(EXIT_FAILURE)
-    except OSError as error:
-        print(f"newns: {error.filename + ': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
-        sys.exit(EXIT_FAILURE)
 
 
 def planned(nsfile: str | None, cwd: str | None = None) -> Plan:
@@ -137,12 +46,16 @@ def run_check(nsfile: str) -> int:
 
 
 def run_explain(nsfile: str) -> None:
+    from .explain import explain
+
     plan = planned(nsfile)
     for line in explain(plan, rootless=ops.rootless(), uid=os.geteuid(), gid=os.getegid()):
         print(line)
 
 
 def run_ns(pid: str) -> None:
+    from .nsdump import namespace_lines
+
     mountinfo, cwd = ops.process_view(pid)
     for line in namespace_lines(mountinfo, cwd):
         print(line)
@@ -184,5 +97,52 @@ def run_attach(pid: int, nsfile: str | None, argv: list[str], debug: bool, allow
         mounter.close()
 
 
+def shebang(nsfile: str | None, argv: list[str]) -> tuple[str | None, list[str]]:
+    """Without -f, a first argument whose #! line runs newns is the namespace file."""
+    if nsfile is None and argv and ops.names_newns(argv[0]):
+        return argv[0], argv[1:]
+    return nsfile, argv
+
+
+def guarded(mode: Callable[..., int | None], *args: object) -> None:
+    """Run a mode; newns's own failures are a message and exit 125."""
+    try:
+        sys.exit(mode(*args))
+    except NewnsError as error:
+        print(error, file=sys.stderr)
+    except OSError as error:
+        print(f"newns: {error.filename + ': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
+    sys.exit(EXIT_FAILURE)
+
+
+def plain_run(args: list[str]) -> tuple[str | None, bool, list[str]] | None:
+    """The options of a plain run, read as the click command in options.py reads
+    them (-f/-n FILE, -d, -a, then --, or the command); None for anything else,
+    which goes to click."""
+    nsfile, debug = None, False
+    while args:
+        word = args[0]
+        if word in ("-f", "-n") and len(args) > 1:
+            nsfile, args = args[1], args[2:]
+        elif word in ("-d", "-a"):
+            debug, args = debug or word == "-d", args[1:]
+        elif word == "--":
+            return nsfile, debug, args[1:]
+        elif word.startswith("-"):
+            return None
+        else:
+            break
+    return nsfile, debug, args
+
+
 def main() -> None:
-    newns(prog_name="newns")
+    """The newns command. A plain run takes a short path that loads neither
+    click nor the other modes: newns's own start-up is the cost of every call."""
+    plain = plain_run(sys.argv[1:])
+    if plain is None:
+        from .options import newns
+
+        newns(prog_name="newns")
+        return
+    nsfile, debug, argv = plain
+    guarded(run, *shebang(nsfile, argv), debug)

@@ -1,15 +1,14 @@
 """Where a namespace file says something, and newns's own errors."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import Record
 
 EXIT_FAILURE = 125
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
 
-@dataclass(frozen=True, slots=True)
-class Where:
+class Where(Record):
     """A position in a namespace file, with the text of its line."""
 
     file: str

@@ -144,7 +144,7 @@ class Interpreter:
         self.pid_namespace = False
         cwd, cwd_where = None, None
         for op in ops_:
-            action = Action(op.where, None, op.quiet)
+            action = Action(op.where, None, op.quiet, [])
             try:
                 action.text = self.text(op)
                 if isinstance(op, Cd):
@@ -297,7 +297,7 @@ class Interpreter:
             self.pid_namespace = True
             member = Member(slot, source, None, False)
         else:
-            member = Member(slot, source, None, "c" in op.flags, fresh=True)
+            member = Member(slot, source, None, "c" in op.flags, fresh=True, made={})
         self._join(op, old, old_kind, [member], action)
 
     def _devices(self, op: Mount, old: str, old_kind: str | None, spec: str | None, action: Action) -> None:
@@ -326,7 +326,7 @@ class Interpreter:
             table[os.path.normpath(OLD_ROOT + path)] = target
         table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
         table.setdefault(OLD_ROOT, Target([Member(0, "/", "/", False)], False, None, mounted=True, pending=False))
-        root = Member(slot, "clear", None, True, fresh=True)
+        root = Member(slot, "clear", None, True, fresh=True, made={})
         table[NEW_ROOT] = Target([root], False, op.where, mounted=True, pending=False)
         self.table = table
         self.cleared = True
@@ -429,7 +429,7 @@ class Interpreter:
 
     def _flush(self, path: str) -> None:
         target = self.table[path]
-        flush = Action(target.where, None, False)
+        flush = Action(target.where, None, False, [])
         self._materialize(path, flush)
         self.actions.append(flush)
 

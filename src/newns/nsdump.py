@@ -9,10 +9,10 @@ member list newns gives each overlay as its source.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .interp import quote
 from .ops import UNION_SOURCE
+from .record import Record
 
 KERNEL_FILESYSTEMS = frozenset(
     "tmpfs proc sysfs devpts mqueue cgroup cgroup2 securityfs debugfs tracefs pstore bpf "
@@ -20,8 +20,7 @@ KERNEL_FILESYSTEMS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Mountinfo:
+class Mountinfo(Record):
     device: str
     root: str
     point: str

@@ -8,10 +8,10 @@ module sees file text: every operation carries its Where.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from . import _grammar
 from .errors import NewnsError, Where
+from .record import Record
 
 _SEP = re.compile(_grammar.SEP)
 _NAME = re.compile(_grammar.NAME)
@@ -37,16 +37,14 @@ class Quoted(str):
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Var:
+class Var(Record):
     """A $NAME or ${NAME} in a word."""
 
     name: str
     where: Where
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(Record):
     """One argument: literal text and variables, joined."""
 
     pieces: tuple[str | Var, ...]
@@ -61,8 +59,7 @@ class Word:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(Record):
     """One line's operation; flags are the letters given, e.g. 'ac'."""
 
     flags: str
@@ -73,36 +70,30 @@ class Op:
         return "q" in self.flags
 
 
-@dataclass(frozen=True, slots=True)
 class Bind(Op):
     new: Word
     old: Word
 
 
-@dataclass(frozen=True, slots=True)
 class Mount(Op):
     source: Word
     old: Word
     spec: Word | None
 
 
-@dataclass(frozen=True, slots=True)
 class Unmount(Op):
     new: Word | None
     old: Word
 
 
-@dataclass(frozen=True, slots=True)
 class Clear(Op):
     pass
 
 
-@dataclass(frozen=True, slots=True)
 class Cd(Op):
     dir: Word
 
 
-@dataclass(frozen=True, slots=True)
 class Include(Op):
     path: Word
 

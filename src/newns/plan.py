@@ -6,21 +6,19 @@ whatever is mounted over that path later (Plan 9's bind by object).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from .errors import NewnsError, Where
+from .record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Capture:
+class Capture(Record):
     """Hold the file or directory now at path."""
 
     slot: int
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class NewFs:
+class NewFs(Record):
     """Hold a fresh, unattached kernel filesystem of type fstype."""
 
     slot: int
@@ -28,8 +26,7 @@ class NewFs:
     options: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Attach:
+class Attach(Record):
     """Mount a copy of the tree held in slot (with its submounts) onto target."""
 
     slot: int
@@ -37,8 +34,7 @@ class Attach:
     readonly: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Overlay:
+class Overlay(Record):
     """Mount one overlay on target: lowers top first, upper takes creations.
 
     members names the union's members in Plan 9 order, each as the file
@@ -52,23 +48,20 @@ class Overlay:
     members: tuple[tuple[str, bool], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Detach:
+class Detach(Record):
     """Unmount what is mounted on target, with everything under it."""
 
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class MakePoint:
+class MakePoint(Record):
     """Make a missing mount point inside a filesystem this file made."""
 
     path: str
     directory: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Reroot:
+class Reroot(Record):
     """Start an empty namespace (clear): from here on, the namespace built so
     far is at OLD_ROOT, and the new one is an empty tmpfs at NEW_ROOT, held in
     slot; the command gets NEW_ROOT as its root, and can't reach OLD_ROOT."""
@@ -76,8 +69,7 @@ class Reroot:
     slot: int
 
 
-@dataclass(frozen=True, slots=True)
-class Devices:
+class Devices(Record):
     """Fill a fresh /dev at target: the caller's device nodes held in slots,
     a devpts of its own, a tmpfs for shm, the usual links."""
 
@@ -91,18 +83,16 @@ OLD_ROOT = "/oldroot"
 NEW_ROOT = "/newroot"
 
 
-@dataclass(slots=True)
-class Action:
+class Action(Record):
     """The steps of one line (text is the line after expansion, for -d)."""
 
     where: Where
     text: str | None
     quiet: bool
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step]
 
 
-@dataclass(slots=True)
-class Plan:
+class Plan(Record):
     actions: list[Action]
     cwd: str
     cwd_where: Where | None

@@ -10,14 +10,13 @@ it), so most paths can be checked before anything is mounted.
 from __future__ import annotations
 
 import os.path
-from dataclasses import dataclass, field
 
 from . import ops
 from .errors import Where
+from .record import Record
 
 
-@dataclass(slots=True)
-class Member:
+class Member(Record):
     """One member of a target's union."""
 
     slot: int
@@ -26,11 +25,10 @@ class Member:
     create: bool
     fresh: bool = False  # a new filesystem: holds only what `made` lists
     seed: bool = False  # the target's own directory, from the first -a or -b
-    made: dict[str, str] = field(default_factory=dict)  # path inside -> kind, for a new filesystem
+    made: dict[str, str] | None = None  # for a new filesystem: path inside -> kind of what newns made there
 
 
-@dataclass(slots=True)
-class Target:
+class Target(Record):
     """A mounted-on path: its members, and what the plan has mounted there."""
 
     members: list[Member]
@@ -41,8 +39,7 @@ class Target:
     nested: bool = False  # something was mounted inside it after it was mounted
 
 
-@dataclass(slots=True)
-class Found:
+class Found(Record):
     """What the table says a path holds."""
 
     kind: str | None  # 'dir', 'file', 'other' or 'missing'; None: can't tell

@@ -1,0 +1,85 @@
+"""newns's options, for --help and every mode but a plain run (see cli.main)."""
+from __future__ import annotations
+
+import click
+
+from . import __version__, cli
+
+EPILOG = """\b
+Examples:
+  newns -f namespaces/demo              a shell in the demo namespace
+  newns -f go1.2.ns go version          one command in a namespace
+  newns -f ci.ns -- make test           a CI step; its exit status passes through
+  #!/usr/bin/env newns                  first line of an executable namespace file
+
+Exit status: the command's own; 125 when newns fails; 126 when the command
+can't be executed; 127 when it is not found.
+"""
+
+
+@click.command(
+    context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
+    epilog=EPILOG,
+)
+@click.option("-f", "-n", "nsfile", metavar="FILE", help="The namespace file.")
+@click.option("-d", "debug", is_flag=True, help="Echo each operation to stderr as it is applied.")
+@click.option(
+    "-a",
+    "addns",
+    is_flag=True,
+    help="Accepted for Plan 9: newns always starts from a private copy of the caller's namespace.",
+)
+@click.option("--check", is_flag=True, help="Check the file and its includes; report every problem; run nothing.")
+@click.option("--explain", is_flag=True, help="Print the Linux operations the file stands for; do nothing.")
+@click.option(
+    "--ns",
+    "ns_pid",
+    metavar="[PID]",
+    is_flag=False,
+    flag_value="self",
+    help="Print the mount namespace of PID (default: your own) as a namespace file.",
+)
+@click.option(
+    "--attach",
+    "attach_pid",
+    metavar="PID",
+    type=int,
+    help="Apply the file to the running namespace of PID, or run COMMAND in it.",
+)
+@click.option(
+    "--allow-host-namespace",
+    is_flag=True,
+    help="Let --attach change your own or the initial mount namespace: the host's mount table.",
+)
+@click.version_option(__version__, "--version", prog_name="newns")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def newns(
+    nsfile: str | None,
+    debug: bool,
+    addns: bool,
+    check: bool,
+    explain: bool,
+    ns_pid: str | None,
+    attach_pid: int | None,
+    allow_host_namespace: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND (default: $SHELL) in a new mount namespace built from a
+    Plan 9 namespace file.
+
+    Usage: newns [-d] [-f FILE] [--] [COMMAND [ARG...]], or with a namespace
+    file that starts with #!/usr/bin/env newns: ./FILE [COMMAND [ARG...]].
+    """
+    nsfile, argv = cli.shebang(nsfile, list(command))
+    if (check or explain) and nsfile is None:
+        raise click.UsageError("--check and --explain need a namespace file: -f FILE")
+    if check:
+        cli.guarded(cli.run_check, nsfile)
+    elif explain:
+        cli.guarded(cli.run_explain, nsfile)
+    elif ns_pid is not None:
+        cli.guarded(cli.run_ns, ns_pid)
+    elif attach_pid is not None:
+        cli.guarded(cli.run_attach, attach_pid, nsfile, argv, debug, allow_host_namespace)
+    else:
+        cli.guarded(cli.run, nsfile, argv, debug)

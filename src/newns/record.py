@@ -1,0 +1,46 @@
+"""Typed records, declared as dataclasses are.
+
+newns runs on every call of a toolchain or of a CI step, so its start-up is
+its cost, and the dataclasses module with its code generation takes longer to
+load than newns takes to read, check and mount a small file. A Record class
+lists its fields with annotations (defaults after the fields without), may
+add fields to a Record it derives from, and gets __slots__, an __init__ taking
+the fields in order, __repr__ and __eq__.
+"""
+from __future__ import annotations
+
+
+class _RecordType(type):
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> type:
+        own = tuple(namespace.get("__annotations__", {}))
+        defaults = {field: namespace.pop(field) for field in own if field in namespace}
+        namespace["__slots__"] = own
+        cls = super().__new__(mcs, name, bases, namespace)
+        cls._fields = getattr(cls, "_fields", ()) + own
+        cls._defaults = {**getattr(cls, "_defaults", {}), **defaults}
+        if cls._fields:
+            cls.__init__ = _make_init(cls._fields, cls._defaults)
+        return cls
+
+
+def _make_init(fields: tuple[str, ...], defaults: dict[str, object]):
+    params = ", ".join(f"{f}=_defaults[{f!r}]" if f in defaults else f for f in fields)
+    body = "".join(f"\n    self.{f} = {f}" for f in fields)
+    scope: dict[str, object] = {"_defaults": defaults}
+    exec(f"def __init__(self, {params}):{body}", scope)
+    return scope["__init__"]
+
+
+class Record(metaclass=_RecordType):
+    __slots__ = ()
+    _fields = ()  # every field, a base Record's first
+    _defaults = {}  # field -> default
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"{type(self).__name__}({values})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+    __hash__ = None
