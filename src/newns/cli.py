@@ -112,6 +112,8 @@ def guarded(mode: Callable[..., int | None], *args: object) -> None:
         print(error, file=sys.stderr)
     except OSError as error:
         print(f"newns: {error.filename + ': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
+    except Exception as error:  # a bug: say so in one line, and still exit as newns's failures do
+        print(f"newns: internal error, please report it: {type(error).__name__}: {error}", file=sys.stderr)
     sys.exit(EXIT_FAILURE)
 
 

@@ -16,7 +16,7 @@ from . import nsfile, ops
 from .errors import NewnsError, NewnsErrors
 from .nsfile import Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word
 from .plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Reroot
-from .table import Member, MountTable, Target, is_under
+from .table import Member, MountTable, Target, ancestors, is_under
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
@@ -137,6 +137,7 @@ class Interpreter:
         self.dir = self.cwd
         self.slots = 0
         self.table = MountTable()
+        self.pending: set[str] = set()  # targets whose union is still to be mounted
         self.actions: list[Action] = []
         self.warnings: list[NewnsError] = []
         self.work_dirs = False
@@ -325,9 +326,9 @@ class Interpreter:
         for path, target in self.table.items():
             table[os.path.normpath(OLD_ROOT + path)] = target
         table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
-        table.setdefault(OLD_ROOT, Target([Member(0, "/", "/", False)], False, None, mounted=True, pending=False))
+        table.setdefault(OLD_ROOT, Target([Member(0, "/", "/", False)], False, None, mounted=True))
         root = Member(slot, "clear", None, True, fresh=True, made={})
-        table[NEW_ROOT] = Target([root], False, op.where, mounted=True, pending=False)
+        table[NEW_ROOT] = Target([root], False, op.where, mounted=True)
         self.table = table
         self.cleared = True
 
@@ -367,6 +368,8 @@ class Interpreter:
         self.table[old] = Target(members, readonly, op.where, mounted=mounted)
         if len(members) == 1:
             self._materialize(old, action)
+        else:
+            self.pending.add(old)
 
     def _unmount(self, op: Unmount, action: Action) -> None:
         old = self.path(op.old)
@@ -380,7 +383,7 @@ class Interpreter:
                 action.steps.append(Detach(old))
                 self.table.unknown.add(old)
             else:
-                del self.table[old]
+                self._forget(old)
                 if target.mounted:
                     self._detach(old, action)
             return
@@ -397,13 +400,13 @@ class Interpreter:
         target.members.remove(member)
         target.where = op.where
         if not target.members:
-            del self.table[old]
+            self._forget(old)
             if target.mounted:
                 self._detach(old, action)
         elif len(target.members) == 1:
             self._materialize(old, action)
         else:
-            target.pending = True
+            self.pending.add(old)
 
     # -- mounting what the table says ----------------------------------------
 
@@ -417,15 +420,16 @@ class Interpreter:
         return slot
 
     def _flush_under(self, paths: tuple[str, ...], action: Action) -> None:
-        """Mount pending unions that a line looks inside, before that line runs."""
-        for target_path in sorted(self.table, key=len):
-            target = self.table.get(target_path)
-            if target is not None and target.pending and any(is_under(p, target_path) for p in paths):
-                self._flush(target_path)
+        """Mount the unions still to be mounted that a line looks inside, before that line runs."""
+        inside = {a for p in paths for a in ancestors(p) if a in self.pending}
+        for path in sorted(inside, key=len):
+            if path in self.pending:
+                self._flush(path)
 
     def _flush_all(self) -> None:
-        for path in sorted((p for p, t in self.table.items() if t.pending), key=len):
-            self._flush(path)
+        for path in sorted(self.pending, key=len):
+            if path in self.pending:
+                self._flush(path)
 
     def _flush(self, path: str) -> None:
         target = self.table[path]
@@ -441,7 +445,7 @@ class Interpreter:
             self.table[path] = target
             target.mounted = False
         members = target.members
-        target.pending = False
+        self.pending.discard(path)
         if len(members) == 1 and members[0].seed:
             return
         if len(members) == 1:
@@ -462,15 +466,19 @@ class Interpreter:
             names = tuple((m.label, m is upper) for m in members)
             action.steps.append(Overlay(path, lowers, upper.slot if upper else None, target.readonly, names))
         target.mounted = True
-        for other_path, other in self.table.items():
-            if other.mounted and is_under(path, other_path):
-                other.nested = True
+        for above in ancestors(path):
+            if above in self.table and self.table[above].mounted:
+                self.table[above].nested = True
 
     def _detach(self, path: str, action: Action) -> None:
         """Unmount a target; everything this file mounted inside it goes with it."""
         action.steps.append(Detach(path))
         for other_path in [path, *self.table.under(path)]:
-            del self.table[other_path]
+            self._forget(other_path)
+
+    def _forget(self, path: str) -> None:
+        del self.table[path]
+        self.pending.discard(path)
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}

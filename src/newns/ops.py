@@ -681,11 +681,10 @@ def supervise(child: Callable[[int], None]) -> None:
             child(writable)
         except NewnsError as error:
             fail(str(error).removeprefix("newns: "))
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            fail("internal error")
+        except OSError as error:
+            fail(f"{error.filename + ': ' if error.filename else ''}{error.strerror}")
+        except BaseException as error:
+            fail(f"internal error, please report it: {type(error).__name__}: {error}")
     os.close(writable)
     _pass_signals_to(pid)
     data = b""

@@ -35,7 +35,6 @@ class Target(Record):
     readonly: bool
     where: Where | None  # the last line that changed it
     mounted: bool = False
-    pending: bool = True
     nested: bool = False  # something was mounted inside it after it was mounted
 
 
@@ -72,10 +71,7 @@ class MountTable(dict[str, Target]):
 
     def holder(self, path: str) -> str | None:
         """The nearest target at or above path."""
-        for prefix in sorted(self, key=len, reverse=True):
-            if prefix == path or is_under(path, prefix):
-                return prefix
-        return None
+        return next((p for p in (path, *ancestors(path)) if p in self), None)
 
     def under(self, path: str) -> list[str]:
         """Targets strictly under path."""
@@ -97,6 +93,13 @@ def _lookup_in(target: Target, rest: str) -> Found:
         if kind != "missing":
             return Found(kind, origin=candidate)
     return Found("missing")
+
+
+def ancestors(path: str):
+    """path's directories, nearest first, / last."""
+    while path != "/":
+        path = os.path.dirname(path)
+        yield path
 
 
 def is_under(path: str, ancestor: str) -> bool:
