@@ -10,13 +10,14 @@ at the end, never an overlay stacked on an overlay.
 from __future__ import annotations
 
 import os.path
+import re
 from collections.abc import Mapping
 
 from . import nsfile, ops
 from .errors import NewnsError, NewnsErrors
 from .nsfile import Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word
 from .plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Reroot
-from .table import Member, MountTable, Target, ancestors, is_under
+from .table import Found, Member, MountTable, Target, ancestors, is_under
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
@@ -196,9 +197,12 @@ class Interpreter:
         self.dir = self.show(path)
         return self.dir
 
-    def _existing(self, path: str, word: Word, command: str, *, directory: bool = False) -> str | None:
-        """path's kind as the table has it; an error when it is missing, or not a directory where one is needed."""
-        kind = self.table.kind(path)
+    def _existing(
+        self, path: str, word: Word, command: str, *, directory: bool = False, found: Found | None = None
+    ) -> str | None:
+        """path's kind as the table has it (found, when looked up already); an error when
+        it is missing, or not a directory where one is needed."""
+        kind = (found or self.table.lookup(path)).kind
         if kind == "missing":
             what = "directory" if directory else "file or directory"
             raise NewnsError(f"{command}: {self.show(path)}: no such {what}{self._hidden_by(path)}", word.where)
@@ -220,9 +224,10 @@ class Interpreter:
     def _target(self, path: str, word: Word, command: str, action: Action, *, directory: bool) -> str | None:
         """Check a mount point, making it where it is missing inside a filesystem this file made."""
         self._check_new(path, word, command)
-        if self.table.kind(path) == "missing" and self._make_point(path, directory, action):
+        found = self.table.lookup(path)
+        if found.kind == "missing" and self._make_point(path, directory, action):
             return "dir" if directory else "file"
-        return self._existing(path, word, command, directory=directory)
+        return self._existing(path, word, command, directory=directory, found=found)
 
     def _make_point(self, path: str, directory: bool, action: Action) -> bool:
         """Plan a missing mount point, if what would hold it is a filesystem this file made:
@@ -255,7 +260,8 @@ class Interpreter:
         new = self.path(op.new)
         old = self.path(op.old)
         self._flush_under((new, old), action)
-        new_kind = self._existing(new, op.new, "bind")
+        new_found = self.table.lookup(new)
+        new_kind = self._existing(new, op.new, "bind", found=new_found)
         old_kind = self._target(old, op.old, "bind", action, directory=new_kind == "dir")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
             raise NewnsError(
@@ -269,8 +275,7 @@ class Interpreter:
             if "c" in op.flags:
                 members[0].create = True
         else:
-            found = self.table.lookup(new)
-            members = [Member(self._capture(new, action), self.show(new), found.origin, "c" in op.flags)]
+            members = [Member(self._capture(new, action), self.show(new), new_found.origin, "c" in op.flags)]
         self._join(op, old, old_kind, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:
@@ -421,6 +426,8 @@ class Interpreter:
 
     def _flush_under(self, paths: tuple[str, ...], action: Action) -> None:
         """Mount the unions still to be mounted that a line looks inside, before that line runs."""
+        if not self.pending:
+            return
         inside = {a for p in paths for a in ancestors(p) if a in self.pending}
         for path in sorted(inside, key=len):
             if path in self.pending:
@@ -492,8 +499,11 @@ def _made_below(made: dict[str, str], inside: str) -> dict[str, str]:
     return {path[len(prefix) :]: kind for path, kind in made.items() if path.startswith(prefix)}
 
 
+_SPECIAL = re.compile(r"[ \t\r\n'$#\\]")
+
+
 def quote(text: str) -> str:
     """rc quoting, as Plan 9's ns(1) prints a word."""
-    if text and not any(c in " \t\r\n'$#\\" for c in text):
+    if text and not _SPECIAL.search(text):
         return text
     return "'" + text.replace("'", "''") + "'"

@@ -55,6 +55,8 @@ class MountTable(dict[str, Target]):
         self.unknown: set[str] = set()  # paths whose contents the plan can't tell
 
     def lookup(self, path: str) -> Found:
+        if not self and not self.unknown:
+            return Found(ops.kind(path), origin=path)
         prefix = path
         while True:
             if prefix in self.unknown:
@@ -64,7 +66,7 @@ class MountTable(dict[str, Target]):
                 return _lookup_in(target, path[len(prefix) :].lstrip("/"))
             if prefix == "/":
                 return Found(ops.kind(path), origin=path)
-            prefix = os.path.dirname(prefix)
+            prefix = prefix[: prefix.rindex("/")] or "/"
 
     def kind(self, path: str) -> str | None:
         return self.lookup(path).kind
@@ -98,7 +100,7 @@ def _lookup_in(target: Target, rest: str) -> Found:
 def ancestors(path: str):
     """path's directories, nearest first, / last."""
     while path != "/":
-        path = os.path.dirname(path)
+        path = path[: path.rindex("/")] or "/"
         yield path
 
 
