@@ -221,8 +221,13 @@ class Mounter:
         self.fresh: set[int] = set()
         self.staged: set[int] = set()
         self.userns = rootless()
+        self.console: int | None = None
 
     def run(self, plan: Plan) -> None:
+        if os.isatty(0) and any(isinstance(s, Devices) for a in plan.actions for s in a.steps):
+            # The terminal, by its path, before anything is mounted over it: a
+            # descriptor from the caller's namespace can't be mounted in this one.
+            self.console = _open_path(os.readlink(_fd_path(0)))
         for action in plan.actions:
             if self.debug and action.text:
                 print(action.text, file=sys.stderr)
@@ -242,6 +247,8 @@ class Mounter:
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
+        if self.console is not None:
+            os.close(self.console)
         if self.work is not None:
             self.work.close()
 
@@ -302,9 +309,9 @@ class Mounter:
         for name, slot in step.nodes:
             _make_point(MakePoint(os.path.join(step.target, name), directory=False))
             _bind_object(self.fds[slot], os.path.join(step.target, name))
-        if os.isatty(0):
+        if self.console is not None:
             _make_point(MakePoint(os.path.join(step.target, "console"), directory=False))
-            _bind_object(0, os.path.join(step.target, "console"))
+            _bind_object(self.console, os.path.join(step.target, "console"))
         for name, fstype, options in (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777")):
             path = os.path.join(step.target, name)
             os.mkdir(path, 0o755)
@@ -705,9 +712,19 @@ def supervise(child: Callable[[int], None]) -> None:
 
 
 def _be_init(argv: list[str], env: dict[str, str], status_fd: int) -> None:
-    """As PID 1 of a new PID namespace: run the command, reap orphans, report its status."""
+    """As PID 1 of a new PID namespace: run the command, reap orphans, report its status.
+
+    The terminal's foreground process group is newns's, which the namespace
+    can't see, and shells that hand the terminal back on exit fail on it; so a
+    command that has the terminal gets it in a process group of its own."""
+    foreground = os.isatty(0) and os.tcgetpgrp(0) == 0
     pid = os.fork()
     if pid == 0:
+        if foreground:
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            os.tcsetpgrp(0, os.getpgrp())
+            signal.signal(signal.SIGTTOU, signal.SIG_DFL)
         execute(argv, env)
     _pass_signals_to(pid)
     while True:

@@ -71,7 +71,8 @@ class Reroot(Record):
 
 class Devices(Record):
     """Fill a fresh /dev at target: the caller's device nodes held in slots,
-    a devpts of its own, a tmpfs for shm, the usual links."""
+    the caller's terminal as console, a devpts of its own, a tmpfs for shm,
+    the usual links."""
 
     target: str
     nodes: tuple[tuple[str, int], ...]
