@@ -140,7 +140,14 @@ def plain_run(args: list[str]) -> tuple[str | None, bool, list[str]] | None:
 def main() -> None:
     """The newns command. A plain run takes a short path that loads neither
     click nor the other modes: newns's own start-up is the cost of every call."""
-    plain = plain_run(sys.argv[1:])
+    if ops.setuid():
+        print(
+            "newns: refusing to run set-user-ID or set-group-ID: newns needs no privilege it was not given; "
+            "remove the bit (chmod u-s,g-s), and run it as root or as yourself",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_FAILURE)
+    plain = None if "_NEWNS_COMPLETE" in os.environ else plain_run(sys.argv[1:])
     if plain is None:
         from .options import newns
 

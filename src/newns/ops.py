@@ -123,6 +123,11 @@ def getcwd() -> str:
 # -- entering a namespace -------------------------------------------------------
 
 
+def setuid() -> bool:
+    """Whether this process runs with ids it was not given (set-user-ID or set-group-ID)."""
+    return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
+
+
 def rootless() -> bool:
     return os.geteuid() != 0
 
