@@ -109,7 +109,7 @@ class Interpreter:
         text = self.expand(word)
         if not text:
             raise NewnsError(f"empty {what}", word.where)
-        if text.startswith("#"):
+        if _names_device(word):
             name, _, rest = text[1:].partition("/")
             if name != "old":
                 raise NewnsError(
@@ -282,7 +282,7 @@ class Interpreter:
         source = self.expand(op.source)
         old = self.path(op.old)
         fstype = source[1:]
-        if not source.startswith("#") or not fstype or not set(fstype) <= FSTYPE_CHARS or fstype == "old":
+        if not _names_device(op.source) or not fstype or not set(fstype) <= FSTYPE_CHARS or fstype == "old":
             raise NewnsError(
                 f"mount: {source or 'an empty source'}: newns mounts kernel filesystems by type, "
                 "as '#tmpfs', '#proc', '#dev' or '#mqueue'; Plan 9 file servers (/srv/...) have no "
@@ -486,6 +486,12 @@ class Interpreter:
     def _forget(self, path: str) -> None:
         del self.table[path]
         self.pending.discard(path)
+
+
+def _names_device(word: Word) -> bool:
+    """Whether a word is #name as the file wrote it: a variable's value never names a device."""
+    first = word.pieces[0]
+    return isinstance(first, str) and first.startswith("#")
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}
