@@ -1,0 +1,81 @@
+"""Timing loops that run inside a namespace (or in a fresh process): `python -m bench.inner MODE ...`.
+
+Each mode prints its samples in ms as JSON on standard output:
+  loop RUNS COMMAND...        COMMAND's wall time, RUNS times after a warm-up run
+  walk SETTINGS DIR_A DIR_B   a tree walk of DIR_A and of DIR_B, alternating
+  plan FILE                   newns's load and plan of a namespace file, once
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from time import perf_counter_ns
+
+from .timing import Settings, paired, spawn
+
+
+def loop(runs: int, command: list[str]) -> list[float]:
+    """command's wall time, runs times after one untimed run (its name looked up in $PATH)."""
+    path = shutil.which(command[0])
+    if path is None:
+        sys.exit(f"bench.inner: {command[0]}: command not found")
+    argv = [path, *command[1:]]
+    spawn(argv, os.environ)
+    return [spawn(argv, os.environ) for _ in range(runs)]
+
+
+def walk_tree(root: str) -> int:
+    """Stat every file under root and read every .py file; the number of files."""
+    files = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            os.stat(path)
+            files += 1
+            if name.endswith(".py"):
+                with open(path, "rb") as f:
+                    f.read()
+    return files
+
+
+def timed_walk(root: str) -> list[float]:
+    start = perf_counter_ns()
+    walk_tree(root)
+    return [(perf_counter_ns() - start) / 1e6]
+
+
+def walk(settings: Settings, a: str, b: str) -> dict[str, list[float]]:
+    """Paired walks of a and b, which must hold the same files."""
+    if walk_tree(a) != walk_tree(b):
+        sys.exit(f"bench.inner: {a} and {b} hold different numbers of files")
+    xs, ys = paired(lambda: timed_walk(a), lambda: timed_walk(b), settings)
+    return {"a": xs, "b": ys}
+
+
+def plan(path: str) -> list[float]:
+    """The time newns takes to read, parse and check a namespace file without mounting."""
+    from newns.interp import Interpreter
+
+    start = perf_counter_ns()
+    interp = Interpreter(os.environ, os.getcwd())
+    interp.plan(interp.load(path))
+    return [(perf_counter_ns() - start) / 1e6]
+
+
+def main(argv: list[str]) -> None:
+    mode, args = argv[0], argv[1:]
+    if mode == "loop":
+        result: object = loop(int(args[0]), args[1:])
+    elif mode == "walk":
+        result = walk(Settings(**json.loads(args[0])), args[1], args[2])
+    elif mode == "plan":
+        result = plan(args[0])
+    else:
+        sys.exit(f"bench.inner: unknown mode {mode}")
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

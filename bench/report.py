@@ -1,0 +1,103 @@
+"""The table of results and the project's targets."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .rows import Row
+
+
+@dataclass(frozen=True)
+class Result:
+    """A row's samples: newns's and its peer's."""
+
+    row: Row
+    newns: list[float]
+    peer: list[float]
+
+    @property
+    def newns_median(self) -> float:
+        return statistics.median(self.newns)
+
+    @property
+    def peer_median(self) -> float:
+        return statistics.median(self.peer)
+
+    @property
+    def ratio(self) -> float:
+        return self.newns_median / self.peer_median
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the project's goals: a value of one row, at most limit."""
+
+    text: str
+    row: str
+    value: Callable[[Result], float]
+    limit: float
+    unit: str  # how the value prints: "x" for a ratio, or "MB"
+
+
+def _ratio(result: Result) -> float:
+    return result.ratio
+
+
+def _newns(result: Result) -> float:
+    return result.newns_median
+
+
+TARGETS = [
+    Target("10 binds: newns <= 4x bwrap", "binds-10-bwrap", _ratio, 4.0, "x"),
+    Target("1000 binds: newns <= 0.1x bwrap", "binds-1000-bwrap", _ratio, 0.1, "x"),
+    Target("python version per call <= 0.3x pyenv shim", "python-shim", _ratio, 0.3, "x"),
+    Target("call inside a namespace 1.0x direct (<= 1.05x)", "python-inside", _ratio, 1.05, "x"),
+    Target("500-layer union set-up <= 1.5x empty file", "union-500", _ratio, 1.5, "x"),
+    Target("100k-line file <= 12x 10k-line file", "nsfile-100k", _ratio, 12.0, "x"),
+    Target("peak RSS, 10 binds <= 30 MB", "rss-10-bwrap", _newns, 30.0, "MB"),
+    Target("peak RSS, 1000 binds <= 30 MB", "rss-1000-bwrap", _newns, 30.0, "MB"),
+]
+
+
+def machine(newns: str) -> str:
+    return (
+        f"machine: {os.cpu_count()} cores, Linux {platform.release()}, "
+        f"Python {platform.python_version()} ({sys.executable}); newns: {newns}"
+    )
+
+
+def table(results: list[Result]) -> list[str]:
+    """One line per row: medians of both sides, their ratio, and the number of samples."""
+    lines = [f"{'row':<18} {'peer':<17} {'newns':>10} {'peer':>10} {'ratio':>8} {'n':>4}"]
+    for r in results:
+        unit = r.row.unit
+        lines.append(
+            f"{r.row.name:<18} {r.row.peer:<17} {_value(r.newns_median, unit):>10} "
+            f"{_value(r.peer_median, unit):>10} {r.ratio:>8.3g} {len(r.newns):>4}"
+        )
+    return lines
+
+
+def targets(results: list[Result]) -> list[str]:
+    """Each target with the measured value, met or not met."""
+    by_name = {r.row.name: r for r in results}
+    lines = ["targets:"]
+    for target in TARGETS:
+        result = by_name.get(target.row)
+        if result is None:
+            verdict = "not measured"
+        else:
+            value = target.value(result)
+            shown = f"{value:.3g}x" if target.unit == "x" else _value(value, target.unit)
+            verdict = f"{shown:>9}  {'met' if value <= target.limit else 'NOT MET'}"
+        lines.append(f"  {target.text:<48} {verdict}")
+    return lines
+
+
+def _value(value: float, unit: str) -> str:
+    digits = 0 if value >= 100 else 1 if value >= 10 else 2
+    return f"{value:.{digits}f} {unit}"

@@ -1,0 +1,230 @@
+"""The rows of the table: each measures newns against one named peer."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from .scratch import Scratch
+from .timing import Measure, Settings, check, paired, peak_memory, timed
+from .tools import Skip, need, pyenv, script_python
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON_NS = os.path.join(REPO, "namespaces", "python")
+INNER = ["-m", "bench.inner"]
+BATCH = 10
+"""Calls per batch when a timing loop runs inside a namespace."""
+
+
+@dataclass
+class Context:
+    """What every row works with."""
+
+    newns: str
+    settings: Settings
+    scratch: Scratch
+    env: dict[str, str]
+    notes: list[str]
+
+    def inner_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """env (default: the caller's) with bench.inner importable."""
+        return {**(env or self.env), "PYTHONPATH": REPO}
+
+
+Samples = tuple[list[float], list[float]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: what measure gives for newns, and for peer."""
+
+    name: str
+    peer: str
+    unit: str  # "ms" or "MB"
+    measure: Callable[[Context], Samples]
+
+
+# -- set-up with N binds ---------------------------------------------------------
+
+
+def bwrap_binds(scratch: Scratch, count: int) -> list[str]:
+    """bwrap with the whole tree, a /dev, and count binds, running true."""
+    binds = [arg for s, d in scratch.bind_pairs(count) for arg in ("--bind", s, d)]
+    return [need("bwrap"), "--bind", "/", "/", "--dev", "/dev", *binds, "true"]
+
+
+def binds_vs_bwrap(count: int, ctx: Context) -> Samples:
+    bwrap = timed(bwrap_binds(ctx.scratch, count), ctx.env)
+    newns = timed([ctx.newns, "-f", ctx.scratch.bind_file(count), "true"], ctx.env)
+    return paired(newns, bwrap, ctx.settings)
+
+
+def binds_vs_unshare(count: int, ctx: Context) -> Samples:
+    script = "\n".join(["set -e", *(f"mount --bind {s} {d}" for s, d in ctx.scratch.bind_pairs(count)), "exec true"])
+    user = [] if os.geteuid() == 0 else ["-r"]
+    shell = timed([need("unshare"), "-m", *user, "--propagation", "private", "sh", "-c", script], ctx.env)
+    newns = timed([ctx.newns, "-f", ctx.scratch.bind_file(count), "true"], ctx.env)
+    return paired(newns, shell, ctx.settings)
+
+
+def peak_rss_vs_bwrap(count: int, ctx: Context) -> Samples:
+    """Peak memory is steady from run to run: a few runs, no warm-up."""
+    gnu_time = need("time", "GNU time")
+    report = ctx.scratch.path("peak-rss")
+    bwrap = peak_memory(gnu_time, bwrap_binds(ctx.scratch, count), ctx.env, report)
+    newns = peak_memory(gnu_time, [ctx.newns, "-f", ctx.scratch.bind_file(count), "true"], ctx.env, report)
+    few = dataclasses.replace(ctx.settings, runs=min(ctx.settings.runs, 3), warmup=0)
+    return paired(newns, bwrap, few)
+
+
+# -- choosing a Python version per call ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PythonNamespace:
+    """A namespace file that binds one pyenv version onto a fixed path that is first on $PATH."""
+
+    file: str
+    env: dict[str, str]  # for newns: PYENV_ROOT, PYVERSION, and $PATH with the fixed path first
+    version: str
+    direct: str  # the same python3, called by its pyenv path
+    shim: str  # pyenv's python3 shim
+
+
+def python_namespace(ctx: Context) -> PythonNamespace:
+    """The project's namespaces/python, or an equivalent file when its mount point is missing.
+
+    namespaces/python binds $PYENV_ROOT/versions/$PYVERSION onto
+    $PYENV_ROOT/versions/current, which the user makes once; the bench does not
+    make it (pyenv would list it as a version), but binds onto a scratch directory.
+    """
+    root, version = pyenv()
+    fixed = os.path.join(root, "versions", "current")
+    file = PYTHON_NS
+    if not (os.path.exists(PYTHON_NS) and os.path.isdir(fixed)):
+        fixed = ctx.scratch.directory("python")
+        file = ctx.scratch.write("python.ns", [f"bind $PYENV_ROOT/versions/$PYVERSION {fixed}"])
+    ctx.notes.append(f"python rows: {version} bound on {fixed} by {_short(file)}")
+    env = {**ctx.env, "PYENV_ROOT": root, "PYVERSION": version, "PATH": f"{fixed}/bin:{ctx.env.get('PATH', '')}"}
+    direct = os.path.join(root, "versions", version, "bin", "python3")
+    return PythonNamespace(file, env, version, direct, os.path.join(root, "shims", "python3"))
+
+
+def python_vs_shim(ctx: Context) -> Samples:
+    ns = python_namespace(ctx)
+    newns = timed([ctx.newns, "-f", ns.file, "python3", "-c", "pass"], ns.env)
+    shim = timed([ns.shim, "-c", "pass"], {**ctx.env, "PYENV_VERSION": ns.version})
+    return paired(newns, shim, ctx.settings)
+
+
+def python_inside(ctx: Context) -> Samples:
+    """Batches of calls inside one namespace against the same batches outside, alternating."""
+    ns = python_namespace(ctx)
+    loop = [sys.executable, *INNER, "loop", str(BATCH)]
+    inside = [ctx.newns, "-f", ns.file, *loop, "python3", "-c", "pass"]
+    outside = [*loop, ns.direct, "-c", "pass"]
+    batches = dataclasses.replace(
+        ctx.settings,
+        runs=math.ceil(ctx.settings.runs / BATCH),
+        warmup=min(ctx.settings.warmup, 1),
+        min_pairs=math.ceil(ctx.settings.min_pairs / BATCH),
+    )
+    return paired(_json(inside, ctx.inner_env(ns.env)), _json(outside, ctx.inner_env()), batches)
+
+
+# -- unions ------------------------------------------------------------------------
+
+
+def union_setup(layers: int, ctx: Context) -> Samples:
+    newns = timed([ctx.newns, "-f", ctx.scratch.union_file(layers), "true"], ctx.env)
+    empty = timed([ctx.newns, "-f", ctx.scratch.empty_file, "true"], ctx.env)
+    return paired(newns, empty, ctx.settings)
+
+
+def walk_bind(ctx: Context) -> Samples:
+    """The tree walked through a bind, and where it is (both seen inside one namespace)."""
+    mnt = ctx.scratch.directory("walk-bind")
+    ns = ctx.scratch.write("walk-bind.ns", [f"bind {ctx.scratch.tree} {mnt}"])
+    return _walk([ctx.newns, "-f", ns], mnt, ctx.scratch.tree, ctx)
+
+
+def union_ns(ctx: Context) -> tuple[str, str]:
+    """A namespace file with the split tree as a two-layer union, and the union's path."""
+    py, other = ctx.scratch.split_tree
+    mnt = ctx.scratch.directory("walk-union")
+    ns = ctx.scratch.write("walk-union.ns", [f"bind {py} {mnt}", f"bind -a {other} {mnt}"])
+    return ns, mnt
+
+
+def walk_union(ctx: Context) -> Samples:
+    ns, mnt = union_ns(ctx)
+    return _walk([ctx.newns, "-f", ns], mnt, ctx.scratch.tree, ctx)
+
+
+def walk_union_vs_fuse(ctx: Context) -> Samples:
+    """The union walked against the same layers under fuse-overlayfs, in the same namespace."""
+    fuse = need("fuse-overlayfs")
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        raise Skip("/dev/fuse missing or not usable")
+    ns, mnt = union_ns(ctx)
+    py, other = ctx.scratch.split_tree
+    fuse_mnt = ctx.scratch.directory("walk-fuse")
+    script = '"$1" -o "lowerdir=$2:$3" "$4" || exit 1; m=$4; shift 4; "$@"; s=$?; umount "$m"; exit $s'
+    wrapper = [ctx.newns, "-f", ns, "sh", "-c", script, "sh", fuse, py, other, fuse_mnt]
+    return _walk(wrapper, mnt, fuse_mnt, ctx)
+
+
+def _walk(prefix: list[str], a: str, b: str, ctx: Context) -> Samples:
+    """Run bench.inner's paired walk of a and b under prefix (a newns command line)."""
+    settings = json.dumps(dataclasses.asdict(ctx.settings))
+    samples = json.loads(check([*prefix, sys.executable, *INNER, "walk", settings, a, b], ctx.inner_env()))
+    ctx.notes.append(ctx.scratch.tree_note())
+    return samples["a"], samples["b"]
+
+
+# -- a long namespace file --------------------------------------------------------
+
+
+def nsfile_lines(ctx: Context, count: int) -> str:
+    """A valid file of count lines: comments, variables, binds, -q binds that fail, cd."""
+    kinds = ("# line {i}", "bind $T/s $T/d", "bind -q $T/missing{i} $T/d", "cd $T/s")
+    ctx.scratch.directory("p", "s")
+    ctx.scratch.directory("p", "d")
+    return ctx.scratch.write(f"lines-{count}.ns", [kinds[i % 4].format(i=i) for i in range(count)])
+
+
+def nsfile_100k_vs_10k(ctx: Context) -> Samples:
+    """newns's load and plan of the files, each in a fresh process: no warm-up, few pairs."""
+    python = script_python(ctx.newns)
+    env = ctx.inner_env({**ctx.env, "T": ctx.scratch.path("p")})
+    big, small = (_json([python, *INNER, "plan", nsfile_lines(ctx, n)], env) for n in (100_000, 10_000))
+    few = dataclasses.replace(ctx.settings, warmup=0, min_pairs=min(ctx.settings.min_pairs, 3))
+    return paired(big, small, few)
+
+
+def _json(argv: list[str], env: dict[str, str]) -> Measure:
+    """A Measure of a bench.inner run: the samples it prints."""
+    return lambda: json.loads(check(argv, env))
+
+
+def _short(path: str) -> str:
+    return os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path
+
+
+ROWS = [
+    *(Row(f"binds-{n}-bwrap", "bwrap", "ms", partial(binds_vs_bwrap, n)) for n in (0, 10, 100, 1000)),
+    *(Row(f"binds-{n}-unshare", "unshare+mount(8)", "ms", partial(binds_vs_unshare, n)) for n in (0, 10, 100, 1000)),
+    Row("python-shim", "pyenv shim", "ms", python_vs_shim),
+    Row("python-inside", "direct call", "ms", python_inside),
+    *(Row(f"union-{n}", "empty file", "ms", partial(union_setup, n)) for n in (2, 100, 500)),
+    Row("walk-bind", "native", "ms", walk_bind),
+    Row("walk-union", "native", "ms", walk_union),
+    Row("walk-union-fuse", "fuse-overlayfs", "ms", walk_union_vs_fuse),
+    Row("nsfile-100k", "10k lines", "ms", nsfile_100k_vs_10k),
+    *(Row(f"rss-{n}-bwrap", "bwrap", "MB", partial(peak_rss_vs_bwrap, n)) for n in (10, 1000)),
+]
