@@ -1,7 +1,7 @@
 """--explain: the Linux operations a plan stands for, one a line, for a person."""
 from __future__ import annotations
 
-from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, MakePoint, NewFs, Overlay, Plan, Reroot, Step
+from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 
 
 def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
@@ -47,6 +47,8 @@ def _step(step: Step, held: dict[int, str]) -> str:
         return f"umount -l {step.target}"
     if isinstance(step, MakePoint):
         return f"{'mkdir -p' if step.directory else 'touch'} {step.path} (a mount point in a new filesystem)"
+    if isinstance(step, Release):
+        return "close " + " ".join(f"#{slot}" for slot in step.slots)
     if isinstance(step, Reroot):
         held[step.slot] = f"the new root #{step.slot}"
         return (

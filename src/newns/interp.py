@@ -16,7 +16,22 @@ from collections.abc import Mapping
 from . import nsfile, ops
 from .errors import NewnsError, NewnsErrors
 from .nsfile import Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word
-from .plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Reroot
+from .plan import (
+    NEW_ROOT,
+    OLD_ROOT,
+    Action,
+    Attach,
+    Capture,
+    Detach,
+    Devices,
+    MakePoint,
+    NewFs,
+    Overlay,
+    Plan,
+    Release,
+    Reroot,
+    slots_used,
+)
 from .table import Found, Member, MountTable, Target, ancestors, is_under
 
 MAX_LAYERS = 500
@@ -164,6 +179,7 @@ class Interpreter:
         self._flush_all()
         if self.problems:
             raise NewnsErrors(self.problems)
+        _release_after_last_use(self.actions)
         return Plan(
             self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace
         )
@@ -486,6 +502,21 @@ class Interpreter:
     def _forget(self, path: str) -> None:
         del self.table[path]
         self.pending.discard(path)
+
+
+def _release_after_last_use(actions: list[Action]) -> None:
+    """End each action with the release of the slots no later action uses."""
+    last: dict[int, Action] = {}
+    for action in actions:
+        for step in action.steps:
+            for slot in slots_used(step):
+                last[slot] = action
+    done: dict[int, list[int]] = {}
+    for slot, action in last.items():
+        done.setdefault(id(action), []).append(slot)
+    for action in actions:
+        if id(action) in done:
+            action.steps.append(Release(tuple(done[id(action)])))
 
 
 def _names_device(word: Word) -> bool:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from .errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError
-from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Reroot, Step
+from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -31,7 +31,6 @@ CLONE_NEWPID = 0x20000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
-AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 OPEN_TREE_CLONE = 1
@@ -274,6 +273,10 @@ class Mounter:
         elif isinstance(step, Reroot):
             self.fds[step.slot] = _reroot()
             self.fresh.add(step.slot)
+        elif isinstance(step, Release):
+            for slot in step.slots:
+                if slot in self.fds:
+                    os.close(self.fds.pop(slot))
         else:
             self._devices(step)
 

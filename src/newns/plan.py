@@ -78,7 +78,24 @@ class Devices(Record):
     nodes: tuple[tuple[str, int], ...]
 
 
-Step = Capture | NewFs | Attach | Overlay | Detach | MakePoint | Reroot | Devices
+class Release(Record):
+    """Let go of objects no later step uses (so a long file holds few descriptors)."""
+
+    slots: tuple[int, ...]
+
+
+Step = Capture | NewFs | Attach | Overlay | Detach | MakePoint | Reroot | Devices | Release
+
+
+def slots_used(step: Step) -> tuple[int, ...]:
+    """The slots a step makes or reads."""
+    if isinstance(step, (Capture, NewFs, Attach, Reroot)):
+        return (step.slot,)
+    if isinstance(step, Overlay):
+        return step.lowers if step.upper is None else (*step.lowers, step.upper)
+    if isinstance(step, Devices):
+        return tuple(slot for _, slot in step.nodes)
+    return ()
 
 OLD_ROOT = "/oldroot"
 NEW_ROOT = "/newroot"
