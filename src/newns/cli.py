@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 
 from . import ops
 from .errors import EXIT_FAILURE, NewnsError, NewnsErrors
 from .interp import Interpreter
 from .plan import Plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
 
 
 def planned(nsfile: str | None, cwd: str | None = None) -> Plan:

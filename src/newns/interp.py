@@ -10,8 +10,6 @@ at the end, never an overlay stacked on an overlay.
 from __future__ import annotations
 
 import os.path
-import re
-from collections.abc import Mapping
 
 from . import nsfile, ops
 from .errors import NewnsError, NewnsErrors
@@ -46,7 +44,7 @@ DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
 
 
 class Interpreter:
-    def __init__(self, env: Mapping[str, str], cwd: str) -> None:
+    def __init__(self, env: dict[str, str], cwd: str) -> None:
         self.env = dict(env)
         if "user" not in self.env or "home" not in self.env:
             user, home = ops.account()
@@ -536,11 +534,11 @@ def _made_below(made: dict[str, str], inside: str) -> dict[str, str]:
     return {path[len(prefix) :]: kind for path, kind in made.items() if path.startswith(prefix)}
 
 
-_SPECIAL = re.compile(r"[ \t\r\n'$#\\]")
+_SPECIAL = frozenset(" \t\r\n'$#\\")
 
 
 def quote(text: str) -> str:
     """rc quoting, as Plan 9's ns(1) prints a word."""
-    if text and not _SPECIAL.search(text):
+    if text and _SPECIAL.isdisjoint(text):
         return text
     return "'" + text.replace("'", "''") + "'"

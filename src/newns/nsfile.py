@@ -1,21 +1,16 @@
 """Namespace file text to typed operations.
 
-The syntax is grammar.lark; its terminals are compiled into _grammar.py and
-the three rules (line, command, word) are followed here line by line, which is
-what lets newns start without loading a parser generator. Nothing after this
-module sees file text: every operation carries its Where.
+The syntax is grammar.lark. newns reads it with a scanner that follows the
+grammar's rules and terminals line by line, character by character: loading
+a parser generator, or even the re module, would cost more at every start
+than reading a small file does. The tests hold the scanner to lark's own
+parser of grammar.lark, accepted lines, words and error columns alike.
+Nothing after this module sees file text: every operation carries its Where.
 """
 from __future__ import annotations
 
-import re
-
-from . import _grammar
 from .errors import NewnsError, Where
 from .record import Record
-
-_SEP = re.compile(_grammar.SEP)
-_NAME = re.compile(_grammar.NAME)
-_PIECE = re.compile(f"(?P<var>{_grammar.VAR})|(?P<quoted>{_grammar.QUOTED})|(?P<bare>{_grammar.BARE})")
 
 COMMANDS = ("bind", "mount", "unmount", "clear", "cd", ".")
 PLAN9_ONLY = ("chdev", "import")
@@ -121,44 +116,100 @@ def _parse_line(line: str, where: Where) -> Op | None:
 
 
 def _scan(line: str, where: Where) -> tuple[str | None, list[Word], int]:
-    """Split a line into its command name and words (grammar rules line, command, word)."""
+    """Split a line into its command name and words: grammar.lark's rules line,
+    command and word, and its terminals, followed character by character."""
     end = len(line)
-    sep = _SEP.match(line)
-    start = sep.end() if sep else 0
+    start = _skip_separators(line, 0, end)
     if start == end or line[start] == "#":
         return None, [], start + 1
-    name = _NAME.match(line, start)
-    if name is None:
+    if line[start] in "'$":
         raise NewnsError(
             "a line starts with a command name (bind, mount, unmount, clear, cd or .), "
             "not a quoted word or a variable",
             where.at(start + 1),
         )
+    pos = _bare_end(line, start, end)
+    name = line[start:pos]
     words: list[Word] = []
-    pos = name.end()
     while pos < end:
-        sep = _SEP.match(line, pos)
-        if sep is None:
+        if line[pos] not in SEPARATORS:
             raise _unexpected(line, pos, where, after_name=not words)
-        pos = sep.end()
+        pos = _skip_separators(line, pos, end)
         if pos == end:
             break
         pieces: list[str | Var] = []
         word_start = pos
-        while pos < end and line[pos] not in " \t\r":
-            piece = _PIECE.match(line, pos)
-            if piece is None:
-                raise _unexpected(line, pos, where, after_name=False)
-            kind, text = piece.lastgroup, piece.group()
-            if kind == "var":
-                pieces.append(Var(text.strip("${}"), where.at(pos + 1)))
-            elif kind == "quoted":
-                pieces.append(Quoted(text[1:-1].replace("''", "'")))
+        while pos < end and line[pos] not in SEPARATORS:
+            char = line[pos]
+            if char == "'":
+                text, pos = _quoted(line, pos, end, where)
+                pieces.append(Quoted(text))
+            elif char == "$":
+                variable, after = _variable(line, pos, end, where)
+                pieces.append(Var(variable, where.at(pos + 1)))
+                pos = after
             else:
-                pieces.append(text)
-            pos = piece.end()
+                bare_end = _bare_end(line, pos, end)
+                pieces.append(line[pos:bare_end])
+                pos = bare_end
         words.append(Word(tuple(pieces), where.at(word_start + 1)))
-    return name.group(), words, start + 1
+    return name, words, start + 1
+
+
+SEPARATORS = " \t\r"  # _SEP
+BARE_STOP = " \t\r'$"  # what BARE and NAME may not hold (a line holds no newline)
+NAME_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")  # VAR
+NAME_REST = NAME_FIRST | frozenset("0123456789")
+
+
+def _skip_separators(line: str, pos: int, end: int) -> int:
+    while pos < end and line[pos] in SEPARATORS:
+        pos += 1
+    return pos
+
+
+def _bare_end(line: str, pos: int, end: int) -> int:
+    while pos < end and line[pos] not in BARE_STOP:
+        pos += 1
+    return pos
+
+
+def _quoted(line: str, pos: int, end: int, where: Where) -> tuple[str, int]:
+    """QUOTED at pos: its text ('' is a quote) and where it ends.
+
+    Unterminated, it fails where lark's longest match does: at the opening
+    quote, or, when it ran on through doubled quotes, at the second quote of
+    the last pair (the first one closed it)."""
+    parts = []
+    fail_at = pos
+    inside = pos + 1
+    while True:
+        close = line.find("'", inside)
+        if close < 0:
+            raise _unexpected(line, fail_at, where, after_name=False)
+        if close + 1 < end and line[close + 1] == "'":
+            parts.append(line[inside : close + 1])
+            fail_at = close + 1
+            inside = close + 2
+            continue
+        parts.append(line[inside:close])
+        return "".join(parts), close + 1
+
+
+def _variable(line: str, pos: int, end: int, where: Where) -> tuple[str, int]:
+    """VAR at pos ($NAME or ${NAME}): the name, and where it ends."""
+    braced = pos + 1 < end and line[pos + 1] == "{"
+    first = pos + 2 if braced else pos + 1
+    last = first
+    if last < end and line[last] in NAME_FIRST:
+        last += 1
+        while last < end and line[last] in NAME_REST:
+            last += 1
+        if not braced:
+            return line[first:last], last
+        if last < end and line[last] == "}":
+            return line[first:last], last + 1
+    raise _unexpected(line, pos, where, after_name=False)
 
 
 def _unexpected(line: str, pos: int, where: Where, *, after_name: bool) -> NewnsError:

@@ -7,15 +7,18 @@ was mounted over those paths afterwards.
 """
 from __future__ import annotations
 
+import _signal as signal  # the signal module's core; the module itself loads enum, slow at every start
 import ctypes
 import errno
 import os
-import signal
 import stat
 import sys
-from collections.abc import Callable
 
 from .errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
+
 from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -631,13 +634,6 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
     os._exit(code)
 
 
-FORWARDED = (
-    signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGWINCH,
-)
-"""Signals a waiting parent passes on; those a terminal sends reach the command by themselves."""
-FROM_TERMINAL = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
-
-
 def launch(plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool) -> None:
     """Build the plan's namespace and run the command in it; never returns.
 
@@ -743,9 +739,10 @@ def _be_init(argv: list[str], env: dict[str, str], status_fd: int) -> None:
 
 
 def _pass_signals_to(pid: int) -> None:
-    for sig in FORWARDED:
+    """Pass signals on to pid; those a terminal sends reach it by themselves, and are ignored here."""
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGWINCH):
         signal.signal(sig, lambda number, _frame: os.kill(pid, number))
-    for sig in FROM_TERMINAL:
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
 
 
