@@ -155,7 +155,7 @@ def test_d_warns_when_the_c_member_is_not_first(tree):
     tree.make({"t/": "", "x/": ""})
     result = inside(tree, "bind -a $T/x $T/t\nmount -ac '#tmpfs' $T/t\n", "true", "-d")
     assert result.returncode == 0, result.stderr
-    warning = [line for line in result.stderr.splitlines() if "(warning)" in line]
+    warning = [line for line in result.stderr.splitlines() if ": warning: " in line]
     assert len(warning) == 1, result.stderr
     assert f"{tree / 't'}: #tmpfs takes creations (-c) but is not first" in result.stderr
     result = inside(tree, "bind -a $T/x $T/t\nmount -bc '#tmpfs' $T/t\n", "true", "-d")

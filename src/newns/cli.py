@@ -14,20 +14,25 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
     from collections.abc import Callable
 
 
-def planned(nsfile: str | None, cwd: str | None = None) -> Plan:
+def caller() -> tuple[dict[str, str], str]:
+    """The caller's environment and working directory, with PWD made right, as a shell does."""
+    env = dict(os.environ)
+    env["PWD"] = cwd = ops.working_directory(env.get("PWD"))
+    return env, cwd
+
+
+def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> Plan:
     """The file's plan; raises NewnsErrors with every problem."""
-    cwd = cwd or ops.getcwd()
-    interp = Interpreter(dict(os.environ), cwd)
+    interp = Interpreter(env, cwd)
     return interp.plan(interp.load(nsfile) if nsfile else [])
 
 
 def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
-    env = dict(os.environ)
-    cwd = ops.getcwd()
-    plan = planned(nsfile, cwd)
+    env, cwd = caller()
+    plan = planned(nsfile, env, cwd)
     if debug:
         for warning in plan.warnings:
-            print(f"{warning} (warning)", file=sys.stderr)
+            print(warning.report("warning"), file=sys.stderr)
     if nsfile:
         env["NEWNS"] = os.path.abspath(nsfile)
     argv = argv or [env.get("SHELL") or "/bin/sh"]
@@ -36,7 +41,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
 
 def run_check(nsfile: str) -> int:
     """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems."""
-    interp = Interpreter(dict(os.environ), ops.getcwd())
+    interp = Interpreter(*caller())
     try:
         interp.plan(interp.load(nsfile))
         problems: list[NewnsError] = []
@@ -51,7 +56,7 @@ def run_check(nsfile: str) -> int:
 def run_explain(nsfile: str) -> None:
     from .explain import explain
 
-    plan = planned(nsfile)
+    plan = planned(nsfile, *caller())
     for line in explain(plan, rootless=ops.rootless(), uid=os.geteuid(), gid=os.getegid()):
         print(line)
 
@@ -65,7 +70,7 @@ def run_ns(pid: str) -> None:
 
 
 def run_attach(pid: int, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool) -> None:
-    """Change the running namespace of pid as the file says, or run a command in it."""
+    """Change the running namespace of pid as the file says, then run a command in it if one is given."""
     target = ops.namespace_id(pid)
     host = {ops.namespace_id("self")}
     try:
@@ -79,25 +84,29 @@ def run_attach(pid: int, nsfile: str | None, argv: list[str], debug: bool, allow
             "Add --allow-host-namespace if that is what you want."
         )
     _, cwd = ops.process_view(pid)
-    if nsfile is None:
+    env = dict(os.environ, PWD=cwd)
+    if nsfile is not None:
+        interp = Interpreter(env, cwd)
+        file_ops = interp.load(nsfile)
         ops.join_namespace(pid)
-        if not ops.chdir(cwd):
-            ops.chdir("/")
-        ops.execute(argv or [os.environ.get("SHELL") or "/bin/sh"], dict(os.environ))
-    interp = Interpreter(dict(os.environ), cwd)
-    file_ops = interp.load(nsfile)
-    ops.join_namespace(pid)
-    plan = interp.plan(file_ops)
-    if plan.cleared or plan.pid_namespace or plan.work_dirs:
-        raise NewnsError(
-            f"--attach: {nsfile} needs clear, #proc or a real directory taking creations, "
-            "which only a new namespace can have"
-        )
-    mounter = ops.Mounter(debug)
-    try:
-        mounter.run(plan)
-    finally:
-        mounter.close()
+        plan = interp.plan(file_ops)
+        if plan.cleared or plan.pid_namespace or plan.work_dirs:
+            raise NewnsError(
+                f"--attach: {nsfile} needs clear, #proc or a real directory taking creations, "
+                "which only a new namespace can have"
+            )
+        mounter = ops.Mounter(debug)
+        try:
+            mounter.run(plan)
+        finally:
+            mounter.close()
+        if not argv:
+            return
+    else:
+        ops.join_namespace(pid)
+    if not ops.chdir(cwd):
+        ops.chdir("/")
+    ops.execute(argv or [env.get("SHELL") or "/bin/sh"], env)
 
 
 def shebang(nsfile: str | None, argv: list[str]) -> tuple[str | None, list[str]]:

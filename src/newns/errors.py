@@ -38,9 +38,14 @@ class NewnsError(Exception):
         self.where = where
 
     def __str__(self) -> str:
+        return self.report()
+
+    def report(self, kind: str = "") -> str:
+        """newns: WHERE: [kind: ]message, and the line with a caret."""
+        message = f"{kind}: {self.message}" if kind else self.message
         if self.where is None:
-            return f"newns: {self.message}"
-        return f"newns: {self.where}: {self.message}\n{self.where.excerpt()}"
+            return f"newns: {message}"
+        return f"newns: {self.where}: {message}\n{self.where.excerpt()}"
 
 
 class NewnsErrors(NewnsError):

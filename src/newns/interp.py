@@ -345,7 +345,8 @@ class Interpreter:
         for path, target in self.table.items():
             table[os.path.normpath(OLD_ROOT + path)] = target
         table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
-        table.setdefault(OLD_ROOT, Target([Member(0, "/", "/", False)], False, None, mounted=True))
+        if OLD_ROOT not in table:
+            table[OLD_ROOT] = Target([Member(0, "/", "/", False)], False, None, mounted=True)
         root = Member(slot, "clear", None, True, fresh=True, made={})
         table[NEW_ROOT] = Target([root], False, op.where, mounted=True)
         self.table = table
@@ -469,6 +470,7 @@ class Interpreter:
         self.pending.discard(path)
         if len(members) == 1 and members[0].seed:
             return
+        self._cover(path, target, keeps_own=any(m.seed for m in members))
         if len(members) == 1:
             action.steps.append(Attach(members[0].slot, path, target.readonly))
         else:
@@ -490,6 +492,30 @@ class Interpreter:
         for above in ancestors(path):
             if above in self.table and self.table[above].mounted:
                 self.table[above].nested = True
+
+    def _cover(self, path: str, target: Target, *, keeps_own: bool) -> None:
+        """Mounting on path hides what earlier lines mounted inside it.
+
+        As on Plan 9, unions still to be mounted inside it are mounted first,
+        and hidden with the rest, unless the new mount is a union that keeps
+        path's own directory: through it they stay visible, mounted on top."""
+        inside = self.table.under(path)
+        hidden = [p for p in inside if not keeps_own or p not in self.pending]
+        if not hidden:
+            return
+        for other in sorted(hidden, key=len):
+            if other in self.pending:
+                self._flush(other)
+        lines = sorted({self.table[p].where.line for p in hidden if self.table[p].where})
+        self.warnings.append(
+            NewnsError(
+                f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
+                f"{', '.join(map(str, lines))} mounted inside it ({', '.join(self.show(p) for p in sorted(hidden))})",
+                target.where,
+            )
+        )
+        for other in hidden:
+            self._forget(other)
 
     def _detach(self, path: str, action: Action) -> None:
         """Unmount a target; everything this file mounted inside it goes with it."""

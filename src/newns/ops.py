@@ -114,12 +114,21 @@ def account() -> tuple[str, str]:
     return entry.pw_name, entry.pw_dir
 
 
-def getcwd() -> str:
-    """The caller's working directory as a path; / when it has none."""
+def working_directory(pwd: str | None) -> str:
+    """The caller's working directory as a path, as a shell takes it at start:
+    $PWD when it names that directory (keeping the links it went through),
+    else the directory's own path; / when it has none."""
     try:
-        return os.getcwd()
+        real = os.getcwd()
     except OSError:
         return "/"
+    if pwd and pwd.startswith("/"):
+        try:
+            if os.path.samestat(os.stat(pwd), os.stat(real)):
+                return pwd
+        except OSError:
+            pass
+    return real
 
 
 # -- entering a namespace -------------------------------------------------------
@@ -247,7 +256,7 @@ class Mounter:
                     if not action.quiet:
                         raise problem from None
                     if self.debug:
-                        print(f"{problem} (skipped: -q)", file=sys.stderr)
+                        print(problem.report("skipped (-q)"), file=sys.stderr)
                     break
 
     def close(self) -> None:

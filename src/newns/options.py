@@ -21,7 +21,7 @@ can't be executed; 127 when it is not found.
     context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
     epilog=EPILOG,
 )
-@click.option("-f", "-n", "nsfile", metavar="FILE", help="The namespace file.")
+@click.option("-f", "-n", "nsfile", metavar="FILE", type=click.Path(dir_okay=False), help="The namespace file.")
 @click.option("-d", "debug", is_flag=True, help="Echo each operation to stderr as it is applied.")
 @click.option(
     "-a",
@@ -44,7 +44,7 @@ can't be executed; 127 when it is not found.
     "attach_pid",
     metavar="PID",
     type=int,
-    help="Apply the file to the running namespace of PID, or run COMMAND in it.",
+    help="Apply the file (if any) to the running namespace of PID, then run COMMAND (if any) in it.",
 )
 @click.option(
     "--allow-host-namespace",

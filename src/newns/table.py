@@ -53,6 +53,18 @@ class MountTable(dict[str, Target]):
     def __init__(self) -> None:
         super().__init__()
         self.unknown: set[str] = set()  # paths whose contents the plan can't tell
+        self._below: dict[str, int] = {}  # path -> how many targets are under it
+
+    def __setitem__(self, path: str, target: Target) -> None:
+        if path not in self:
+            for above in ancestors(path):
+                self._below[above] = self._below.get(above, 0) + 1
+        super().__setitem__(path, target)
+
+    def __delitem__(self, path: str) -> None:
+        super().__delitem__(path)
+        for above in ancestors(path):
+            self._below[above] -= 1
 
     def lookup(self, path: str) -> Found:
         if not self and not self.unknown:
@@ -77,6 +89,8 @@ class MountTable(dict[str, Target]):
 
     def under(self, path: str) -> list[str]:
         """Targets strictly under path."""
+        if not self._below.get(path):
+            return []
         return [p for p in self if is_under(p, path)]
 
 
