@@ -80,7 +80,7 @@ def test_ns_of_another_process_ends_with_its_directory(tree):
 
 
 def test_attach_changes_a_running_namespace_and_runs_commands_in_it(tree):
-    tree.make({"a/from-a": "", "t/": "", "empty.ns": ""})
+    tree.make({"a/from-a": "", "t/": "", "u/": "", "empty.ns": ""})
     script = 'echo ready; while [ ! -e "$T/t/from-a" ]; do sleep 0.05; done; echo saw-it; sleep 30'
     watcher = spawn(tree, [NEWNS, "-f", str(tree / "empty.ns"), "sh", "-c", script])
     try:
@@ -92,10 +92,13 @@ def test_attach_changes_a_running_namespace_and_runs_commands_in_it(tree):
         assert watcher.stdout.readline() == "saw-it\n"
         inside = tree.newns("--attach", str(pid), "ls", str(tree / "t"))
         assert inside.stdout == "from-a\n", inside.stderr
+        then = tree.ns("bind $T/a $T/u\n", "then.ns")
+        both = tree.newns("--attach", str(pid), "-f", str(then), "ls", str(tree / "u"))
+        assert both.stdout == "from-a\n", both.stderr
     finally:
         watcher.kill()
         watcher.wait()
-    assert list((tree / "t").iterdir()) == []
+    assert list((tree / "t").iterdir()) == [] and list((tree / "u").iterdir()) == []
 
 
 def test_attach_refuses_the_callers_own_namespace(tree):
