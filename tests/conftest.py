@@ -62,24 +62,35 @@ def callers() -> list[str]:
     return ["root", "user"] if ROOT else ["user"]
 
 
+def unprivileged() -> Caller:
+    """The user the rootless path runs as: newns-test when the tests run as root, else whoever runs them."""
+    return _test_user() if ROOT else Caller("user", os.geteuid(), os.getegid())
+
+
 @pytest.fixture(params=callers())
 def caller(request) -> Caller:
     """Each caller newns must work for: root, and an unprivileged user."""
-    if request.param == "root":
-        return Caller("root", 0, 0)
-    if ROOT:
-        return _test_user()
-    return Caller("user", os.geteuid(), os.getegid())
+    return Caller("root", 0, 0) if request.param == "root" else unprivileged()
 
 
-@pytest.fixture
-def tree(caller):
+def scratch(caller: Caller):
     """A scratch directory the caller owns, in a place every user can reach."""
     base = Path(tempfile.mkdtemp(prefix="newns-test-", dir="/tmp"))
     base.chmod(0o755)
     yield Tree(base, caller)
     subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def tree(caller):
+    yield from scratch(caller)
+
+
+@pytest.fixture
+def user_tree():
+    """A tree for the unprivileged caller alone, for what means something only without privilege."""
+    yield from scratch(unprivileged())
 
 
 class Tree:

@@ -24,7 +24,7 @@ def caller() -> tuple[dict[str, str], str]:
 def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> Plan:
     """The file's plan; raises NewnsErrors with every problem."""
     interp = Interpreter(env, cwd)
-    return interp.plan(interp.load(nsfile) if nsfile else [])
+    return interp.plan(interp.load(nsfile) if nsfile is not None else [])
 
 
 def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
@@ -33,7 +33,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
     if debug:
         for warning in plan.warnings:
             print(warning.report("warning"), file=sys.stderr)
-    if nsfile:
+    if nsfile is not None:
         env["NEWNS"] = os.path.abspath(nsfile)
     argv = argv or [env.get("SHELL") or "/bin/sh"]
     ops.launch(plan, argv, env, cwd, debug)
@@ -152,6 +152,7 @@ def plain_run(args: list[str]) -> tuple[str | None, bool, list[str]] | None:
 def main() -> None:
     """The newns command. A plain run takes a short path that loads neither
     click nor the other modes: newns's own start-up is the cost of every call."""
+    sys.stdout.reconfigure(errors="surrogateescape")  # paths are bytes: print them back as they came
     if ops.setuid():
         print(
             "newns: refusing to run set-user-ID or set-group-ID: newns needs no privilege it was not given; "

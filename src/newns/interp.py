@@ -57,6 +57,8 @@ class Interpreter:
 
     def load(self, path: str) -> list[Op]:
         """The operations of a file and its includes, in order; problems are collected."""
+        if not path:
+            raise NewnsError("the namespace file's name is empty")
         try:
             text = ops.read_text(path)
         except OSError as e:
@@ -402,10 +404,10 @@ class Interpreter:
             if target is None:
                 action.steps.append(Detach(old))
                 self.table.unknown.add(old)
+            elif target.mounted:
+                self._detach(old, action)
             else:
                 self._forget(old)
-                if target.mounted:
-                    self._detach(old, action)
             return
         new = self.show(self.path(op.new))
         if target is None:
@@ -420,9 +422,10 @@ class Interpreter:
         target.members.remove(member)
         target.where = op.where
         if not target.members:
-            self._forget(old)
             if target.mounted:
                 self._detach(old, action)
+            else:
+                self._forget(old)
         elif len(target.members) == 1:
             self._materialize(old, action)
         else:

@@ -506,9 +506,10 @@ class WorkDirs:
     left by a newns that was killed are removed by the next run.
     """
 
-    def __init__(self, base: str, report: int) -> None:
+    def __init__(self, base: str, report: int, owner: int) -> None:
         self.base = base
         self.report = report
+        self.owner = owner  # the waiting newns that removes them
         os.makedirs(base, 0o700, exist_ok=True)
         self.fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         _remove_stale(base)
@@ -521,7 +522,7 @@ class WorkDirs:
                 f"and {self.base} is not: set XDG_CACHE_HOME to a directory on that filesystem, "
                 "or take creations in a #tmpfs member",
             )
-        name = f"work-{os.getppid()}-{os.urandom(4).hex()}"
+        name = f"work-{self.owner}-{os.urandom(4).hex()}"
         os.mkdir(name, 0o700, dir_fd=self.fd)
         os.write(self.report, b"W" + os.fsencode(os.path.join(self.base, name)) + b"\0")
         return _fd_path(self.fd, name)
@@ -552,7 +553,10 @@ def _remove_stale(base: str) -> None:
         try:
             os.kill(int(parts[1]), 0)
         except ProcessLookupError:
-            remove_tree(os.path.join(base, name))
+            try:
+                remove_tree(os.path.join(base, name))
+            except OSError:
+                pass  # gone already (another newns cleaned it), or not ours to remove: leave it
         except OSError:
             pass
 
@@ -651,11 +655,15 @@ def launch(plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bo
     namespace), or as init of a PID namespace for #proc.
     """
     if plan.work_dirs:
-        supervise(lambda records: _enter(plan, argv, env, cwd, debug, records))
+        owner = os.getpid()
+        supervise(lambda records: _enter(plan, argv, env, cwd, debug, (records, owner)))
     _enter(plan, argv, env, cwd, debug, None)
 
 
-def _enter(plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool, records: int | None) -> None:
+def _enter(
+    plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool, records: tuple[int, int] | None
+) -> None:
+    """records: the pipe on which to name work directories, and the pid of the newns that removes them."""
     enter_namespace(pid=plan.pid_namespace)
     if plan.pid_namespace:
         supervise(lambda status: _build(plan, argv, env, cwd, debug, records, init_status=status))
@@ -663,9 +671,15 @@ def _enter(plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bo
 
 
 def _build(
-    plan: Plan, argv: list[str], env: dict[str, str], cwd: str, debug: bool, records: int | None, init_status: int | None
+    plan: Plan,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    debug: bool,
+    records: tuple[int, int] | None,
+    init_status: int | None,
 ) -> None:
-    work = WorkDirs(cache_dir(env), records) if records is not None else None
+    work = WorkDirs(cache_dir(env), *records) if records is not None else None
     mounter = Mounter(debug, work)
     try:
         mounter.run(plan)

@@ -21,7 +21,7 @@ can't be executed; 127 when it is not found.
     context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
     epilog=EPILOG,
 )
-@click.option("-f", "-n", "nsfile", metavar="FILE", type=click.Path(dir_okay=False), help="The namespace file.")
+@click.option("-f", "-n", "nsfile", metavar="FILE", type=click.Path(readable=False), help="The namespace file.")
 @click.option("-d", "debug", is_flag=True, help="Echo each operation to stderr as it is applied.")
 @click.option(
     "-a",
