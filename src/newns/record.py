@@ -19,8 +19,15 @@ class _RecordType(type):
         cls._fields = getattr(cls, "_fields", ()) + own
         cls._defaults = {**getattr(cls, "_defaults", {}), **defaults}
         if cls._fields:
-            cls.__init__ = _make_init(cls._fields, cls._defaults)
+            cls.__init__ = _first_init
         return cls
+
+
+def _first_init(self: Record, *args: object, **kwargs: object) -> None:
+    """Make the class's __init__ when it is first used: most are never used in one run."""
+    cls = type(self)
+    cls.__init__ = _make_init(cls._fields, cls._defaults)
+    cls.__init__(self, *args, **kwargs)
 
 
 def _make_init(fields: tuple[str, ...], defaults: dict[str, object]):
