@@ -398,9 +398,9 @@ class Interpreter:
         self._check_new(old, op.old, "unmount")
         if old == NEW_ROOT:
             raise NewnsError("unmount: the new root stays: unmount what is mounted inside it", op.old.where)
+        self._flush_under((old,), action)
         target = self.table.get(old)
         if op.new is None:
-            self._flush_under((old,), action)
             if target is None:
                 action.steps.append(Detach(old))
                 self.table.unknown.add(old)
@@ -418,7 +418,6 @@ class Interpreter:
         else:
             labels = ", ".join(m.label for m in target.members)
             raise NewnsError(f"unmount: {new} is not in the union at {self.show(old)} ({labels})", op.new.where)
-        self._flush_under((old,), action)
         target.members.remove(member)
         target.where = op.where
         if not target.members:
@@ -509,6 +508,7 @@ class Interpreter:
         for other in sorted(hidden, key=len):
             if other in self.pending:
                 self._flush(other)
+        hidden = [p for p in hidden if p in self.table]  # mounting one may have hidden others
         lines = sorted({self.table[p].where.line for p in hidden if self.table[p].where})
         self.warnings.append(
             NewnsError(

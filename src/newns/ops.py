@@ -688,8 +688,10 @@ def _build(
     if plan.cleared:
         _pivot_into(NEW_ROOT)
     if plan.cwd_where is not None:
-        if not chdir(plan.cwd):
-            raise NewnsError(f"cd {plan.cwd}: no such directory in the new namespace", plan.cwd_where)
+        try:
+            os.chdir(plan.cwd)
+        except OSError as e:
+            raise NewnsError(f"cd {plan.cwd}: {e.strerror} (in the new namespace)", plan.cwd_where) from None
         env["PWD"] = plan.cwd
     elif not chdir(cwd):
         chdir("/")
