@@ -275,7 +275,7 @@ class Interpreter:
     def _bind(self, op: Bind, action: Action) -> None:
         new = self.path(op.new)
         old = self.path(op.old)
-        self._flush_under((new, old), action)
+        self._flush_under((new, old))
         new_found = self.table.lookup(new)
         new_kind = self._existing(new, op.new, "bind", found=new_found)
         old_kind = self._target(old, op.old, "bind", action, directory=new_kind == "dir")
@@ -307,7 +307,7 @@ class Interpreter:
             )
         if fstype in ("proc", "dev") and set(op.flags) & set("abc" if fstype == "proc" else "abcr"):
             raise NewnsError(f"mount: #{fstype} replaces a directory: no -a, -b or -c", op.where)
-        self._flush_under((old,), action)
+        self._flush_under((old,))
         old_kind = self._target(old, op.old, "mount", action, directory=True)
         spec = self.expand(op.spec) if op.spec is not None else None
         if fstype == "dev":
@@ -398,7 +398,7 @@ class Interpreter:
         self._check_new(old, op.old, "unmount")
         if old == NEW_ROOT:
             raise NewnsError("unmount: the new root stays: unmount what is mounted inside it", op.old.where)
-        self._flush_under((old,), action)
+        self._flush_under((old,))
         target = self.table.get(old)
         if op.new is None:
             if target is None:
@@ -441,7 +441,7 @@ class Interpreter:
         action.steps.append(Capture(slot, path))
         return slot
 
-    def _flush_under(self, paths: tuple[str, ...], action: Action) -> None:
+    def _flush_under(self, paths: tuple[str, ...]) -> None:
         """Mount the unions still to be mounted that a line looks inside, before that line runs."""
         if not self.pending:
             return
