@@ -335,24 +335,14 @@ class Mounter:
         for name, fstype, options in (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777")):
             path = os.path.join(step.target, name)
             os.mkdir(path, 0o755)
-            mnt = _new_fs(fstype, options)
-            try:
-                _move(mnt, path)
-            finally:
-                os.close(mnt)
+            _place(_new_fs(fstype, options), path)
         for name, link in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                            ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
             os.symlink(link, os.path.join(step.target, name))
 
     def _attach(self, step: Attach) -> None:
         flags = AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC
-        tree = _syscall(SYS_OPEN_TREE, self.fds[step.slot], b"", flags)
-        try:
-            if step.readonly:
-                _set_readonly(tree)
-            _move(tree, step.target)
-        finally:
-            os.close(tree)
+        _place(_syscall(SYS_OPEN_TREE, self.fds[step.slot], b"", flags), step.target, step.readonly)
 
     def _overlay(self, step: Overlay) -> None:
         fs = _syscall(SYS_FSOPEN, b"overlay", FSOPEN_CLOEXEC)
@@ -373,12 +363,7 @@ class Mounter:
             mnt = _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
         finally:
             os.close(fs)
-        try:
-            if step.readonly:
-                _set_readonly(mnt)
-            _move(mnt, step.target)
-        finally:
-            os.close(mnt)
+        _place(mnt, step.target, step.readonly)
 
     def _upper(self, slot: int) -> tuple[str, str]:
         """The upper and work directories for a member that takes creations."""
@@ -428,11 +413,7 @@ def _config(fs: int, key: str | None, value: str | None, cmd: int | None = None)
 
 def _bind_object(fd: int, target: str) -> None:
     """Mount the object held by fd, without what is mounted under it, onto target."""
-    tree = _syscall(SYS_OPEN_TREE, fd, b"", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
-    try:
-        _move(tree, target)
-    finally:
-        os.close(tree)
+    _place(_syscall(SYS_OPEN_TREE, fd, b"", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), target)
 
 
 def _make_point(step: MakePoint) -> None:
@@ -477,6 +458,16 @@ def _pivot_into(new_root: str) -> None:
     _pivot_root(".", ".")
     _check(_libc.umount2(b".", MNT_DETACH))
     os.chdir("/")
+
+
+def _place(mnt: int, target: str, readonly: bool = False) -> None:
+    """Mount a detached mount onto target (read-only, recursively, if asked), and let go of it."""
+    try:
+        if readonly:
+            _set_readonly(mnt)
+        _move(mnt, target)
+    finally:
+        os.close(mnt)
 
 
 def _move(mnt: int, target: str) -> None:
