@@ -34,7 +34,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
         for warning in plan.warnings:
             print(warning.report("warning"), file=sys.stderr)
     if nsfile is not None:
-        env["NEWNS"] = os.path.abspath(nsfile)
+        env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
     argv = argv or [env.get("SHELL") or "/bin/sh"]
     ops.launch(plan, argv, env, cwd, debug)
 
@@ -57,7 +57,8 @@ def run_explain(nsfile: str) -> None:
     from .explain import explain
 
     plan = planned(nsfile, *caller())
-    for line in explain(plan, rootless=ops.rootless(), uid=os.geteuid(), gid=os.getegid()):
+    uid, gid = ops.ids()
+    for line in explain(plan, rootless=ops.rootless(), uid=uid, gid=gid):
         print(line)
 
 

@@ -139,6 +139,11 @@ def setuid() -> bool:
     return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
 
 
+def ids() -> tuple[int, int]:
+    """The effective user and group ids newns runs with."""
+    return os.geteuid(), os.getegid()
+
+
 def rootless() -> bool:
     return os.geteuid() != 0
 
