@@ -350,24 +350,24 @@ class Mounter:
         _place(_syscall(SYS_OPEN_TREE, self.fds[step.slot], b"", flags), step.target, step.readonly)
 
     def _overlay(self, step: Overlay) -> None:
-        fs = _syscall(SYS_FSOPEN, b"overlay", FSOPEN_CLOEXEC)
+        layers = [_fd_path(self.fds[slot]) for slot in step.lowers]
+        options: list[tuple[str, str | None]] = []
+        if step.upper is not None:
+            upper, work = self._upper(step.upper)
+            options += [("upperdir", upper), ("workdir", work)]
+        if self.userns:
+            options.append(("userxattr", None))
+        options += [("index", "off"), ("xino", "off")]
+        source = union_source(step.members)
         try:
-            for slot in step.lowers:
-                _config(fs, "lowerdir+", _fd_path(self.fds[slot]))
-            if step.upper is not None:
-                upper, work = self._upper(step.upper)
-                _config(fs, "upperdir", upper)
-                _config(fs, "workdir", work)
-            if len(os.fsencode(source := union_source(step.members))) < 256:
-                _config(fs, "source", source)
-            if self.userns:
-                _config(fs, "userxattr", None)
-            _config(fs, "index", "off")
-            _config(fs, "xino", "off")
-            _config(fs, None, None, FSCONFIG_CMD_CREATE)
-            mnt = _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
-        finally:
-            os.close(fs)
+            mnt = _new_overlay(layers, options, source)
+        except OSError as e:
+            if "lowerdir+" not in (e.strerror or ""):
+                raise
+            _old_overlay(layers, options, source, step.target)
+            if step.readonly:
+                _place_readonly(step.target)
+            return
         _place(mnt, step.target, step.readonly)
 
     def _upper(self, slot: int) -> tuple[str, str]:
@@ -389,6 +389,54 @@ UNION_SOURCE = "newns:"
 def union_source(members: tuple[tuple[str, bool], ...]) -> str:
     """A union's members as an overlay mount's source: newns:[+]label[\\n[+]label...], + taking creations."""
     return UNION_SOURCE + "\n".join(("+" if create else "") + label for label, create in members)
+
+
+def _new_overlay(layers: list[str], options: list[tuple[str, str | None]], source: str) -> int:
+    """An overlay, detached, its layers given one by one (lowerdir+, Linux 6.8)."""
+    fs = _syscall(SYS_FSOPEN, b"overlay", FSOPEN_CLOEXEC)
+    try:
+        for layer in layers:
+            _config(fs, "lowerdir+", layer)
+        for key, value in options:
+            _config(fs, key, value)
+        if len(os.fsencode(source)) < 256:
+            _config(fs, "source", source)
+        _config(fs, None, None, FSCONFIG_CMD_CREATE)
+        return _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0)
+    finally:
+        os.close(fs)
+
+
+def _old_overlay(layers: list[str], options: list[tuple[str, str | None]], source: str, target: str) -> None:
+    """An overlay mounted with mount(2), for kernels before lowerdir+.
+
+    mount(2) takes the layers as one option string and cuts it at a page,
+    silently: each layer is named by its descriptor, relative to the
+    directory of descriptors, so that 500 of them fit."""
+    fds = f"{_proc}/self/fd/"
+    words = ["lowerdir=" + ":".join(layer.removeprefix(fds) for layer in layers)]
+    words += [key if value is None else f"{key}={value.removeprefix(fds)}" for key, value in options]
+    data = ",".join(words).encode()
+    if len(data) >= 4096:
+        raise OSError(errno.E2BIG, "too many members for this kernel's overlayfs (Linux 6.8 takes up to 500)")
+    dest = _open_path(target)
+    back = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(fds)
+        _check(_libc.mount(os.fsencode(source), str(dest).encode(), b"overlay", 0, data))
+    finally:
+        os.fchdir(back)
+        os.close(back)
+        os.close(dest)
+
+
+def _place_readonly(target: str) -> None:
+    """Make the mount on target read-only, with everything under it."""
+    mnt = _open_path(target)
+    try:
+        _set_readonly(mnt)
+    finally:
+        os.close(mnt)
 
 
 def _new_fs(fstype: str, options: str | None) -> int:
