@@ -305,8 +305,9 @@ class Interpreter:
                 "Linux equivalent, and a directory is attached with bind",
                 op.source.where,
             )
-        if fstype in ("proc", "dev") and set(op.flags) & set("abc" if fstype == "proc" else "abcr"):
-            raise NewnsError(f"mount: #{fstype} replaces a directory: no -a, -b or -c", op.where)
+        refused = sorted(set(op.flags) & set({"proc": "abc", "dev": "abcr"}.get(fstype, "")))
+        if refused:
+            raise NewnsError(f"mount: #{fstype} replaces a directory: no {', '.join('-' + f for f in refused)}", op.where)
         self._flush_under((old,))
         old_kind = self._target(old, op.old, "mount", action, directory=True)
         spec = self.expand(op.spec) if op.spec is not None else None

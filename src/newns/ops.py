@@ -15,11 +15,11 @@ import stat
 import sys
 
 from .errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError
+from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from collections.abc import Callable
-
-from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -277,7 +277,7 @@ class Mounter:
         if isinstance(step, Capture):
             self.fds[step.slot] = _open_path(step.path)
         elif isinstance(step, NewFs):
-            self.fds[step.slot] = self._new_fs(step)
+            self.fds[step.slot] = _new_fs(step.fstype, step.options)
             self.fresh.add(step.slot)
         elif isinstance(step, Attach):
             self._attach(step)
@@ -286,7 +286,7 @@ class Mounter:
         elif isinstance(step, Detach):
             _check(_libc.umount2(step.target.encode(), MNT_DETACH))
         elif isinstance(step, MakePoint):
-            _make_point(step)
+            _make_point(step.path, step.directory)
         elif isinstance(step, Reroot):
             self.fds[step.slot] = _reroot()
             self.fresh.add(step.slot)
@@ -326,16 +326,13 @@ class Mounter:
             )
         return message
 
-    def _new_fs(self, step: NewFs) -> int:
-        return _new_fs(step.fstype, step.options)
-
     def _devices(self, step: Devices) -> None:
         """A /dev of the caller's harmless devices, and a pts and shm of its own."""
         for name, slot in step.nodes:
-            _make_point(MakePoint(os.path.join(step.target, name), directory=False))
+            _make_point(os.path.join(step.target, name), directory=False)
             _bind_object(self.fds[slot], os.path.join(step.target, name))
         if self.console is not None:
-            _make_point(MakePoint(os.path.join(step.target, "console"), directory=False))
+            _make_point(os.path.join(step.target, "console"), directory=False)
             _bind_object(self.console, os.path.join(step.target, "console"))
         for name, fstype, options in (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777")):
             path = os.path.join(step.target, name)
@@ -469,12 +466,13 @@ def _bind_object(fd: int, target: str) -> None:
     _place(_syscall(SYS_OPEN_TREE, fd, b"", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), target)
 
 
-def _make_point(step: MakePoint) -> None:
-    os.makedirs(os.path.dirname(step.path), 0o755, exist_ok=True)
-    if step.directory:
-        os.mkdir(step.path, 0o755)
+def _make_point(path: str, directory: bool) -> None:
+    """A missing mount point: a directory, or an empty file, with its parents."""
+    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+    if directory:
+        os.mkdir(path, 0o755)
     else:
-        os.close(os.open(step.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
 
 
 def _pivot_root(new_root: str, put_old: str) -> None:
