@@ -299,3 +299,15 @@ def test_a_source_newns_cannot_mount_is_a_clear_error(tree, line, where, says):
     assert all(words in result.stderr for words in says), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tree / "ran").exists()
+
+
+def test_a_union_is_never_made_on_a_mount_point_newns_would_make_up(tree):
+    tree.make({"x/f": ""})
+    union = tree.ns("mount -c '#tmpfs' $T/x\nmount -bc '#tmpfs' $T/x/sub\n")
+    result = tree.newns("-f", str(union), "true")
+    assert result.returncode == 125
+    assert f"{union}:2:20: mount: {tree / 'x/sub'}: no such directory (in what line 1 put on {tree / 'x'})" in result.stderr
+    replace = tree.ns("mount -c '#tmpfs' $T/x\nmount -c '#tmpfs' $T/x/sub\n", "replace.ns")
+    result = tree.newns("-f", str(replace), "ls", str(tree / "x"))
+    assert (result.returncode, result.stdout) == (0, "sub\n"), result.stderr
+    assert (tree / "x/f").exists() and not (tree / "x/sub").exists()

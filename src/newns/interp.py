@@ -237,11 +237,14 @@ class Interpreter:
         if self.cleared and (path == OLD_ROOT or is_under(path, OLD_ROOT)):
             raise NewnsError(f"{command}: {self.show(path)}: #old is only a source to bind from", word.where)
 
-    def _target(self, path: str, word: Word, command: str, action: Action, *, directory: bool) -> str | None:
-        """Check a mount point, making it where it is missing inside a filesystem this file made."""
+    def _target(self, op: Bind | Mount, path: str, action: Action, *, directory: bool) -> str | None:
+        """Check a mount point, making it where it is missing inside a filesystem this file made;
+        never for a union (-a, -b), whose first member would be a made-up empty directory."""
+        word, command = op.old, "bind" if isinstance(op, Bind) else "mount"
         self._check_new(path, word, command)
         found = self.table.lookup(path)
-        if found.kind == "missing" and self._make_point(path, directory, action):
+        union = "a" in op.flags or "b" in op.flags
+        if found.kind == "missing" and not union and self._make_point(path, directory, action):
             return "dir" if directory else "file"
         return self._existing(path, word, command, directory=directory, found=found)
 
@@ -278,7 +281,7 @@ class Interpreter:
         self._flush_under((new, old))
         new_found = self.table.lookup(new)
         new_kind = self._existing(new, op.new, "bind", found=new_found)
-        old_kind = self._target(old, op.old, "bind", action, directory=new_kind == "dir")
+        old_kind = self._target(op, old, action, directory=new_kind == "dir")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
             raise NewnsError(
                 f"bind: {self.show(new)} is a {_KIND_NAMES[new_kind]} but {self.show(old)} is a "
@@ -309,7 +312,7 @@ class Interpreter:
         if refused:
             raise NewnsError(f"mount: #{fstype} replaces a directory: no {', '.join('-' + f for f in refused)}", op.where)
         self._flush_under((old,))
-        old_kind = self._target(old, op.old, "mount", action, directory=True)
+        old_kind = self._target(op, old, action, directory=True)
         spec = self.expand(op.spec) if op.spec is not None else None
         if fstype == "dev":
             self._devices(op, old, old_kind, spec, action)
