@@ -9,11 +9,16 @@ same afterwards.
 from __future__ import annotations
 
 import os
+import pty
 import pwd
+import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +26,7 @@ import pytest
 
 NEWNS = str(Path(sys.executable).parent / "newns")
 TEST_USER = "newns-test"
+OTHER_USER = "newns-test2"
 ROOT = os.geteuid() == 0
 
 
@@ -49,13 +55,24 @@ class Caller:
         return self.run([NEWNS, *args], **kwargs)
 
 
-def _test_user() -> Caller:
+def _account(name: str) -> Caller:
+    """An unprivileged account, made when missing (the tests run as root to make one)."""
     try:
-        entry = pwd.getpwnam(TEST_USER)
+        entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", TEST_USER], check=True)
-        entry = pwd.getpwnam(TEST_USER)
-    return Caller("user", entry.pw_uid, entry.pw_gid)
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+        entry = pwd.getpwnam(name)
+    return Caller(name, entry.pw_uid, entry.pw_gid)
+
+
+def _test_user() -> Caller:
+    account = _account(TEST_USER)
+    return Caller("user", account.uid, account.gid)
+
+
+def other_user() -> Caller:
+    """A second unprivileged user, to attack the first; root makes it."""
+    return _account(OTHER_USER)
 
 
 def callers() -> list[str]:
@@ -139,3 +156,71 @@ def host_mounts_unchanged():
     before = mount_table()
     yield
     assert mount_table() == before
+
+
+class Terminal:
+    """A program on a pseudo-terminal of its own (its controlling terminal), typed at and
+    read as a person would: send() what is typed, expect() what should appear."""
+
+    def __init__(self, caller: Caller, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.chdir(cwd)
+                if caller.uid != os.geteuid():
+                    os.setgroups([])
+                    os.setgid(caller.gid)
+                    os.setuid(caller.uid)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+        self.output = b""
+        self.seen = 0  # how much of output expect() has matched past
+
+    def send(self, text: str | bytes) -> None:
+        os.write(self.fd, text.encode() if isinstance(text, str) else text)
+
+    def _read(self, timeout: float) -> bool:
+        if not select.select([self.fd], [], [], timeout)[0]:
+            return True
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the terminal's last user has gone
+            return False
+        self.output += chunk
+        return bool(chunk)
+
+    def expect(self, pattern: str, timeout: float = 60) -> re.Match:
+        """Wait for pattern (a regular expression) in what the terminal printed since the last match."""
+        regex = re.compile(pattern.encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            found = regex.search(self.output, self.seen)
+            if found:
+                self.seen = found.end()
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read(min(left, 1.0)) and not regex.search(self.output, self.seen):
+                raise AssertionError(f"no {pattern!r} in {self.text()!r}")
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace").replace("\r\n", "\n")
+
+    def close(self, timeout: float = 60) -> int:
+        """Read to the end, and the program's exit code (killed after timeout: a hang)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            open_ = self._read(0.2)
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                while self._read(0.1) and select.select([self.fd], [], [], 0)[0]:
+                    pass
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            if not open_:
+                time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        raise AssertionError(f"no end after {timeout}s: {self.text()!r}")

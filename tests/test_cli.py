@@ -20,7 +20,8 @@ SAMPLES = [
 @pytest.mark.parametrize("args", SAMPLES, ids=lambda a: " ".join(a) or "(none)")
 def test_plain_run_reads_options_as_click_does(args):
     params = newns.make_context("newns", list(args)).params
-    assert plain_run(list(args)) == (params["nsfile"], params["debug"], list(params["command"]))
+    dashdash = "--" in args and list(params["command"]) == args[args.index("--") + 1 :]
+    assert plain_run(list(args)) == (params["nsfile"], params["debug"], dashdash, list(params["command"]))
 
 
 @pytest.mark.parametrize("args", [["--check", "-f", "x"], ["-h"], ["--version"], ["-df", "x"], ["-fx.ns"], ["-f"], ["--ns"]])

@@ -16,6 +16,7 @@ SCANNED_TERMINALS = {
     "NAME": "[^ \t\r\n'$#][^ \t\r\n'$]*",
     "BARE": "[^ \t\r\n'$]+",
     "QUOTED": "'([^'\n]|'')*'",
+    "ESCAPED": "\\$'([^'\\\\\n]|\\\\([\\\\'abefnrtv]|x[0-9A-Fa-f]{2}))*'",
     "VAR": "\\$(\\{[A-Za-z_][A-Za-z0-9_]*\\}|[A-Za-z_][A-Za-z0-9_]*)",
     "COMMENT": "#[^\n]*",
     "_SEP": "[ \t\r]+",
@@ -49,6 +50,8 @@ def lark_view(parser, line):
         text = str(token)
         if token.type == "QUOTED":
             return ("quoted", text[1:-1].replace("''", "'"))
+        if token.type == "ESCAPED":
+            return ("quoted", nsfile._escaped(text, 0, len(text), Where("f", 1, 1, text))[0])
         if token.type == "VAR":
             return ("var", text.strip("${}"))
         return ("bare", text)
@@ -71,7 +74,8 @@ def scanner_view(line):
 
 
 ALPHABET = st.sampled_from(
-    list("ab/-#$'{}_ \t\r.1\x0b\0é") + ["bind", "$x", "${y}", "${", "''", "'''", "#c", "'q r'", "$1", "}"]
+    list("ab/-#$'{}_ \t\r.1\x0b\0é\\")
+    + ["bind", "$x", "${y}", "${", "''", "'''", "#c", "'q r'", "$1", "}", "$'", "\\x4", "\\x4f", "\\n", "\\q"]
 )
 
 
@@ -96,6 +100,10 @@ def test_scanner_reads_lines_as_lark_does(lark_parser, line):
         "bind'x' y",
         "bind a$b${c}'d''e' \t\r",
         "'bind' x",
+        "bind $'a\\nb' $'\\x41\\e'",
+        "bind $'open",
+        "bind $'bad\\q'",
+        "bind $'\\'' x",
     ],
 )
 def test_scanner_reads_examples_as_lark_does(lark_parser, line):

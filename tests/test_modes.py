@@ -1,4 +1,5 @@
 """--check, --explain, --ns and --attach."""
+import os
 import subprocess
 
 from conftest import NEWNS, mount_table
@@ -11,7 +12,7 @@ def test_check_reports_every_problem_and_runs_nothing(tree):
     assert result.returncode == 125
     assert result.stdout.splitlines() == [
         f"{ns}:1:16: comments go on their own line: a # after a command is a word",
-        f"{ns}:2:1: unknown command 'bnid': expected bind, mount, unmount, clear, cd or .",
+        f"{ns}:2:1: unknown command 'bnid': expected bind, mount, unmount, clear, cd, . or allow",
         f"{ns}:3:6: $NOPE is not set: export it before running newns, or write the path without it",
         f"{ns}:4:1: warning: -C (cache) has no effect on Linux",
         f"{ns}:5:9: warning: skipped (-q): bind: {tree / 'missing'}: no such file or directory",
@@ -116,6 +117,6 @@ def test_attach_refuses_the_callers_own_namespace(tree):
 
 def spawn(tree, args) -> subprocess.Popen:
     """Start a process as the caller, in the tree, its output readable line by line."""
-    switch = {} if tree.caller.uid == 0 else {"user": tree.caller.uid, "group": tree.caller.gid, "extra_groups": []}
+    switch = {} if tree.caller.uid == os.geteuid() else {"user": tree.caller.uid, "group": tree.caller.gid, "extra_groups": []}
     env = {"PATH": "/usr/bin:/bin", "T": str(tree.base)}
     return subprocess.Popen(args, cwd=tree.base, env=env, stdout=subprocess.PIPE, text=True, **switch)

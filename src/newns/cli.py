@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import sys
 
-from . import ops
-from .errors import EXIT_FAILURE, NewnsError, NewnsErrors
+from .errors import EXIT_FAILURE, NewnsError, NewnsErrors, printable, report
 from .interp import Interpreter
+from .linux import libc, namespaces, process, world
 from .plan import Plan
 
 TYPE_CHECKING = False
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
 def caller() -> tuple[dict[str, str], str]:
     """The caller's environment and working directory, with PWD made right, as a shell does."""
     env = dict(os.environ)
-    env["PWD"] = cwd = ops.working_directory(env.get("PWD"))
+    env["PWD"] = cwd = world.working_directory(env.get("PWD"))
     return env, cwd
 
 
@@ -27,29 +27,37 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> Plan:
     return interp.plan(interp.load(nsfile) if nsfile is not None else [])
 
 
-def run(nsfile: str | None, argv: list[str], debug: bool) -> None:
+def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: process.CallerSignals) -> None:
     env, cwd = caller()
     plan = planned(nsfile, env, cwd)
     if debug:
         for warning in plan.warnings:
-            print(warning.report("warning"), file=sys.stderr)
+            report(warning, "warning")
     if nsfile is not None:
         env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    ops.launch(plan, argv, env, cwd, debug)
+    process.launch(process.Launch(plan, argv, env, cwd, debug, die_with_parent, signals))
 
 
-def run_check(nsfile: str) -> int:
-    """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems."""
-    interp = Interpreter(*caller())
+def run_check(nsfile: str, signals: process.CallerSignals) -> int:
+    """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems.
+
+    A file whose lines all check is then carried out in a throwaway namespace,
+    so that what only the kernel can refuse is found at its line too."""
+    env, cwd = caller()
+    interp = Interpreter(env, cwd)
+    problems: list[NewnsError] = []
     try:
-        interp.plan(interp.load(nsfile))
-        problems: list[NewnsError] = []
+        plan = interp.plan(interp.load(nsfile))
     except NewnsErrors as errors:
         problems = errors.problems
-    report = [(w.where, f"warning: {w.message}") for w in interp.warnings] + [(p.where, p.message) for p in problems]
-    for where, message in sorted(report, key=lambda r: (r[0].file, r[0].line, r[0].col)):
-        print(f"{where}: {message}")
+    else:
+        problem = process.rehearse(process.Launch(plan, [], env, cwd, False, False, signals))
+        if problem is not None:
+            problems.append(problem)
+    lines = [(w.where, f"warning: {w.message}") for w in interp.warnings] + [(p.where, p.message) for p in problems]
+    for where, message in sorted(lines, key=lambda r: (r[0].file, r[0].line, r[0].col) if r[0] else ("", 0, 0)):
+        output(f"{where}: {printable(message)}" if where else f"newns: {printable(message)}")
     return EXIT_FAILURE if problems else 0
 
 
@@ -57,62 +65,124 @@ def run_explain(nsfile: str) -> None:
     from .explain import explain
 
     plan = planned(nsfile, *caller())
-    uid, gid = ops.ids()
-    for line in explain(plan, rootless=ops.rootless(), uid=uid, gid=gid):
-        print(line)
+    for line in explain(plan, rootless=namespaces.rootless(), uid=os.geteuid(), gid=os.getegid()):
+        output(line)
 
 
 def run_ns(pid: str) -> None:
     from .nsdump import namespace_lines
 
-    mountinfo, cwd = ops.process_view(pid)
+    mountinfo, cwd = world.process_view(pid)
     for line in namespace_lines(mountinfo, cwd):
-        print(line)
+        output(line)
 
 
-def run_attach(pid: int, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool) -> None:
-    """Change the running namespace of pid as the file says, then run a command in it if one is given."""
-    target = ops.namespace_id(pid)
-    host = {ops.namespace_id("self")}
-    try:
-        host.add(ops.namespace_id(1))
-    except PermissionError:
-        pass
-    if target in host and not allow_host:
-        raise NewnsError(
-            f"--attach {pid}: that process is in your own mount namespace or the initial one (PID 1's): "
-            "changing it changes the host's mount table, which newns otherwise never touches. "
-            "Add --allow-host-namespace if that is what you want."
-        )
-    _, cwd = ops.process_view(pid)
-    env = dict(os.environ, PWD=cwd)
+def run_attach(
+    pid: int, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
+    signals: process.CallerSignals,
+) -> None:
+    """Change the running namespace of pid as the file says (all of it, or nothing), then run a
+    command in it if one is given."""
+    joined = namespaces.Joined(pid)
+    _refuse_host(pid, joined, allow_host)
+    if joined.owner != os.geteuid():
+        owner = namespaces.user_name(joined.owner)
+        if not as_owner:
+            raise NewnsError(
+                f"--attach {pid}: that namespace belongs to {owner} (uid {joined.owner}), not to you: "
+                f"what runs there runs whatever {owner} put there. "
+                f"Add --as-owner to act as {owner} there, with their ids and no privilege"
+            )
+        if os.geteuid() != 0:
+            raise NewnsError(f"--attach {pid}: that namespace belongs to {owner}: only root can act as another user")
+        namespaces.become(joined.owner, joined.owner_gid())
+    _, cwd = world.process_view(pid)
+    env = dict(os.environ, PWD=cwd or "/")
     if nsfile is not None:
-        interp = Interpreter(env, cwd)
+        interp = Interpreter(env, cwd or "/")
         file_ops = interp.load(nsfile)
-        ops.join_namespace(pid)
+        joined.enter()
         plan = interp.plan(file_ops)
         if plan.cleared or plan.pid_namespace or plan.work_dirs:
             raise NewnsError(
                 f"--attach: {nsfile} needs clear, #proc or a real directory taking creations, "
                 "which only a new namespace can have"
             )
-        mounter = ops.Mounter(debug)
+        launch = process.Launch(plan, argv, env, cwd or "/", debug, False, signals)
+        problem = process.rehearse(launch, joined)
+        if problem is not None:
+            raise NewnsErrors([problem])
+        from .linux.door import Door
+
+        door = Door(debug=debug, rootless=namespaces.rootless())
         try:
-            mounter.run(plan)
+            door.run(plan)
         finally:
-            mounter.close()
+            door.close()
         if not argv:
             return
     else:
-        ops.join_namespace(pid)
-    if not ops.chdir(cwd):
-        ops.chdir("/")
-    ops.execute(argv or [env.get("SHELL") or "/bin/sh"], env)
+        joined.enter()
+    if not cwd or not _chdir(cwd):
+        _chdir("/")
+    argv = argv or [env.get("SHELL") or "/bin/sh"]
+    if joined.other_pid_namespace():
+        process.run_joined(argv, env, signals)
+    process.execute(argv, env, signals, no_new_privs=True)
 
 
-def shebang(nsfile: str | None, argv: list[str]) -> tuple[str | None, list[str]]:
-    """Without -f, a first argument whose #! line runs newns is the namespace file."""
-    if nsfile is None and argv and ops.names_newns(argv[0]):
+def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
+    """--attach changes only the namespace it names: not the host's (the caller's own, or
+    PID 1's), nor any other through mounts shared with them."""
+    target = os.fstat(joined.fds["mnt"]).st_ino
+    hosts = ["self"]
+    try:
+        if world.namespace_id(1) != world.namespace_id("self"):
+            hosts.append("1")
+    except OSError:
+        pass
+    if target in {world.namespace_id(h) for h in hosts}:
+        if allow_host:
+            return
+        raise NewnsError(
+            f"--attach {pid}: that process is in your own mount namespace or the initial one (PID 1's): "
+            "changing it changes the host's mount table, which newns otherwise never touches. "
+            "Add --allow-host-namespace if that is what you want."
+        )
+    shared = namespaces.peer_groups(world.process_view(pid)[0], ("shared",))
+    for host in hosts:
+        try:
+            seen = namespaces.peer_groups(world.process_view(host)[0], ("shared", "master"))
+        except OSError:
+            continue
+        common = sorted(set(shared) & set(seen))
+        if common:
+            raise NewnsError(
+                f"--attach {pid}: its mount {shared[common[0]]} is shared with the host's mount table "
+                f"(peer group {common[0]}): a mount made under it would appear outside too. "
+                "Make the namespace's mounts private first (mount --make-rprivate /, inside it)"
+            )
+
+
+def _chdir(path: str) -> bool:
+    try:
+        os.chdir(path)
+        return True
+    except OSError:
+        return False
+
+
+def output(line: str) -> None:
+    """A line of a mode's output; standard output that is closed is newns's own failure."""
+    if sys.stdout is None:
+        raise NewnsError("can't write the output: standard output is closed")
+    print(line)
+
+
+def shebang(nsfile: str | None, argv: list[str], dashdash: bool) -> tuple[str | None, list[str]]:
+    """Without -f, the first argument is the namespace file when the kernel ran that file
+    as a script: a path to an executable file whose #! line runs newns, and no -- before it."""
+    if nsfile is None and not dashdash and argv and world.names_newns(argv[0]):
         return argv[0], argv[1:]
     return nsfile, argv
 
@@ -120,20 +190,26 @@ def shebang(nsfile: str | None, argv: list[str]) -> tuple[str | None, list[str]]
 def guarded(mode: Callable[..., int | None], *args: object) -> None:
     """Run a mode; newns's own failures are a message and exit 125."""
     try:
-        sys.exit(mode(*args))
+        code = mode(*args)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        sys.exit(code)
     except NewnsError as error:
-        print(error, file=sys.stderr)
+        if sys.stderr is not None:
+            print(error, file=sys.stderr)
     except OSError as error:
-        print(f"newns: {error.filename + ': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
+        report(NewnsError(f"{error.filename + ': ' if error.filename else ''}{error.strerror}"))
     except Exception as error:  # a bug: say so in one line, and still exit as newns's failures do
-        print(f"newns: internal error, please report it: {type(error).__name__}: {error}", file=sys.stderr)
-    sys.exit(EXIT_FAILURE)
+        report(NewnsError(f"internal error, please report it: {type(error).__name__}: {error}"))
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    os._exit(EXIT_FAILURE)  # nothing more to flush: what was to be written could not be
 
 
-def plain_run(args: list[str]) -> tuple[str | None, bool, list[str]] | None:
+def plain_run(args: list[str]) -> tuple[str | None, bool, bool, list[str]] | None:
     """The options of a plain run, read as the click command in options.py reads
-    them (-f/-n FILE, -d, -a, then --, or the command); None for anything else,
-    which goes to click."""
+    them (-f/-n FILE, -d, -a, then --, or the command): the file, -d, whether -- came,
+    and the command; None for anything else, which goes to click."""
     nsfile, debug = None, False
     while args:
         word = args[0]
@@ -142,30 +218,33 @@ def plain_run(args: list[str]) -> tuple[str | None, bool, list[str]] | None:
         elif word in ("-d", "-a"):
             debug, args = debug or word == "-d", args[1:]
         elif word == "--":
-            return nsfile, debug, args[1:]
+            return nsfile, debug, True, args[1:]
         elif word.startswith("-"):
             return None
         else:
             break
-    return nsfile, debug, args
+    return nsfile, debug, False, args
 
 
 def main() -> None:
     """The newns command. A plain run takes a short path that loads neither
     click nor the other modes: newns's own start-up is the cost of every call."""
-    sys.stdout.reconfigure(errors="surrogateescape")  # paths are bytes: print them back as they came
-    if ops.setuid():
-        print(
-            "newns: refusing to run set-user-ID or set-group-ID: newns needs no privilege it was not given; "
-            "remove the bit (chmod u-s,g-s), and run it as root or as yourself",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_FAILURE)
+    signals = process.CallerSignals()
+    signals.default_int()
+    if libc.secure_exec() or os.getuid() != os.geteuid() or os.getgid() != os.getegid():
+        report(NewnsError(
+            "refusing to run with privileges it was not given (set-user-ID, set-group-ID or file "
+            "capabilities: remove them with chmod u-s,g-s and setcap -r), and run it as root or as yourself"
+        ))
+        os._exit(EXIT_FAILURE)
+    if sys.stdout is not None:
+        sys.stdout.reconfigure(errors="surrogateescape")  # paths are bytes: print them back as they came
     plain = None if "_NEWNS_COMPLETE" in os.environ else plain_run(sys.argv[1:])
     if plain is None:
         from .options import newns
 
-        newns(prog_name="newns")
+        newns(prog_name="newns", obj=signals)
         return
-    nsfile, debug, argv = plain
-    guarded(run, *shebang(nsfile, argv), debug)
+    nsfile, debug, dashdash, argv = plain
+    nsfile, argv = shebang(nsfile, argv, dashdash)
+    guarded(run, nsfile, argv, debug, False, signals)

@@ -1,11 +1,43 @@
-"""Where a namespace file says something, and newns's own errors."""
+"""Where a namespace file says something, newns's own errors, and how they are shown."""
 from __future__ import annotations
+
+import sys
 
 from .record import Record
 
 EXIT_FAILURE = 125
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\"}
+
+
+def is_unprintable(char: str) -> bool:
+    """A character a terminal acts on rather than shows: control characters (C0, DEL, C1),
+    line and paragraph separators, direction overrides, and bytes that are not UTF-8."""
+    code = ord(char)
+    return (
+        code < 0x20 or 0x7F <= code <= 0x9F or 0xDC80 <= code <= 0xDCFF
+        or code in (0x2028, 0x2029) or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069
+    )
+
+
+def escape_char(char: str) -> str:
+    """An unprintable character as a backslash escape: \\n, \\e, \\xHH (a byte that is not
+    UTF-8, or a control character), \\uHHHH."""
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, keep: str = "") -> str:
+    """text as it may be written to a terminal: unprintable characters (but those in keep) escaped."""
+    if not any(is_unprintable(c) for c in text):
+        return text
+    return "".join(escape_char(c) if is_unprintable(c) and c not in keep else c for c in text)
 
 
 class Where(Record):
@@ -17,7 +49,7 @@ class Where(Record):
     text: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{printable(self.file)}:{self.line}:{self.col}"
 
     def at(self, col: int) -> Where:
         return Where(self.file, self.line, col, self.text)
@@ -25,8 +57,10 @@ class Where(Record):
     def excerpt(self) -> str:
         """The line and a caret under the column, indented by two spaces."""
         line = self.text.rstrip("\r")
-        pad = "".join(c if c == "\t" else " " for c in line[: self.col - 1])
-        return f"  {line}\n  {pad}^"
+        shown = printable(line, keep="\t")
+        before = printable(line[: self.col - 1], keep="\t")
+        pad = "".join(c if c == "\t" else " " for c in before)
+        return f"  {shown}\n  {pad}^"
 
 
 class NewnsError(Exception):
@@ -42,7 +76,7 @@ class NewnsError(Exception):
 
     def report(self, kind: str = "") -> str:
         """newns: WHERE: [kind: ]message, and the line with a caret."""
-        message = f"{kind}: {self.message}" if kind else self.message
+        message = printable(f"{kind}: {self.message}" if kind else self.message)
         if self.where is None:
             return f"newns: {message}"
         return f"newns: {self.where}: {message}\n{self.where.excerpt()}"
@@ -57,3 +91,9 @@ class NewnsErrors(NewnsError):
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
+
+
+def report(problem: NewnsError, kind: str = "") -> None:
+    """Write a problem to standard error, if newns has one."""
+    if sys.stderr is not None:
+        print(problem.report(kind), file=sys.stderr)

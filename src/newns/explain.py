@@ -1,21 +1,38 @@
 """--explain: the Linux operations a plan stands for, one a line, for a person."""
 from __future__ import annotations
 
+from .errors import printable
 from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 
 
 def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
-    flags = "CLONE_NEWUSER|CLONE_NEWNS" if rootless else "CLONE_NEWNS"
-    if plan.pid_namespace:
-        flags += "|CLONE_NEWPID"
-    lines = [f"unshare({flags})"]
-    if rootless:
-        lines.append(f"write uid_map '{uid} {uid} 1', setgroups 'deny', gid_map '{gid} {gid} 1'")
-    lines.append("mount --make-rprivate /")
+    """The lines, made printable: paths are shown as the file's words are."""
+    return [printable(line) for line in _lines(plan, rootless=rootless, uid=uid, gid=gid)]
+
+
+def _onto(target: str, point: int | None) -> str:
+    return target if point is None else f"{target} (#{point})"
+
+
+def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
+    user = ["CLONE_NEWUSER"] if rootless else []
+    maps = [f"write uid_map '{uid} {uid} 1', setgroups 'deny', gid_map '{gid} {gid} 1'"] if rootless else []
+    lines = []
     if plan.work_dirs:
-        lines.insert(0, "fork: newns waits outside the namespace, to remove overlay work directories afterwards")
+        lines.append("make a locked run directory for overlay work directories in the cache (XDG_CACHE_HOME/newns)")
     if plan.pid_namespace:
-        lines.append("fork: the child is PID 1 of the new PID namespace; it stays as the command's init")
+        lines.append(f"unshare({'|'.join(user + ['CLONE_NEWPID'])})")
+        lines += maps
+        lines.append("fork: newns stays as the parent; the child is PID 1 of the new PID namespace, and dies with newns")
+        lines.append("unshare(CLONE_NEWNS)")
+    elif plan.work_dirs:
+        lines.append("fork: newns stays as the parent; the child dies with newns")
+        lines.append(f"unshare({'|'.join(user + ['CLONE_NEWNS'])})")
+        lines += maps
+    else:
+        lines.append(f"unshare({'|'.join(user + ['CLONE_NEWNS'])})")
+        lines += maps
+    lines.append("mount --make-rprivate /")
     held: dict[int, str] = {}
     for action in plan.actions:
         lines.append(f"# {action.where}: {action.text or 'the union changed here, mounted now'}")
@@ -23,7 +40,10 @@ def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     if plan.cleared:
         lines.append(f"pivot_root {NEW_ROOT} (chdir {NEW_ROOT}; pivot_root . .; umount -l .): the rest, {OLD_ROOT} too, is detached")
     lines.append(f"chdir {plan.cwd}")
-    lines.append("exec the command")
+    if plan.pid_namespace:
+        lines.append("fork: the command, a child of PID 1, which reaps orphans")
+    privileges = "" if plan.setuid_allowed else "no_new_privs, "
+    lines.append(f"{privileges}a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command")
     return lines
 
 
@@ -37,23 +57,27 @@ def _step(step: Step, held: dict[int, str]) -> str:
         return f"fsopen {step.fstype}{options}, fsmount -> #{step.slot}"
     if isinstance(step, Attach):
         mode = ", then read-only, recursively (mount_setattr)" if step.readonly else ""
-        return f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {step.target} (open_tree, move_mount){mode}"
+        held[step.placed] = step.target
+        return f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {_onto(step.target, step.point)} (open_tree, move_mount){mode}"
     if isinstance(step, Overlay):
         layers = ", ".join(f"{held.get(s, f'#{s}')}" for s in step.lowers)
         upper = f"; upperdir {held.get(step.upper, f'#{step.upper}')}" if step.upper is not None else "; read-only"
         mode = "; read-only" if step.readonly and step.upper is not None else ""
-        return f"mount -t overlay {step.target}: lowerdir+ {layers}{upper}{mode}"
+        held[step.placed] = step.target
+        return f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode}"
     if isinstance(step, Detach):
         return f"umount -l {step.target}"
     if isinstance(step, MakePoint):
-        return f"{'mkdir -p' if step.directory else 'touch'} {step.path} (a mount point in a new filesystem)"
+        what = "mkdir" if step.directory else "touch"
+        return f"{what} {step.path} -> #{step.slot} (a mount point in a new filesystem, made beneath #{step.base}, no symlink followed)"
     if isinstance(step, Release):
         return "close " + " ".join(f"#{slot}" for slot in step.slots)
     if isinstance(step, Reroot):
         held[step.slot] = f"the new root #{step.slot}"
+        held[step.placed] = NEW_ROOT
         return (
             f"mount a hidden tmpfs root, pivot_root into it: the namespace so far at {OLD_ROOT}, "
-            f"a new empty tmpfs at {NEW_ROOT} -> #{step.slot}"
+            f"a new empty tmpfs -> #{step.slot}, a copy at {NEW_ROOT} -> #{step.placed}"
         )
     names = " ".join(name for name, _ in step.nodes)
     return (

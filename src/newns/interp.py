@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os.path
 
-from . import nsfile, ops
-from .errors import NewnsError, NewnsErrors
-from .nsfile import Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word
+from . import nsfile
+from .linux import world
+from .errors import NewnsError, NewnsErrors, Where
+from .nsfile import Allow, Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word, quote
 from .plan import (
     NEW_ROOT,
     OLD_ROOT,
@@ -34,6 +35,12 @@ from .table import Found, Member, MountTable, Target, ancestors, is_under
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
+MAX_DEPTH = 64
+"""How deeply includes may nest."""
+MAX_INCLUDES = 10_000
+MAX_TOTAL = 64 << 20
+"""Bounds on what a file and its includes may read: includes that include the same file
+twice at each level would otherwise ask for 2**depth files."""
 
 FSTYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -43,11 +50,15 @@ DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
 }
 
 
+class _TooLarge(NewnsError):
+    """Includes past newns's bounds: reading stops there."""
+
+
 class Interpreter:
     def __init__(self, env: dict[str, str], cwd: str) -> None:
         self.env = dict(env)
         if "user" not in self.env or "home" not in self.env:
-            user, home = ops.account()
+            user, home = world.account()
             self.env.setdefault("user", user)
             self.env.setdefault("home", home)
         self.cwd = cwd
@@ -60,11 +71,16 @@ class Interpreter:
         if not path:
             raise NewnsError("the namespace file's name is empty")
         try:
-            text = ops.read_text(path)
-        except OSError as e:
-            raise NewnsError(f"can't read namespace file {path}: {e.strerror}") from None
+            text = world.read_namespace_file(path, pipe_allowed=True)
+        except (OSError, ValueError) as e:
+            raise NewnsError(f"can't read namespace file {path}: {_why(e)}") from None
+        self.read = len(text)
+        self.included = 0
         out: list[Op] = []
-        self._read(path, text, [ops.realpath(path)], out)
+        try:
+            self._read(path, text, [world.realpath(path)], out)
+        except _TooLarge as problem:
+            self.problems.append(problem)
         return out
 
     def _read(self, path: str, text: str, stack: list[str], out: list[Op]) -> None:
@@ -76,20 +92,30 @@ class Interpreter:
                 continue
             try:
                 self._include(op, path, stack, out)
+            except _TooLarge:
+                raise
             except NewnsError as problem:
                 if not op.quiet:
                     self.problems.append(problem)
 
     def _include(self, op: Include, path: str, stack: list[str], out: list[Op]) -> None:
         name = os.path.join(os.path.dirname(path), self.expand(op.path))
-        real = ops.realpath(name)
+        real = world.realpath(name)
         if real in stack:
             chain = " -> ".join(stack[stack.index(real) :] + [real])
             raise NewnsError(f"include cycle: {chain}", op.path.where)
+        if len(stack) > MAX_DEPTH:
+            raise _TooLarge(f". {name}: includes nested deeper than {MAX_DEPTH} files", op.path.where)
+        self.included += 1
+        if self.included > MAX_INCLUDES:
+            raise _TooLarge(f"the namespace file and its includes are too large: more than {MAX_INCLUDES} includes", op.path.where)
         try:
-            text = ops.read_text(name)
-        except OSError as e:
-            raise NewnsError(f". {name}: {e.strerror}", op.path.where) from None
+            text = world.read_namespace_file(name, pipe_allowed=False)
+        except (OSError, ValueError) as e:
+            raise NewnsError(f". {name}: {_why(e)}", op.path.where) from None
+        self.read += len(text)
+        if self.read > MAX_TOTAL:
+            raise _TooLarge(f"the namespace file and its includes are too large: more than {MAX_TOTAL >> 20} MiB", op.path.where)
         self._read(name, text, stack + [real], out)
 
     # -- words -----------------------------------------------------------
@@ -156,9 +182,10 @@ class Interpreter:
         self.pending: set[str] = set()  # targets whose union is still to be mounted
         self.actions: list[Action] = []
         self.warnings: list[NewnsError] = []
-        self.work_dirs = False
+        self.work_dirs: Where | None = None
         self.cleared = False
         self.pid_namespace = False
+        self.setuid_allowed = False
         cwd, cwd_where = None, None
         for op in ops_:
             action = Action(op.where, None, op.quiet, [])
@@ -181,14 +208,15 @@ class Interpreter:
             raise NewnsErrors(self.problems)
         _release_after_last_use(self.actions)
         return Plan(
-            self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace
+            self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace,
+            self.setuid_allowed,
         )
 
     def text(self, op: Op) -> str:
         """The line as -d echoes it: command, flags and expanded, quoted words."""
-        name = {Bind: "bind", Mount: "mount", Unmount: "unmount", Clear: "clear", Cd: "cd"}[type(op)]
+        name = {Bind: "bind", Mount: "mount", Unmount: "unmount", Clear: "clear", Cd: "cd", Allow: "allow"}[type(op)]
         words = [name] + (["-" + op.flags] if op.flags else [])
-        for field in ("new", "source", "dir", "old", "spec"):
+        for field in ("new", "source", "dir", "old", "spec", "what"):
             word = getattr(op, field, None)
             if word is not None:
                 words.append(quote(self.expand(word)))
@@ -203,8 +231,18 @@ class Interpreter:
             self._mount(op, action)
         elif isinstance(op, Unmount):
             self._unmount(op, action)
+        elif isinstance(op, Allow):
+            self._allow(op)
         else:
             self._clear(op, action)
+
+    def _allow(self, op: Allow) -> None:
+        what = self.expand(op.what)
+        if what != "setuid":
+            raise NewnsError(f"allow: {what!r} is nothing newns allows: allow setuid is the one there is", op.what.where)
+        if self.setuid_allowed:
+            raise NewnsError("allow setuid comes once in a file", op.where)
+        self.setuid_allowed = True
 
     def _cd(self, op: Cd) -> str:
         path = self.path(op.dir, what="directory")
@@ -237,20 +275,25 @@ class Interpreter:
         if self.cleared and (path == OLD_ROOT or is_under(path, OLD_ROOT)):
             raise NewnsError(f"{command}: {self.show(path)}: #old is only a source to bind from", word.where)
 
-    def _target(self, op: Bind | Mount, path: str, action: Action, *, directory: bool) -> str | None:
+    def _target(self, op: Bind | Mount, path: str, action: Action, *, directory: bool) -> tuple[str | None, int | None]:
         """Check a mount point, making it where it is missing inside a filesystem this file made;
-        never for a union (-a, -b), whose first member would be a made-up empty directory."""
+        never for a union (-a, -b), whose first member would be a made-up empty directory.
+        Its kind, and the slot holding it when it was made."""
         word, command = op.old, "bind" if isinstance(op, Bind) else "mount"
         self._check_new(path, word, command)
         found = self.table.lookup(path)
         union = "a" in op.flags or "b" in op.flags
-        if found.kind == "missing" and not union and self._make_point(path, directory, action):
-            return "dir" if directory else "file"
-        return self._existing(path, word, command, directory=directory, found=found)
+        if found.kind == "missing" and not union:
+            point = self._make_point(path, directory, action)
+            if point is not None:
+                return "dir" if directory else "file", point
+        return self._existing(path, word, command, directory=directory, found=found), None
 
-    def _make_point(self, path: str, directory: bool, action: Action) -> bool:
-        """Plan a missing mount point, if what would hold it is a filesystem this file made:
-        a new filesystem, or a union whose member taking creations is one."""
+    def _make_point(self, path: str, directory: bool, action: Action) -> int | None:
+        """Plan a missing mount point, if what would hold it is a filesystem this file made
+        (a new tmpfs, a #dev, the root after clear, or a union whose member taking creations
+        is one): the slot that will hold it, else None. Kernel filesystems that are not new
+        (a devtmpfs, a cgroup2: the host's own) never get one."""
         missing = [path]
         while True:
             parent = os.path.dirname(missing[-1])
@@ -259,21 +302,25 @@ class Interpreter:
                 break
             missing.append(parent)
         if found.kind != "dir":
-            return False
+            return None
         member, inside = found.fresh, found.inside
         holder = self.table.holder(parent)
         if member is None and holder is not None:
             upper = next((m for m in self.table[holder].members if m.create), None)
             if upper is not None and upper.fresh:
                 member, inside = upper, "" if parent == holder else os.path.relpath(parent, holder)
-        if member is None:
-            return False
+        base = self.table.mounted_above(parent)
+        if member is None or base is None:
+            return None
         for made in reversed(missing):
             member.made[os.path.normpath(os.path.join(inside, os.path.relpath(made, parent)))] = (
                 "dir" if directory or made != path else "file"
             )
-        action.steps.append(MakePoint(path, directory))
-        return True
+        slot = self._new_slot()
+        placed = self.table[base].placed
+        assert placed is not None
+        action.steps.append(MakePoint(slot, placed, os.path.relpath(path, base), directory, path))
+        return slot
 
     def _bind(self, op: Bind, action: Action) -> None:
         new = self.path(op.new)
@@ -281,7 +328,7 @@ class Interpreter:
         self._flush_under((new, old))
         new_found = self.table.lookup(new)
         new_kind = self._existing(new, op.new, "bind", found=new_found)
-        old_kind = self._target(op, old, action, directory=new_kind == "dir")
+        old_kind, point = self._target(op, old, action, directory=new_kind == "dir")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
             raise NewnsError(
                 f"bind: {self.show(new)} is a {_KIND_NAMES[new_kind]} but {self.show(old)} is a "
@@ -295,7 +342,7 @@ class Interpreter:
                 members[0].create = True
         else:
             members = [Member(self._capture(new, action), self.show(new), new_found.origin, "c" in op.flags)]
-        self._join(op, old, old_kind, members, action)
+        self._join(op, old, old_kind, point, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:
         source = self.expand(op.source)
@@ -312,21 +359,24 @@ class Interpreter:
         if refused:
             raise NewnsError(f"mount: #{fstype} replaces a directory: no {', '.join('-' + f for f in refused)}", op.where)
         self._flush_under((old,))
-        old_kind = self._target(op, old, action, directory=True)
+        old_kind, point = self._target(op, old, action, directory=True)
         spec = self.expand(op.spec) if op.spec is not None else None
         if fstype == "dev":
-            self._devices(op, old, old_kind, spec, action)
+            self._devices(op, old, old_kind, point, spec, action)
             return
         slot = self._new_slot()
         action.steps.append(NewFs(slot, fstype, spec or None))
         if fstype == "proc":
             self.pid_namespace = True
-            member = Member(slot, source, None, False)
-        else:
+        if fstype == "tmpfs":
             member = Member(slot, source, None, "c" in op.flags, fresh=True, made={})
-        self._join(op, old, old_kind, [member], action)
+        else:
+            member = Member(slot, source, None, "c" in op.flags)
+        self._join(op, old, old_kind, point, [member], action)
 
-    def _devices(self, op: Mount, old: str, old_kind: str | None, spec: str | None, action: Action) -> None:
+    def _devices(
+        self, op: Mount, old: str, old_kind: str | None, point: int | None, spec: str | None, action: Action
+    ) -> None:
         """#dev: a tmpfs with the caller's harmless devices bound in, and its own pts and shm."""
         source = os.path.join(OLD_ROOT, "dev") if self.cleared else "/dev"
         nodes = tuple(
@@ -337,16 +387,18 @@ class Interpreter:
         slot = self._new_slot()
         action.steps.append(NewFs(slot, "tmpfs", spec or "mode=0755,size=64k"))
         member = Member(slot, "#dev", None, False, fresh=True, made=dict(DEV_CONTENTS))
-        self._join(op, old, old_kind, [member], action)
-        action.steps.append(Devices(old, nodes))
+        self._join(op, old, old_kind, point, [member], action)
+        placed = self.table[old].placed
+        assert placed is not None
+        action.steps.append(Devices(placed, old, nodes))
 
     def _clear(self, op: Clear, action: Action) -> None:
         """An empty namespace: the one built so far stays reachable as #old for the rest of the file."""
         if self.cleared:
             raise NewnsError("only one clear in a file: newns keeps one #old", op.where)
         self._flush_all()
-        slot = self._new_slot()
-        action.steps.append(Reroot(slot))
+        slot, placed = self._new_slot(), self._new_slot()
+        action.steps.append(Reroot(slot, placed))
         table = MountTable()
         for path, target in self.table.items():
             table[os.path.normpath(OLD_ROOT + path)] = target
@@ -354,12 +406,14 @@ class Interpreter:
         if OLD_ROOT not in table:
             table[OLD_ROOT] = Target([Member(0, "/", "/", False)], False, None, mounted=True)
         root = Member(slot, "clear", None, True, fresh=True, made={})
-        table[NEW_ROOT] = Target([root], False, op.where, mounted=True)
+        table[NEW_ROOT] = Target([root], False, op.where, mounted=True, placed=placed)
         self.table = table
         self.cleared = True
 
-    def _join(self, op: Bind | Mount, old: str, old_kind: str | None, new: list[Member], action: Action) -> None:
-        """Put new members into old's union as the flags say."""
+    def _join(
+        self, op: Bind | Mount, old: str, old_kind: str | None, point: int | None, new: list[Member], action: Action
+    ) -> None:
+        """Put new members into old's union as the flags say; point holds old when this file made it."""
         target = self.table.get(old)
         if target is not None and target.nested and target.mounted:
             raise NewnsError(
@@ -391,7 +445,9 @@ class Interpreter:
         else:
             readonly = target.readonly or "r" in op.flags
         mounted = target.mounted if target else False
-        self.table[old] = Target(members, readonly, op.where, mounted=mounted)
+        if target is not None:
+            point = target.point
+        self.table[old] = Target(members, readonly, op.where, mounted=mounted, point=point)
         if len(members) == 1:
             self._materialize(old, action)
         else:
@@ -472,13 +528,15 @@ class Interpreter:
             self._detach(path, action)
             self.table[path] = target
             target.mounted = False
+            target.placed = None
         members = target.members
         self.pending.discard(path)
         if len(members) == 1 and members[0].seed:
             return
         self._cover(path, target, keeps_own=any(m.seed for m in members))
+        target.placed = self._new_slot()
         if len(members) == 1:
-            action.steps.append(Attach(members[0].slot, path, target.readonly))
+            action.steps.append(Attach(members[0].slot, path, target.readonly, target.point, target.placed))
         else:
             upper = next((m for m in members if m.create), None)
             if upper is not None and upper is not members[0]:
@@ -489,11 +547,13 @@ class Interpreter:
                         target.where,
                     )
                 )
-            if upper is not None and not upper.fresh:
-                self.work_dirs = True
+            if upper is not None and not upper.fresh and self.work_dirs is None:
+                self.work_dirs = target.where
             lowers = tuple(m.slot for m in members if m is not upper)
             names = tuple((m.label, m is upper) for m in members)
-            action.steps.append(Overlay(path, lowers, upper.slot if upper else None, target.readonly, names))
+            action.steps.append(
+                Overlay(path, lowers, upper.slot if upper else None, target.readonly, names, target.point, target.placed)
+            )
         target.mounted = True
         for above in ancestors(path):
             if above in self.table and self.table[above].mounted:
@@ -535,6 +595,10 @@ class Interpreter:
         self.pending.discard(path)
 
 
+def _why(error: OSError | ValueError) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
+
+
 def _release_after_last_use(actions: list[Action]) -> None:
     """End each action with the release of the slots no later action uses."""
     last: dict[int, Action] = {}
@@ -565,13 +629,3 @@ def _made_below(made: dict[str, str], inside: str) -> dict[str, str]:
         return dict(made)
     prefix = inside + "/"
     return {path[len(prefix) :]: kind for path, kind in made.items() if path.startswith(prefix)}
-
-
-_SPECIAL = frozenset(" \t\r\n'$#\\")
-
-
-def quote(text: str) -> str:
-    """rc quoting, as Plan 9's ns(1) prints a word."""
-    if text and _SPECIAL.isdisjoint(text):
-        return text
-    return "'" + text.replace("'", "''") + "'"

@@ -8,10 +8,9 @@ member list newns gives each overlay as its source.
 """
 from __future__ import annotations
 
-import re
-
-from .interp import quote
-from .ops import UNION_SOURCE
+from .errors import printable
+from .labels import union_members
+from .nsfile import quote
 from .record import Record
 
 KERNEL_FILESYSTEMS = frozenset(
@@ -30,10 +29,13 @@ class Mountinfo(Record):
 
 
 def parse(text: str) -> list[Mountinfo]:
+    """/proc/PID/mountinfo's lines: only a newline ends one, only a space separates fields."""
     mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        tail = fields.index("-")
+    for line in text.split("\n"):
+        fields = line.split(" ")
+        if "-" not in fields[6:] or len(fields) < 10:
+            continue
+        tail = fields.index("-", 6)
         mounts.append(
             Mountinfo(
                 fields[2], _unescape(fields[3]), _unescape(fields[4]), fields[5], fields[tail + 1], _unescape(fields[tail + 2])
@@ -43,40 +45,55 @@ def parse(text: str) -> list[Mountinfo]:
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+    """The kernel writes a space, tab, newline and backslash in a field as \\ooo."""
+    if "\\" not in text:
+        return text
+    out, pos = [], 0
+    while pos < len(text):
+        digits = text[pos + 1 : pos + 4]
+        if text[pos] == "\\" and len(digits) == 3 and set(digits) <= set("01234567"):
+            out.append(chr(int(digits, 8)))
+            pos += 4
+        else:
+            out.append(text[pos])
+            pos += 1
+    return "".join(out)
 
 
-def namespace_lines(mountinfo: str, cwd: str) -> list[str]:
+def namespace_lines(mountinfo: str, cwd: str | None) -> list[str]:
+    """The lines; the cd line only when the process's working directory could be read."""
     lines = []
     seen: list[Mountinfo] = []
     for mount in parse(mountinfo):
         lines.extend(_lines(mount, seen))
         seen.append(mount)
-    lines.append(f"cd {quote(cwd)}")
+    if cwd is not None:
+        lines.append(f"cd {quote(cwd)}")
     return lines
 
 
 def _lines(mount: Mountinfo, seen: list[Mountinfo]) -> list[str]:
     readonly = "ro" in mount.options.split(",")
-    if mount.fstype == "overlay" and mount.source.startswith(UNION_SOURCE):
-        return union_lines(mount.source[len(UNION_SOURCE) :].split("\n"), mount.point, readonly)
+    members = union_members(mount.source) if mount.fstype == "overlay" else None
+    if members is not None:
+        return union_lines(members, mount.point, readonly)
     for earlier in reversed(seen):
         if earlier.device == mount.device and (mount.root + "/").startswith(earlier.root.rstrip("/") + "/"):
             source = earlier.point.rstrip("/") + mount.root[len(earlier.root.rstrip("/")) :]
             return [f"bind{' -r' if readonly else ''} {quote(source or '/')} {quote(mount.point)}"]
     if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
         return [f"mount{' -r' if readonly else ''} {quote('#' + mount.fstype)} {quote(mount.point)}"]
-    return [f"# {mount.point}: {mount.fstype} {mount.source}, its {mount.root}"]
+    return [f"# {printable(mount.point)}: {printable(mount.fstype)} {printable(mount.source)}, its {printable(mount.root)}"]
 
 
-def union_lines(members: list[str], target: str, readonly: bool) -> list[str]:
-    """Lines that build a union with these members in this order ('+' marks creation).
+def union_lines(members: list[tuple[str, bool]], target: str, readonly: bool) -> list[str]:
+    """Lines that build a union with these members (name, takes creations) in this order.
 
     The first -a or -b onto the target seeds the union with the target itself,
     so the members after it are added with -a in order, then those before it
     with -b from the nearest."""
-    names = [m.removeprefix("+") for m in members]
-    creates = [m.startswith("+") for m in members]
+    names = [name for name, _ in members]
+    creates = [create for _, create in members]
     seed = names.index(target) if target in names else None
     if seed is None:
         order = [(0, "")] + [(i, "-a") for i in range(1, len(names))]

@@ -9,13 +9,13 @@ Nothing after this module sees file text: every operation carries its Where.
 """
 from __future__ import annotations
 
-from .errors import NewnsError, Where
+from .errors import NewnsError, Where, is_unprintable
 from .record import Record
 
-COMMANDS = ("bind", "mount", "unmount", "clear", "cd", ".")
+COMMANDS = ("bind", "mount", "unmount", "clear", "cd", ".", "allow")
 PLAN9_ONLY = ("chdev", "import")
-FLAGS = {"bind": "abcCqr", "mount": "abcCqr", "unmount": "q", "clear": "q", "cd": "q", ".": "q"}
-ARGS = {"bind": (2, 2), "mount": (2, 3), "unmount": (1, 2), "clear": (0, 0), "cd": (1, 1), ".": (1, 1)}
+FLAGS = {"bind": "abcCqr", "mount": "abcCqr", "unmount": "q", "clear": "q", "cd": "q", ".": "q", "allow": ""}
+ARGS = {"bind": (2, 2), "mount": (2, 3), "unmount": (1, 2), "clear": (0, 0), "cd": (1, 1), ".": (1, 1), "allow": (1, 1)}
 USAGE = {
     "bind": "bind [-abcCqr] new old",
     "mount": "mount [-abcCqr] source old [spec]",
@@ -23,6 +23,7 @@ USAGE = {
     "clear": "clear",
     "cd": "cd dir",
     ".": ". [-q] file",
+    "allow": "allow setuid",
 }
 
 
@@ -93,6 +94,12 @@ class Include(Op):
     path: Word
 
 
+class Allow(Op):
+    """A Linux extension: allow setuid lets set-user-ID programs gain privilege (no no_new_privs)."""
+
+    what: Word
+
+
 def parse(text: str, filename: str) -> tuple[list[Op], list[NewnsError]]:
     """All operations of a file, and every problem found in it."""
     ops: list[Op] = []
@@ -143,6 +150,9 @@ def _scan(line: str, where: Where) -> tuple[str | None, list[Word], int]:
             char = line[pos]
             if char == "'":
                 text, pos = _quoted(line, pos, end, where)
+                pieces.append(Quoted(text))
+            elif char == "$" and line.startswith("$'", pos):
+                text, pos = _escaped(line, pos, end, where)
                 pieces.append(Quoted(text))
             elif char == "$":
                 variable, after = _variable(line, pos, end, where)
@@ -196,6 +206,42 @@ def _quoted(line: str, pos: int, end: int, where: Where) -> tuple[str, int]:
         return "".join(parts), close + 1
 
 
+ESCAPES = {"\\": b"\\", "'": b"'", "a": b"\a", "b": b"\b", "e": b"\x1b", "f": b"\f", "n": b"\n", "r": b"\r", "t": b"\t", "v": b"\v"}
+HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _escaped(line: str, pos: int, end: int, where: Where) -> tuple[str, int]:
+    """ESCAPED at pos ($'...', with backslash escapes for any byte): its text, and where it ends.
+
+    The escapes are \\\\ \\' \\a \\b \\e \\f \\n \\r \\t \\v and \\xHH; bytes that are
+    not UTF-8 are kept as they are elsewhere in a file."""
+    out = bytearray()
+    at = pos + 2
+    while at < end:
+        char = line[at]
+        if char == "'":
+            return out.decode("utf-8", "surrogateescape"), at + 1
+        if char != "\\":
+            out += char.encode("utf-8", "surrogateescape")
+            at += 1
+            continue
+        code = line[at + 1 : at + 2]
+        if not code:
+            break
+        if code in ESCAPES:
+            out += ESCAPES[code]
+            at += 2
+        elif code == "x" and len(line[at + 2 : at + 4]) == 2 and set(line[at + 2 : at + 4]) <= HEX:
+            out.append(int(line[at + 2 : at + 4], 16))
+            at += 4
+        else:
+            raise NewnsError(
+                f"unknown escape \\{code} in $'...': the escapes are \\\\ \\' \\a \\b \\e \\f \\n \\r \\t \\v and \\xHH",
+                where.at(pos + 1),
+            )
+    raise NewnsError("unterminated $'...': close it with ' on the same line", where.at(pos + 1))
+
+
 def _variable(line: str, pos: int, end: int, where: Where) -> tuple[str, int]:
     """VAR at pos ($NAME or ${NAME}): the name, and where it ends."""
     braced = pos + 1 < end and line[pos + 1] == "{"
@@ -229,9 +275,7 @@ def _operation(name: str, words: list[Word], where: Where) -> Op:
     if name not in COMMANDS:
         if name in PLAN9_ONLY:
             raise NewnsError(f"{name}: a Plan 9 command with no Linux equivalent", where)
-        raise NewnsError(
-            f"unknown command {name!r}: expected bind, mount, unmount, clear, cd or .", where
-        )
+        raise NewnsError(f"unknown command {name!r}: expected bind, mount, unmount, clear, cd, . or allow", where)
     flags, args = _split_flags(name, words)
     low, high = ARGS[name]
     if len(args) > high:
@@ -253,6 +297,8 @@ def _operation(name: str, words: list[Word], where: Where) -> Op:
         return Clear(flags, where)
     if name == "cd":
         return Cd(flags, where, args[0])
+    if name == "allow":
+        return Allow(flags, where, args[0])
     return Include(flags, where, args[0])
 
 
@@ -272,3 +318,28 @@ def _split_flags(name: str, words: list[Word]) -> tuple[str, list[Word]]:
             if letter not in flags:
                 flags += letter
     return flags, []
+
+
+_SPECIAL = frozenset(" \t\r\n'$#\\")
+
+
+def quote(text: str) -> str:
+    """A word that this module reads back as text: bare when it can be, rc quoting as Plan 9's
+    ns(1) prints a word, and $'...' for what rc quoting can't hold (a newline, any control
+    character, a byte that is not UTF-8), so no text can make more than one word or line."""
+    if any(is_unprintable(c) for c in text):
+        return "$'" + "".join(_escape(c) for c in text) + "'"
+    if text and _SPECIAL.isdisjoint(text):
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+_ESCAPED = {byte: b"\\" + code.encode() for code, byte in ESCAPES.items()}
+
+
+def _escape(char: str) -> str:
+    """char inside $'...'."""
+    if char not in "\\'" and not is_unprintable(char):
+        return char
+    data = char.encode("utf-8", "surrogateescape")
+    return "".join((_ESCAPED.get(bytes([b])) or b"\\x%02x" % b).decode() for b in data)

@@ -1,6 +1,8 @@
 """newns's options, for --help and every mode but a plain run (see cli.main)."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import __version__, cli
@@ -15,6 +17,18 @@ Examples:
 Exit status: the command's own; 125 when newns fails; 126 when the command
 can't be executed; 127 when it is not found.
 """
+
+
+class ProcessId(click.ParamType):
+    """A process: its number, or 'self'."""
+
+    name = "PID"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text != "self" and not (text.isdigit() and int(text) > 0):
+            self.fail(f"{text!r} is not a process ID", param, ctx)
+        return text
 
 
 @click.command(
@@ -35,6 +49,7 @@ can't be executed; 127 when it is not found.
     "--ns",
     "ns_pid",
     metavar="[PID]",
+    type=ProcessId(),
     is_flag=False,
     flag_value="self",
     help="Print the mount namespace of PID (default: your own) as a namespace file.",
@@ -43,17 +58,25 @@ can't be executed; 127 when it is not found.
     "--attach",
     "attach_pid",
     metavar="PID",
-    type=int,
+    type=click.IntRange(min=1),
     help="Apply the file (if any) to the running namespace of PID, then run COMMAND (if any) in it.",
+)
+@click.option(
+    "--as-owner",
+    is_flag=True,
+    help="With --attach as root, act as the user who owns that namespace: their ids, no privilege.",
 )
 @click.option(
     "--allow-host-namespace",
     is_flag=True,
     help="Let --attach change your own or the initial mount namespace: the host's mount table.",
 )
+@click.option("--die-with-parent", is_flag=True, help="Kill the command when the process that started newns dies.")
 @click.version_option(__version__, "--version", prog_name="newns")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
 def newns(
+    ctx: click.Context,
     nsfile: str | None,
     debug: bool,
     addns: bool,
@@ -61,7 +84,9 @@ def newns(
     explain: bool,
     ns_pid: str | None,
     attach_pid: int | None,
+    as_owner: bool,
     allow_host_namespace: bool,
+    die_with_parent: bool,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND (default: $SHELL) in a new mount namespace built from a
@@ -70,16 +95,25 @@ def newns(
     Usage: newns [-d] [-f FILE] [--] [COMMAND [ARG...]], or with a namespace
     file that starts with #!/usr/bin/env newns: ./FILE [COMMAND [ARG...]].
     """
-    nsfile, argv = cli.shebang(nsfile, list(command))
+    signals = ctx.obj
+    nsfile, argv = cli.shebang(nsfile, list(command), _after_double_dash(list(command)))
     if (check or explain) and nsfile is None:
         raise click.UsageError("--check and --explain need a namespace file: -f FILE")
+    if as_owner and attach_pid is None:
+        raise click.UsageError("--as-owner goes with --attach PID")
     if check:
-        cli.guarded(cli.run_check, nsfile)
+        cli.guarded(cli.run_check, nsfile, signals)
     elif explain:
         cli.guarded(cli.run_explain, nsfile)
     elif ns_pid is not None:
         cli.guarded(cli.run_ns, ns_pid)
     elif attach_pid is not None:
-        cli.guarded(cli.run_attach, attach_pid, nsfile, argv, debug, allow_host_namespace)
+        cli.guarded(cli.run_attach, attach_pid, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
     else:
-        cli.guarded(cli.run, nsfile, argv, debug)
+        cli.guarded(cli.run, nsfile, argv, debug, die_with_parent, signals)
+
+
+def _after_double_dash(command: list[str]) -> bool:
+    """Whether the command came after --: the arguments end with it, just after a --."""
+    args = sys.argv[1:]
+    return bool(command) and len(args) > len(command) and args[-len(command) - 1] == "--" and args[-len(command) :] == command

@@ -1,4 +1,4 @@
-"""The kernel steps the interpreter plans and ops.py carries out.
+"""The kernel steps the interpreter plans and linux/door.py carries out.
 
 Objects are held in numbered slots: a Capture opens a path when its step
 runs, so a member of a union is the object that was there when its line ran,
@@ -27,11 +27,14 @@ class NewFs(Record):
 
 
 class Attach(Record):
-    """Mount a copy of the tree held in slot (with its submounts) onto target."""
+    """Mount a copy of the tree held in slot (with its submounts) onto target, or onto the
+    mount point held in point; hold what was mounted in placed."""
 
     slot: int
     target: str
     readonly: bool
+    point: int | None
+    placed: int
 
 
 class Overlay(Record):
@@ -45,7 +48,9 @@ class Overlay(Record):
     lowers: tuple[int, ...]
     upper: int | None
     readonly: bool
-    members: tuple[tuple[str, bool], ...] = ()
+    members: tuple[tuple[str, bool], ...]
+    point: int | None
+    placed: int
 
 
 class Detach(Record):
@@ -55,25 +60,34 @@ class Detach(Record):
 
 
 class MakePoint(Record):
-    """Make a missing mount point inside a filesystem this file made."""
+    """Make a missing mount point (path) inside a filesystem this file made: inside, a
+    relative path, below the mount held in base, made one name at a time and following no
+    symlink; hold what was made in slot. Nothing is made by walking a path from the root,
+    whose directories others may change."""
 
-    path: str
+    slot: int
+    base: int
+    inside: str
     directory: bool
+    path: str
 
 
 class Reroot(Record):
     """Start an empty namespace (clear): from here on, the namespace built so
-    far is at OLD_ROOT, and the new one is an empty tmpfs at NEW_ROOT, held in
-    slot; the command gets NEW_ROOT as its root, and can't reach OLD_ROOT."""
+    far is at OLD_ROOT, and the new one is an empty tmpfs, held in slot (to be
+    a union's member), mounted at NEW_ROOT (what was mounted held in placed);
+    the command gets NEW_ROOT as its root, and can't reach OLD_ROOT."""
 
     slot: int
+    placed: int
 
 
 class Devices(Record):
-    """Fill a fresh /dev at target: the caller's device nodes held in slots,
-    the caller's terminal as console, a devpts of its own, a tmpfs for shm,
-    the usual links."""
+    """Fill the fresh tmpfs held in base, mounted at target, as a /dev: the caller's device
+    nodes held in slots, the caller's terminal as console, a devpts of its own, a tmpfs for
+    shm, the usual links."""
 
+    base: int
     target: str
     nodes: tuple[tuple[str, int], ...]
 
@@ -89,13 +103,23 @@ Step = Capture | NewFs | Attach | Overlay | Detach | MakePoint | Reroot | Device
 
 def slots_used(step: Step) -> tuple[int, ...]:
     """The slots a step makes or reads."""
-    if isinstance(step, (Capture, NewFs, Attach, Reroot)):
+    if isinstance(step, (Capture, NewFs)):
         return (step.slot,)
+    if isinstance(step, Reroot):
+        return (step.slot, step.placed)
+    if isinstance(step, Attach):
+        return _present(step.slot, step.point, step.placed)
     if isinstance(step, Overlay):
-        return step.lowers if step.upper is None else (*step.lowers, step.upper)
+        return _present(*step.lowers, step.upper, step.point, step.placed)
+    if isinstance(step, MakePoint):
+        return (step.slot, step.base)
     if isinstance(step, Devices):
-        return tuple(slot for _, slot in step.nodes)
+        return (step.base, *(slot for _, slot in step.nodes))
     return ()
+
+
+def _present(*slots: int | None) -> tuple[int, ...]:
+    return tuple(slot for slot in slots if slot is not None)
 
 OLD_ROOT = "/oldroot"
 NEW_ROOT = "/newroot"
@@ -115,6 +139,7 @@ class Plan(Record):
     cwd: str
     cwd_where: Where | None
     warnings: list[NewnsError]
-    work_dirs: bool = False  # an overlay writes to a real directory: newns must clean up after it
+    work_dirs: Where | None = None  # the first union that creates in a real directory: it needs work directories
     cleared: bool = False  # the command's root is NEW_ROOT
     pid_namespace: bool = False  # a #proc of its own: newns stays as the command's init
+    setuid_allowed: bool = False  # `allow setuid`: no no_new_privs for the command

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os.path
 
-from . import ops
+from .linux import world
 from .errors import Where
 from .record import Record
 
@@ -36,6 +36,8 @@ class Target(Record):
     where: Where | None  # the last line that changed it
     mounted: bool = False
     nested: bool = False  # something was mounted inside it after it was mounted
+    placed: int | None = None  # the slot holding what the plan mounted there
+    point: int | None = None  # the slot holding its mount point, when this file made it
 
 
 class Found(Record):
@@ -68,7 +70,7 @@ class MountTable(dict[str, Target]):
 
     def lookup(self, path: str) -> Found:
         if not self and not self.unknown:
-            return Found(ops.kind(path), origin=path)
+            return Found(world.kind(path), origin=path)
         prefix = path
         while True:
             if prefix in self.unknown:
@@ -77,7 +79,7 @@ class MountTable(dict[str, Target]):
             if target is not None:
                 return _lookup_in(target, path[len(prefix) :].lstrip("/"))
             if prefix == "/":
-                return Found(ops.kind(path), origin=path)
+                return Found(world.kind(path), origin=path)
             prefix = prefix[: prefix.rindex("/")] or "/"
 
     def kind(self, path: str) -> str | None:
@@ -86,6 +88,10 @@ class MountTable(dict[str, Target]):
     def holder(self, path: str) -> str | None:
         """The nearest target at or above path."""
         return next((p for p in (path, *ancestors(path)) if p in self), None)
+
+    def mounted_above(self, path: str) -> str | None:
+        """The nearest target at or above path that the plan has mounted."""
+        return next((p for p in (path, *ancestors(path)) if p in self and self[p].placed is not None), None)
 
     def under(self, path: str) -> list[str]:
         """Targets strictly under path."""
@@ -105,7 +111,7 @@ def _lookup_in(target: Target, rest: str) -> Found:
         if member.origin is None:
             return Found(None)
         candidate = os.path.join(member.origin, rest) if rest else member.origin
-        kind = ops.kind(candidate)
+        kind = world.kind(candidate)
         if kind != "missing":
             return Found(kind, origin=candidate)
     return Found("missing")

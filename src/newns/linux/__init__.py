@@ -1,0 +1,7 @@
+"""The only part of newns that talks to the kernel.
+
+libc holds the bindings; world answers questions about the caller's world
+and changes nothing; door carries out a plan's steps (the one way mounts
+are made); workdirs keeps overlay work directories; namespaces enters and
+joins namespaces; process starts, supervises and execs the command.
+"""

@@ -1,0 +1,362 @@
+"""The door to the kernel: carries out a plan's steps, the only way newns mounts anything.
+
+Mounts use the kernel's new mount API: objects are held as descriptors and
+mounted by descriptor, so a mount lands on exactly the object that was
+opened, and an overlay's layers are the objects their lines named, whatever
+was mounted over those paths afterwards. What newns makes (mount points,
+/dev's contents) is made relative to the descriptor of the filesystem it
+belongs to, one name at a time, following no symlink.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from ..errors import NewnsError
+from ..labels import union_source
+from ..plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
+from . import libc
+from .workdirs import WorkArea
+
+DEVICE_LINKS = (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
+DEVICE_MOUNTS = (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777"))
+
+
+class Door:
+    """Carries out a plan's steps, holding captured objects as descriptors in numbered slots."""
+
+    def __init__(self, *, debug: bool, rootless: bool, work: WorkArea | None = None) -> None:
+        self.debug = debug
+        self.rootless = rootless
+        self.work = work
+        self.work_run: int | None = None  # the run's work directory, as this namespace sees it
+        self.fds: dict[int, int] = {}
+        self.fresh: set[int] = set()  # slots holding a filesystem this plan made
+        self.staged: set[int] = set()  # fresh slots with upper and work directories made
+        self.console: int | None = None
+        self.proc = "/proc"  # where this process finds /proc: under OLD_ROOT once clear moved the root
+        self._steps = {
+            Capture: self._capture, NewFs: self._new_fs, Attach: self._attach, Overlay: self._overlay,
+            Detach: self._detach, MakePoint: self._make_point, Reroot: self._reroot, Devices: self._devices,
+            Release: self._release,
+        }
+
+    def run(self, plan: Plan) -> None:
+        """Every action in order; a failure stops here with the action's line, unless it is -q."""
+        if os.isatty(0) and any(isinstance(s, Devices) for a in plan.actions for s in a.steps):
+            # The terminal, by its path, before anything is mounted over it: a
+            # descriptor from the caller's namespace can't be mounted in this one.
+            self.console = _open_path(os.readlink(f"{self.proc}/self/fd/0"))
+        for action in plan.actions:
+            if self.debug and action.text:
+                from ..errors import printable
+
+                print(printable(action.text), file=sys.stderr)
+            self.act(action)
+
+    def act(self, action: Action) -> None:
+        for step in action.steps:
+            try:
+                self.step(step)
+            except OSError as e:
+                what = action.text or f"the union on {getattr(step, 'target', '')}"
+                problem = NewnsError(f"{what}: {self.explain(step, e)}", action.where)
+                if not action.quiet:
+                    raise problem from None
+                if self.debug:
+                    from ..errors import report
+
+                    report(problem, "skipped (-q)")
+                return
+
+    def step(self, step: Step) -> None:
+        handler = self._steps.get(type(step))
+        if handler is None:
+            raise AssertionError(f"unexpected step {step!r}")
+        handler(step)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        for fd in (self.console, self.work_run):
+            if fd is not None:
+                os.close(fd)
+        self.console = self.work_run = None
+
+    def fd_path(self, fd: int, rest: str = "") -> str:
+        return f"{self.proc}/self/fd/{fd}" + (f"/{rest}" if rest else "")
+
+    # -- the steps ---------------------------------------------------------------
+
+    def _capture(self, step: Capture) -> None:
+        self.fds[step.slot] = _open_path(step.path)
+
+    def _new_fs(self, step: NewFs) -> None:
+        self.fds[step.slot] = new_fs(step.fstype, step.options)
+        self.fresh.add(step.slot)
+
+    def _attach(self, step: Attach) -> None:
+        mnt = libc.open_tree_clone(self.fds[step.slot], recursive=True)
+        self._place(mnt, step.target, step.point, step.readonly)
+        self.fds[step.placed] = mnt
+
+    def _detach(self, step: Detach) -> None:
+        libc.umount_detach(os.fsencode(step.target))
+
+    def _release(self, step: Release) -> None:
+        for slot in step.slots:
+            if slot in self.fds:
+                os.close(self.fds.pop(slot))
+
+    def _make_point(self, step: MakePoint) -> None:
+        self.fds[step.slot] = make_beneath(self.fds[step.base], step.inside, directory=step.directory)
+
+    def _overlay(self, step: Overlay) -> None:
+        layers = [self.fd_path(self.fds[slot]) for slot in step.lowers]
+        options: list[tuple[str, str | None]] = []
+        if step.upper is not None:
+            upper, work = self._upper(step.upper)
+            options += [("upperdir", upper), ("workdir", work)]
+        if self.rootless:
+            options.append(("userxattr", None))
+        options += [("index", "off"), ("xino", "off")]
+        source = union_source(step.members)
+        try:
+            mnt = _new_overlay(layers, options, source)
+        except OSError as e:
+            if "lowerdir+" not in (e.strerror or ""):
+                raise
+            self.fds[step.placed] = self._old_overlay(layers, options, source, step)
+            return
+        self._place(mnt, step.target, step.point, step.readonly)
+        self.fds[step.placed] = mnt
+
+    def _upper(self, slot: int) -> tuple[str, str]:
+        """The upper and work directories for a member that takes creations."""
+        fd = self.fds[slot]
+        if slot in self.fresh:
+            if slot not in self.staged:
+                os.mkdir("upper", 0o755, dir_fd=fd)
+                os.mkdir("work", 0o700, dir_fd=fd)
+                self.staged.add(slot)
+            return self.fd_path(fd, "upper"), self.fd_path(fd, "work")
+        if self.work is None:
+            raise AssertionError("the plan asks for work directories, and none were made")
+        if self.work_run is None:
+            self.work_run = self.work.reopen(os.geteuid())
+        if self._mount_id(fd) != self._mount_id(self.work_run):
+            raise OSError(
+                errno.EXDEV,
+                f"overlayfs needs its work directory on the same mount as the directory taking creations, "
+                f"and {self.work.path} is not: set XDG_CACHE_HOME to a directory on that filesystem, "
+                "or take creations in a #tmpfs member",
+            )
+        return self.fd_path(fd), self.fd_path(self.work_run, self.work.make(self.work_run))
+
+    def _old_overlay(self, layers: list[str], options: list[tuple[str, str | None]], source: str, step: Overlay) -> int:
+        """An overlay mounted with mount(2), for kernels before lowerdir+; what was mounted.
+
+        mount(2) takes the layers as one option string and cuts it at a page,
+        silently: each layer is named by its descriptor, relative to the
+        directory of descriptors, so that 500 of them fit."""
+        fds = f"{self.proc}/self/fd/"
+        words = ["lowerdir=" + ":".join(layer.removeprefix(fds) for layer in layers)]
+        words += [key if value is None else f"{key}={value.removeprefix(fds)}" for key, value in options]
+        data = ",".join(words).encode("utf-8", "surrogateescape")
+        if len(data) >= 4096:
+            raise OSError(errno.E2BIG, "too many members for this kernel's overlayfs (Linux 6.8 takes up to 500)")
+        dest = self.fds[step.point] if step.point is not None else _open_path(step.target)
+        back = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.chdir(fds)
+            libc.mount(os.fsencode(source), str(dest).encode(), b"overlay", data)
+        finally:
+            os.fchdir(back)
+            os.close(back)
+            if step.point is None:
+                os.close(dest)
+        mnt = _open_path(step.target)
+        if step.readonly:
+            libc.set_readonly(mnt)
+        return mnt
+
+    def _reroot(self, step: Reroot) -> None:
+        """Move to a hidden tmpfs root holding the old root at OLD_ROOT and an empty new one
+        at NEW_ROOT (bubblewrap's way). The slot holds the new root, detached, which stays
+        usable (as a union's upper layer, say) when NEW_ROOT is unmounted to be mounted over."""
+        stage = "/tmp" if os.path.isdir("/tmp") else "/mnt"
+        base = new_fs("tmpfs", "mode=0755")
+        try:
+            os.mkdir(OLD_ROOT.lstrip("/"), 0o755, dir_fd=base)
+            os.mkdir(NEW_ROOT.lstrip("/"), 0o755, dir_fd=base)
+            self._place(base, stage, None, False)
+            root = new_fs("tmpfs", "mode=0755")
+            self.fds[step.slot] = root
+            self.fresh.add(step.slot)
+            point = os.open(NEW_ROOT.lstrip("/"), os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=base)
+            try:
+                self.fds[step.placed] = libc.open_tree_clone(root, recursive=False)
+                libc.move_mount(self.fds[step.placed], point)
+            finally:
+                os.close(point)
+            os.fchdir(base)
+        finally:
+            os.close(base)
+        libc.pivot_root(b".", OLD_ROOT.lstrip("/").encode())
+        os.chdir("/")
+        self.proc = OLD_ROOT + "/proc"
+
+    def _devices(self, step: Devices) -> None:
+        """A /dev of the caller's harmless devices, and a pts and shm of its own."""
+        base = self.fds[step.base]
+        nodes = [(name, self.fds[slot]) for name, slot in step.nodes]
+        if self.console is not None:
+            nodes.append(("console", self.console))
+        for name, node in nodes:
+            point = make_beneath(base, name, directory=False)
+            try:
+                copy = libc.open_tree_clone(node, recursive=False)
+                try:
+                    libc.move_mount(copy, point)
+                finally:
+                    os.close(copy)
+            finally:
+                os.close(point)
+        for name, fstype, options in DEVICE_MOUNTS:
+            point = make_beneath(base, name, directory=True)
+            mnt = new_fs(fstype, options)
+            try:
+                libc.move_mount(mnt, point)
+            finally:
+                os.close(mnt)
+                os.close(point)
+        for name, link in DEVICE_LINKS:
+            os.symlink(link, name, dir_fd=base)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _place(self, mnt: int, target: str, point: int | None, readonly: bool) -> None:
+        """Mount the detached mount mnt onto the mount point held in point, or else onto the
+        object now at target; read-only, every mount in it, if asked."""
+        if readonly:
+            libc.set_readonly(mnt)
+        if point is not None:
+            libc.move_mount(mnt, self.fds[point])
+            return
+        dest = _open_path(target)
+        try:
+            libc.move_mount(mnt, dest)
+        finally:
+            os.close(dest)
+
+    def _mount_id(self, fd: int) -> int | None:
+        with open(f"{self.proc}/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+        return None
+
+    def explain(self, step: Step, error: OSError) -> str:
+        """The kernel's refusal, with what it means for this step."""
+        message = error.strerror or os.strerror(error.errno or 0)
+        if isinstance(step, NewFs) and error.errno == errno.ENODEV:
+            return f"this kernel has no filesystem type {step.fstype!r} (see /proc/filesystems)"
+        if isinstance(step, NewFs) and error.errno == errno.EPERM and self.rootless:
+            return f"{message}: a user namespace may not mount #{step.fstype}; run newns as root"
+        if isinstance(step, Overlay) and error.errno == errno.ELOOP:
+            return f"{message}: overlayfs refuses members that contain one another or the target"
+        if isinstance(step, Overlay) and error.errno == errno.EINVAL and self.rootless:
+            crowded = []
+            for slot in step.lowers:
+                layer = os.readlink(self.fd_path(self.fds[slot]))
+                if mounts := self._mounts_under(layer):
+                    crowded.append(f"{layer} has {', '.join(mounts[:3])}{' ...' if len(mounts) > 3 else ''}")
+            if crowded:
+                return (
+                    f"{message}: in a user namespace overlayfs can't use a member with mounts under it "
+                    f"({'; '.join(crowded)}): bind the directories you need instead, or run newns as root"
+                )
+        if isinstance(step, MakePoint):
+            if error.errno == errno.ELOOP:
+                message = "a symlink is in the way, and newns follows none where it makes mount points"
+            return f"can't make the missing mount point {step.path}: {message}"
+        if isinstance(step, (Attach, Overlay)) and error.errno == errno.ENOENT:
+            return f"{message}; the mount point must exist: newns makes missing ones only in a #tmpfs, #dev or after clear"
+        if isinstance(step, Detach) and error.errno == errno.EINVAL and self.rootless:
+            return (
+                f"{message}: mounts inherited from the caller are locked in a user namespace; "
+                "bind or mount something over it instead, or run newns as root"
+            )
+        return message
+
+    def _mounts_under(self, path: str) -> list[str]:
+        """Mount points strictly under path in this namespace."""
+        prefix = path.rstrip("/") + "/"
+        with open(f"{self.proc}/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        return list(dict.fromkeys(p for p in points if p.startswith(prefix) and p != path))
+
+
+def new_fs(fstype: str, options: str | None) -> int:
+    """A new, detached filesystem; options as for mount -o."""
+    fs = libc.fsopen(os.fsencode(fstype))
+    try:
+        for option in (options or "").split(","):
+            if option:
+                key, equals, value = option.partition("=")
+                libc.fsconfig(fs, os.fsencode(key), os.fsencode(value) if equals else None)
+        return libc.fscreate(fs)
+    finally:
+        os.close(fs)
+
+
+def _new_overlay(layers: list[str], options: list[tuple[str, str | None]], source: str) -> int:
+    """An overlay, detached, its layers given one by one (lowerdir+, Linux 6.8)."""
+    fs = libc.fsopen(b"overlay")
+    try:
+        for layer in layers:
+            libc.fsconfig(fs, b"lowerdir+", os.fsencode(layer))
+        for key, value in options:
+            libc.fsconfig(fs, os.fsencode(key), None if value is None else os.fsencode(value))
+        encoded = os.fsencode(source)
+        if len(encoded) < 256:
+            libc.fsconfig(fs, b"source", encoded)
+        return libc.fscreate(fs)
+    finally:
+        os.close(fs)
+
+
+def make_beneath(base: int, inside: str, *, directory: bool) -> int:
+    """Make inside (a relative path) below the directory held in base, with the directories
+    it needs, one name at a time, following no symlink; the made object, held (O_PATH)."""
+    fd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=base)
+    try:
+        parts = [p for p in inside.split("/") if p]
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last and not directory:
+                os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd))
+                inner = os.open(part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            else:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    if last:
+                        raise
+                inner = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_path(path: str) -> int:
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise OSError(e.errno, f"{path}: {e.strerror}") from None

@@ -1,0 +1,205 @@
+"""System calls Python's os module lacks, through ctypes: the only import of ctypes in newns.
+
+Each wrapper raises OSError with the kernel's errno, as os does."""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.getauxval.restype = ctypes.c_ulong
+_libc.getauxval.argtypes = [ctypes.c_ulong]
+
+MACHINE = os.uname().machine
+# Numbers from 424 up are the same on every architecture newns runs on.
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(MACHINE, 155)
+SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432
+SYS_PIDFD_OPEN = 434
+SYS_MOUNT_SETATTR = 442
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOUNT_ATTR_RDONLY = 0x1
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
+AT_SECURE = 23
+NS_GET_OWNER_UID = 0xB704  # _IO(0xb7, 0x4)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _check(result: int) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
+
+
+def _syscall(number: int, *args: object) -> int:
+    return _check(_libc.syscall(number, *args))
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags))
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype))
+
+
+def make_private(path: bytes) -> None:
+    """mount --make-rprivate path."""
+    _check(_libc.mount(None, path, None, MS_REC | MS_PRIVATE, None))
+
+
+def mount(source: bytes, target: bytes, fstype: bytes, data: bytes) -> None:
+    """mount(2), for overlays on kernels before lowerdir+."""
+    _check(_libc.mount(source, target, fstype, 0, data))
+
+
+def umount_detach(target: bytes) -> None:
+    _check(_libc.umount2(target, MNT_DETACH))
+
+
+def pivot_root(new_root: bytes, put_old: bytes) -> None:
+    _syscall(SYS_PIVOT_ROOT, new_root, put_old)
+
+
+def open_tree_clone(fd: int, *, recursive: bool) -> int:
+    """A detached copy of the mount tree at fd (the mount at fd alone, unless recursive)."""
+    flags = AT_EMPTY_PATH | OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _syscall(SYS_OPEN_TREE, fd, b"", flags)
+
+
+def move_mount(mnt: int, target: int) -> None:
+    """Attach the detached mount mnt onto the object held by target."""
+    _syscall(SYS_MOVE_MOUNT, mnt, b"", target, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+
+
+def fsopen(fstype: bytes) -> int:
+    return _syscall(SYS_FSOPEN, fstype, 1)  # FSOPEN_CLOEXEC
+
+
+def fsconfig(fs: int, key: bytes | None, value: bytes | None) -> None:
+    """Set a flag (value None) or a string option; raises OSError with the kernel's own words."""
+    cmd = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
+    if _libc.syscall(SYS_FSCONFIG, fs, cmd, key, value, 0) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, _fs_log(fs) or os.strerror(err))
+
+
+def fscreate(fs: int) -> int:
+    """Create the filesystem configured on fs and return it as a detached mount."""
+    if _libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, _fs_log(fs) or os.strerror(err))
+    return _syscall(SYS_FSMOUNT, fs, 1, 0)  # FSMOUNT_CLOEXEC
+
+
+def _fs_log(fs: int) -> str:
+    """The kernel's own messages about a filesystem being set up."""
+    messages = []
+    while True:
+        try:
+            line = os.read(fs, 1024).decode(errors="replace").strip()
+        except OSError:
+            break
+        if not line:
+            break
+        messages.append(line[2:] if line[1:2] == " " else line)
+    return "; ".join(messages)
+
+
+def set_readonly(mnt: int) -> None:
+    """Make the mount tree at mnt read-only, every mount in it."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    _syscall(SYS_MOUNT_SETATTR, mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr))
+
+
+def pidfd_open(pid: int) -> int:
+    """A descriptor of process pid that becomes readable when it ends (with no PID to reuse)."""
+    return _syscall(SYS_PIDFD_OPEN, pid, 0)
+
+
+def prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0))
+
+
+def install_filter(program: bytes) -> None:
+    """A seccomp filter (classic BPF, 8 bytes an instruction) for this process and its children."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0))
+
+
+def secure_exec() -> bool:
+    """Whether the kernel ran this program with privileges its caller lacks (AT_SECURE):
+    set-user-ID, set-group-ID or file capabilities."""
+    return bool(_libc.getauxval(AT_SECURE))
+
+
+def namespace_owner(fd: int) -> int:
+    """The uid that owns the user namespace held by fd."""
+    uid = ctypes.c_uint32()
+    _check(_libc.ioctl(fd, NS_GET_OWNER_UID, ctypes.byref(uid)))
+    return uid.value
+
+
+class SignalFd:
+    """Signals read as data (signalfd(2)): the signals must be blocked; read() gives
+    (signal, si_code, sender's pid) for each."""
+
+    SI_KERNEL = 0x80  # sent by the kernel: from a terminal, say
+
+    def __init__(self, signals: set[int]) -> None:
+        mask = ctypes.c_uint64(sum(1 << (sig - 1) for sig in signals))
+        self.fd = _check(_libc.signalfd(-1, ctypes.byref(mask), os.O_CLOEXEC | os.O_NONBLOCK))
+
+    def read(self) -> list[tuple[int, int, int]]:
+        found = []
+        while True:
+            try:
+                data = os.read(self.fd, 128 * 16)
+            except BlockingIOError:
+                return found
+            for start in range(0, len(data), 128):
+                record = data[start : start + 16]
+                signo = int.from_bytes(record[0:4], sys.byteorder)
+                code = int.from_bytes(record[8:12], sys.byteorder, signed=True)
+                pid = int.from_bytes(record[12:16], sys.byteorder)
+                found.append((signo, code, pid))
+
+    def close(self) -> None:
+        os.close(self.fd)

@@ -1,0 +1,168 @@
+"""Entering new namespaces, and joining another process's."""
+from __future__ import annotations
+
+import errno
+import os
+
+from ..errors import NewnsError
+from . import libc
+from .world import namespace_id, sysctl
+
+JOINED = (("user", libc.CLONE_NEWUSER), ("mnt", libc.CLONE_NEWNS), ("pid", libc.CLONE_NEWPID))
+"""The namespaces --attach joins, in the order they must be joined."""
+
+
+def rootless() -> bool:
+    return os.geteuid() != 0
+
+
+def unshare(flags: int) -> None:
+    """Unshare these namespaces, in a new user namespace first when not root: one that maps
+    only the caller's own uid and gid, to themselves."""
+    uid, gid = os.geteuid(), os.getegid()
+    if not rootless():
+        try:
+            libc.unshare(flags)
+        except OSError as e:
+            raise NewnsError(f"can't make a new namespace: {e.strerror}") from None
+        return
+    try:
+        libc.unshare(libc.CLONE_NEWUSER | flags)
+    except OSError as e:
+        raise NewnsError(userns_refusal(e.errno or 0)) from None
+    try:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError as e:
+        raise NewnsError(userns_refusal(e.errno or 0, mapping=True)) from None
+
+
+def unshare_more(flags: int) -> None:
+    """Unshare these namespaces from within a user namespace newns made already."""
+    try:
+        libc.unshare(flags)
+    except OSError as e:
+        raise NewnsError(f"can't make a new namespace: {e.strerror}") from None
+
+
+def make_mounts_private() -> None:
+    """No mount made here reaches another namespace, and none made elsewhere arrives."""
+    try:
+        libc.make_private(b"/")
+    except OSError as e:
+        raise NewnsError(f"can't make the new namespace's mounts private: {e.strerror}") from None
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def userns_refusal(err: int, *, mapping: bool = False) -> str:
+    """Why the kernel refused a user namespace, and how to allow it."""
+    start = f"can't make a user namespace ({os.strerror(err)}): "
+    if sysctl("user.max_user_namespaces") == "0":
+        return start + "user namespaces are disabled: sysctl -w user.max_user_namespaces=15000, or run newns as root"
+    if sysctl("kernel.unprivileged_userns_clone") == "0":
+        return start + "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1, or run newns as root"
+    if sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
+        return start + (
+            "AppArmor restricts unprivileged user namespaces: "
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give newns an AppArmor profile "
+            "that allows userns, or run it as root"
+        )
+    if err == errno.EPERM and not mapping:
+        return start + "a seccomp filter probably blocks unshare (Docker's default profile does): run with seccomp=unconfined, or as root"
+    if err == errno.EINVAL:
+        return start + "this process has threads, or the kernel lacks user namespaces (CONFIG_USER_NS)"
+    return start + "check the user-namespace sysctls, or run newns as root"
+
+
+# -- another process's namespaces (--attach) --------------------------------------------
+
+
+class Joined:
+    """The namespaces of a running process, held open: whose they are, and a way in."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.fds: dict[str, int] = {}
+        try:
+            for kind, _ in JOINED:
+                self.fds[kind] = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+        except PermissionError:
+            self.close()
+            owner = user_name(os.stat(f"/proc/{pid}").st_uid)
+            raise NewnsError(f"--attach {pid}: that process belongs to {owner}, not to you: newns joins only your own") from None
+        except BaseException:
+            self.close()
+            raise
+        self.owner = libc.namespace_owner(self.fds["user"])
+
+    def owner_gid(self) -> int:
+        """The group the owner's namespace maps, as newns maps it (else the owner's own group)."""
+        try:
+            with open(f"/proc/{self.pid}/gid_map") as f:
+                lines = f.read().split("\n")
+            fields = lines[0].split()
+            if len([line for line in lines if line.strip()]) == 1 and fields[2] == "1":
+                return int(fields[1])
+        except (OSError, IndexError, ValueError):
+            pass
+        import pwd
+
+        return pwd.getpwuid(self.owner).pw_gid
+
+    def other_pid_namespace(self) -> bool:
+        return os.fstat(self.fds["pid"]).st_ino != namespace_id("self", "pid")
+
+    def enter(self, *, mount: bool = True) -> None:
+        """Join the user namespace (when it is not ours already) and the mount namespace; the
+        PID namespace is joined for the children this process makes after."""
+        if os.fstat(self.fds["user"]).st_ino != namespace_id("self", "user"):
+            libc.setns(self.fds["user"], libc.CLONE_NEWUSER)
+        if mount:
+            libc.setns(self.fds["mnt"], libc.CLONE_NEWNS)
+        if os.fstat(self.fds["pid"]).st_ino != namespace_id("self", "pid_for_children"):
+            libc.setns(self.fds["pid"], libc.CLONE_NEWPID)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+def user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def become(uid: int, gid: int) -> None:
+    """Drop to uid and gid for good: no supplementary groups, no capabilities, no_new_privs."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def peer_groups(mountinfo: str, tags: tuple[str, ...]) -> dict[str, str]:
+    """The peer groups that mounts take part in, each with the first mount point that does:
+    tags 'shared' (mounts here propagate to the group) and 'master' (they arrive from it)."""
+    groups: dict[str, str] = {}
+    for line in mountinfo.split("\n"):
+        fields = line.split(" ")
+        if "-" not in fields or len(fields) < 7:
+            continue
+        for tag in fields[6 : fields.index("-")]:
+            kind, _, group = tag.partition(":")
+            if kind in tags:
+                groups.setdefault(group, fields[4])
+    return groups

@@ -1,0 +1,573 @@
+"""The command's life: building its namespace, running it, and standing between it and the caller.
+
+newns execs the command in place unless it must stay as its parent: to
+remove overlay work directories afterwards, as the parent of the init of a
+PID namespace (for #proc), or to put the command into another process's PID
+namespace (--attach). Whatever stays:
+
+- passes on the signals sent to it, and dies of the one that ends the
+  command (so the caller sees "Killed", "Terminated", ...);
+- stops when the command stops (Ctrl-Z), so the calling shell sees its job
+  stopped, and resumes it on `fg` or `bg`, giving it the terminal back;
+- makes the command and everything in its namespace die with it;
+- hands the command exactly the signal dispositions and mask newns was given.
+
+A signal that arrives before the command starts ends newns with that signal,
+and the command never runs.
+"""
+from __future__ import annotations
+
+import _signal as signal  # the signal module's core; the module itself loads enum, slow at every start
+import errno
+import os
+import select
+import stat
+import sys
+
+from ..errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError, Where, report
+from ..plan import NEW_ROOT, Plan
+from ..record import Record
+from . import libc, namespaces, seccomp
+from .door import Door
+from .workdirs import UnsafeCache, WorkArea, cache_dir
+
+FORWARDED = frozenset((
+    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
+    signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+))
+SUPERVISED = FORWARDED | {signal.SIGCHLD}
+STOPS = frozenset((signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGSTOP))
+
+
+class CallerSignals:
+    """The signal dispositions and mask newns was started with, to give to the command.
+
+    Python changes three before newns runs: it catches SIGINT (only when it was
+    not ignored: that is told from the handler it put), and ignores SIGPIPE and
+    SIGXFSZ, whose earlier state is lost: they go back to the default, which
+    is what shells give the commands they run."""
+
+    def __init__(self) -> None:
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.dispositions = {sig: signal.getsignal(sig) for sig in SUPERVISED}
+        if self.dispositions[signal.SIGINT] is signal.default_int_handler:
+            self.dispositions[signal.SIGINT] = signal.SIG_DFL
+        self.dispositions[signal.SIGPIPE] = self.dispositions[signal.SIGXFSZ] = signal.SIG_DFL
+
+    def default_int(self) -> None:
+        """Let Ctrl-C end newns at once, as it would the command (status 130, no traceback)."""
+        signal.signal(signal.SIGINT, self.dispositions[signal.SIGINT])
+
+    def give_back(self) -> None:
+        for sig, disposition in self.dispositions.items():
+            signal.signal(sig, disposition)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+
+
+class Launch(Record):
+    """What running a command in a namespace needs."""
+
+    plan: Plan
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    debug: bool
+    die_with_parent: bool
+    signals: CallerSignals
+
+
+def launch(run: Launch) -> None:
+    """Build the plan's namespace and run the command in it; never returns."""
+    plan = run.plan
+    if run.die_with_parent:
+        caller = os.getppid()
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != caller:
+            os._exit(EXIT_FAILURE)
+    if not plan.work_dirs and not plan.pid_namespace:
+        namespaces.unshare(libc.CLONE_NEWNS)
+        namespaces.make_mounts_private()
+        _build(run, None)
+        _exec(run)
+    area = _work_area(run) if plan.work_dirs else None
+    terminal = _foreground_terminal()
+    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
+    if plan.pid_namespace:
+        namespaces.unshare(libc.CLONE_NEWPID)
+        records, writable = os.pipe()
+        parent = libc.pidfd_open(os.getpid())
+        pid = os.fork()
+        if pid == 0:
+            os.close(records)
+            _as_child(parent, lambda: _init(run, area, terminal, writable))
+        os.close(parent)
+        os.close(writable)
+        supervisor = Supervisor(pid, terminal, own_group=False, records=records)
+    else:
+        parent = libc.pidfd_open(os.getpid())
+        pid = os.fork()
+        if pid == 0:
+            _as_child(parent, lambda: _in_place(run, area, terminal))
+        os.close(parent)
+        supervisor = Supervisor(pid, terminal, own_group=terminal is not None)
+    status = supervisor.wait()
+    if area is not None:
+        area.remove()
+    exit_like(status)
+
+
+def _work_area(run: Launch) -> WorkArea:
+    assert run.plan.work_dirs is not None
+    try:
+        area = WorkArea(cache_dir(run.env), os.geteuid())
+    except UnsafeCache as e:
+        raise NewnsError(f"no place for overlayfs's work directories: {e.strerror}", run.plan.work_dirs) from None
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        raise NewnsError(
+            f"no place for overlayfs's work directories: {where}{e.strerror}: set XDG_CACHE_HOME to a directory of your own",
+            run.plan.work_dirs,
+        ) from None
+    if run.debug and area.stale:
+        print(f"newns: removed {len(area.stale)} work directories of ended runs from {area.path}", file=sys.stderr)
+    return area
+
+
+def _in_place(run: Launch, area: WorkArea | None, terminal: int | None) -> None:
+    """The child that becomes the command, in a process group of its own when it has the terminal."""
+    if terminal is not None:
+        _take_terminal(terminal)
+    signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)  # a signal sent so far ends it now
+    namespaces.unshare(libc.CLONE_NEWNS)
+    namespaces.make_mounts_private()
+    _build(run, area)
+    _exec(run)
+
+
+def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int) -> None:
+    """PID 1 of the new PID namespace: builds the namespace (its /proc must be mounted from
+    inside), runs the command as its child, reaps orphans, and tells the parent, on
+    records, the command's PID (P), each stop (T) and how it ended (S).
+
+    The init of a namespace gets no signal it has no handler for, so each one
+    sent before the command runs ends it here, as it would have ended newns."""
+    command = 0
+
+    def on_signal(sig: int, _frame: object) -> None:
+        if command:
+            os.kill(command, sig)
+        else:
+            os.write(records, b"S%d\0" % sig)  # a wait status: killed by sig
+            os._exit(0)
+
+    for sig in FORWARDED:
+        if run.signals.dispositions[sig] is not signal.SIG_IGN:
+            signal.signal(sig, on_signal)
+    signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)
+    namespaces.unshare_more(libc.CLONE_NEWNS)
+    namespaces.make_mounts_private()
+    _build(run, area)
+    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)  # the command's until it execs: see execute()
+    pid = os.fork()
+    if pid == 0:
+        os.close(records)
+        if terminal is not None:
+            _take_terminal(terminal)
+        _exec(run)
+    signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)
+    if terminal is not None:
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+    command = pid
+    os.write(records, b"P%d\0" % pid)
+    while True:
+        done, status = os.waitpid(-1, os.WUNTRACED)
+        if done != pid:
+            continue
+        if os.WIFSTOPPED(status):
+            os.write(records, b"T%d\0" % os.WSTOPSIG(status))
+            continue
+        os.write(records, b"S%d\0" % status)
+        os._exit(0)  # the kernel kills what the command left in the namespace
+
+
+def _take_terminal(terminal: int) -> None:
+    """Become a process group of its own, in the terminal's foreground (SIGTTOU is blocked)."""
+    os.setpgid(0, 0)
+    os.tcsetpgrp(terminal, os.getpgrp())
+
+
+def _as_child(parent: int, body: object) -> None:
+    """Run body in a forked child that dies with its parent (a pidfd of it); never returns."""
+    try:
+        _die_with(parent)
+        os.close(parent)
+        body()  # type: ignore[operator]
+    except NewnsError as error:
+        report(error)
+    except OSError as error:
+        report(NewnsError(f"{error.filename + ': ' if error.filename else ''}{error.strerror}"))
+    except BaseException as error:
+        report(NewnsError(f"internal error, please report it: {type(error).__name__}: {error}"))
+    finally:
+        os._exit(EXIT_FAILURE)
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the parent (held by a pidfd) dies; if it has already, go now. (getppid
+    can't tell: in a new PID namespace it is 0.)"""
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if select.select([parent], [], [], 0)[0]:
+        os._exit(EXIT_FAILURE)
+
+
+def _build(run: Launch, area: WorkArea | None) -> None:
+    plan = run.plan
+    door = Door(debug=run.debug, rootless=namespaces.rootless(), work=area)
+    try:
+        door.run(plan)
+    finally:
+        door.close()
+    if plan.cleared:
+        os.chdir(NEW_ROOT)
+        libc.pivot_root(b".", b".")
+        libc.umount_detach(b".")
+        os.chdir("/")
+    if plan.cwd_where is not None:
+        try:
+            os.chdir(plan.cwd)
+        except OSError as e:
+            raise NewnsError(f"cd {plan.cwd}: {e.strerror} (in the new namespace)", plan.cwd_where) from None
+        run.env["PWD"] = plan.cwd
+    elif not _chdir(run.cwd):
+        _chdir("/")
+        run.env["PWD"] = "/"
+
+
+def _exec(run: Launch) -> None:
+    execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.setuid_allowed)
+
+
+def _chdir(path: str) -> bool:
+    try:
+        os.chdir(path)
+        return True
+    except OSError:
+        return False
+
+
+def _foreground_terminal() -> int | None:
+    """A descriptor of the terminal whose foreground newns is in, if it is."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return fd
+        except OSError:
+            continue
+    return None
+
+
+# -- the parent that stays ---------------------------------------------------------
+
+
+class Supervisor:
+    """The newns that waits for the command: forwards signals, mirrors stops, returns its status.
+
+    child is newns's child: the command itself, or the init that runs it (then
+    records carries what the init tells); own_group: the command leads a
+    process group of its own and has the terminal, which newns hands back to
+    it whenever the shell resumes newns in the foreground."""
+
+    def __init__(self, child: int, terminal: int | None, *, own_group: bool, records: int | None = None) -> None:
+        self.child = child
+        self.terminal = terminal
+        self.records = records
+        self.target = child  # where signals go: the command once known, else the child
+        self.own_group = own_group
+        self.through_init = records is not None
+        self.signals = libc.SignalFd(SUPERVISED)
+        if own_group:
+            try:
+                os.setpgid(child, child)
+            except OSError:
+                pass  # the child did it, and may have exec'd already
+
+    def wait(self) -> int:
+        """The command's wait status, once it and the child have ended."""
+        child_status: int | None = None
+        command_status: int | None = None
+        pending = b""
+        while child_status is None or self.records is not None:
+            readable = [self.signals.fd] + ([self.records] if self.records is not None else [])
+            ready, _, _ = select.select(readable, [], [])
+            if self.records is not None and self.records in ready:
+                chunk = os.read(self.records, 4096)
+                if not chunk:
+                    os.close(self.records)
+                    self.records = None
+                pending += chunk
+                *done, pending = pending.split(b"\0")
+                for record in done:
+                    command_status = self._record(record, command_status)
+            if self.signals.fd in ready:
+                for sig, code, _ in self.signals.read():
+                    if sig == signal.SIGCHLD:
+                        child_status = self._reap(child_status)
+                    else:
+                        self._forward(sig, code)
+        self.signals.close()
+        self._restore_terminal()
+        return command_status if command_status is not None else child_status
+
+    def _record(self, record: bytes, status: int | None) -> int | None:
+        kind, value = record[:1], int(record[1:] or 0)
+        if kind == b"P":
+            self.target = _only_child(self.child)
+            self.own_group = self.terminal is not None
+        elif kind == b"T":
+            self._stop_like(value)
+        elif kind == b"S":
+            return value
+        return status
+
+    def _reap(self, status: int | None) -> int | None:
+        while True:
+            try:
+                pid, wait_status = os.waitpid(self.child, os.WNOHANG | os.WUNTRACED)
+            except ChildProcessError:
+                return status
+            if pid == 0:
+                return status
+            if os.WIFSTOPPED(wait_status):
+                self._stop_like(os.WSTOPSIG(wait_status))
+            else:
+                return wait_status
+
+    def _forward(self, sig: int, code: int) -> None:
+        """Pass a signal on, unless the terminal sent it to the command already."""
+        if code == libc.SignalFd.SI_KERNEL and not self.own_group and not (self.through_init and self.target == self.child):
+            return
+        if sig == signal.SIGCONT:
+            self._resume()
+            return
+        try:
+            os.kill(self.target, sig)
+        except ProcessLookupError:
+            pass
+
+    def _stop_like(self, sig: int) -> None:
+        """The command stopped: stop newns the same way, so the shell sees its job stopped;
+        once resumed (fg, bg), resume the command."""
+        if sig == signal.SIGSTOP:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        else:
+            pending = sig in signal.sigpending()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+            if not pending:
+                os.kill(os.getpid(), sig)
+            signal.pthread_sigmask(signal.SIG_BLOCK, [sig])
+        self._resume()
+
+    def _resume(self) -> None:
+        """Continue the command; with the terminal, when newns is in its foreground again."""
+        try:
+            if self.own_group:
+                if self.terminal is not None and _foreground(self.terminal):
+                    os.tcsetpgrp(self.terminal, self.target)
+                os.killpg(self.target, signal.SIGCONT)
+            else:
+                os.kill(self.target, signal.SIGCONT)
+        except OSError:
+            pass
+
+    def _restore_terminal(self) -> None:
+        """Take the terminal back from the command's ended process group."""
+        if self.terminal is None:
+            return
+        try:
+            if os.tcgetpgrp(self.terminal) != os.getpgrp():
+                os.tcsetpgrp(self.terminal, os.getpgrp())
+        except OSError:
+            pass
+
+
+def _foreground(terminal: int) -> bool:
+    try:
+        return os.tcgetpgrp(terminal) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _only_child(pid: int) -> int:
+    """The PID, as seen here, of pid's one child (the command an init started)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return int(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        pass
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+                return int(entry)
+    return pid
+
+
+def exit_like(status: int) -> None:
+    """Exit as a child with this wait status did: the same code, or the same signal (without
+    leaving a core file of newns's own); 128+N where the signal can't end newns."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> None:
+    """Run the command as a child, in the PID namespace this process joined; never returns."""
+    terminal = _foreground_terminal()
+    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
+    parent = libc.pidfd_open(os.getpid())
+    pid = os.fork()
+    if pid == 0:
+
+        def command() -> None:
+            if terminal is not None:
+                _take_terminal(terminal)
+            execute(argv, env, signals, no_new_privs=True)
+
+        _as_child(parent, command)
+    os.close(parent)
+    exit_like(Supervisor(pid, terminal, own_group=terminal is not None).wait())
+
+
+# -- exec ------------------------------------------------------------------------------
+
+
+def find_command(name: str, env: dict[str, str]) -> str:
+    """The file a shell would run for name; exits 127 or 126 as a shell does."""
+    if "/" in name:
+        return name
+    denied = None
+    for directory in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            mode = os.stat(candidate).st_mode
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISREG(mode):
+            continue
+        if os.access(candidate, os.X_OK):
+            return candidate
+        denied = denied or candidate
+    if denied:
+        fail(f"{denied}: permission denied", EXIT_NOT_EXECUTABLE)
+    fail(f"{name}: command not found", EXIT_NOT_FOUND)
+    raise AssertionError("unreachable")
+
+
+def execute(argv: list[str], env: dict[str, str], signals: CallerSignals, *, no_new_privs: bool) -> None:
+    """Replace newns with the command: the caller's signals back, no privilege to gain, no
+    way into the terminal's input. Exits 126/127 when it can't be run."""
+    path = find_command(argv[0], env)
+    signals.give_back()
+    if no_new_privs:
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    seccomp.keep_out_of_the_terminal()
+    try:
+        os.execve(path, argv, env)
+    except (OSError, ValueError) as e:
+        err = getattr(e, "errno", None)
+        code = EXIT_NOT_FOUND if err in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
+        fail(f"{argv[0]}: {getattr(e, 'strerror', None) or e}", code)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> None:
+    report(NewnsError(message))
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    os._exit(code)
+
+
+# -- --check and --attach: a plan carried out where nothing is kept ----------------------
+
+
+def rehearse(run: Launch, joined: namespaces.Joined | None = None) -> NewnsError | None:
+    """Carry out the plan in a throwaway namespace (a copy of joined's, for --attach):
+    the problem a run would stop at, with its line, or None."""
+    plan = run.plan
+    area = _work_area(run) if plan.work_dirs else None
+    readable, writable = os.pipe()
+    parent = libc.pidfd_open(os.getpid())
+    pid = os.fork()
+    if pid == 0:
+        os.close(readable)
+        _as_child(parent, lambda: _rehearsal(run, area, joined, writable))
+    os.close(parent)
+    os.close(writable)
+    data = b""
+    while chunk := os.read(readable, 65536):
+        data += chunk
+    os.close(readable)
+    _, status = os.waitpid(pid, 0)
+    if area is not None:
+        area.remove()
+    if data:
+        file, line, col, message = data.decode("utf-8", "surrogateescape").split("\0", 3)
+        where = next((a.where for a in plan.actions if (a.where.file, a.where.line, a.where.col) == (file, int(line), int(col))), None)
+        if where is None and file:
+            where = Where(file, int(line), int(col), "")
+        return NewnsError(message, where)
+    if os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) != 0:
+        return NewnsError("the rehearsal of the plan ended unexpectedly")
+    return None
+
+
+def _rehearsal(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None, out: int) -> None:
+    """The rehearsing child: the run's namespaces and plan, then no command; on out, the
+    problem that stopped it (file, line, column, message)."""
+    try:
+        if joined is not None:  # the parent is in the target's namespaces: work on a copy
+            namespaces.unshare_more(libc.CLONE_NEWNS)
+            namespaces.make_mounts_private()
+            door = Door(debug=False, rootless=namespaces.rootless())
+            try:
+                door.run(run.plan)
+            finally:
+                door.close()
+        elif run.plan.pid_namespace:
+            namespaces.unshare(libc.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:  # the init: #proc can only be mounted from inside
+                namespaces.unshare_more(libc.CLONE_NEWNS)
+                namespaces.make_mounts_private()
+                _build(run, area)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else EXIT_FAILURE)
+        else:
+            namespaces.unshare(libc.CLONE_NEWNS)
+            namespaces.make_mounts_private()
+            _build(run, area)
+        os._exit(0)
+    except OSError as error:
+        _tell(out, NewnsError(f"{error.filename + ': ' if error.filename else ''}{error.strerror}"))
+    except NewnsError as error:
+        _tell(out, error)
+
+
+def _tell(out: int, error: NewnsError) -> None:
+    where = error.where
+    fields = [where.file, str(where.line), str(where.col)] if where else ["", "0", "0"]
+    os.write(out, "\0".join([*fields, error.message]).encode("utf-8", "surrogateescape"))
+    os._exit(0)

@@ -1,0 +1,142 @@
+"""Questions about the caller's world: what a path holds, who the caller is, what a
+process sees. Nothing here changes anything."""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+MAX_FILE = 64 << 20
+"""The largest namespace file newns reads (64 MiB): a file is text a person wrote."""
+
+
+class NotRegular(OSError):
+    """A namespace file that is a device, a socket or (for an include) a FIFO."""
+
+
+def kind(path: str) -> str | None:
+    """'dir', 'file', 'other' or 'missing'; None when it can't be told (no access)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def realpath(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def account() -> tuple[str, str]:
+    """The caller's user name and home directory."""
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(os.getuid())
+    except KeyError:
+        return str(os.getuid()), "/"
+    return entry.pw_name, entry.pw_dir
+
+
+def working_directory(pwd: str | None) -> str:
+    """The caller's working directory as a path, as a shell takes it at start:
+    $PWD when it names that directory (keeping the links it went through),
+    else the directory's own path; / when it has none."""
+    try:
+        real = os.getcwd()
+    except OSError:
+        return "/"
+    if pwd and pwd.startswith("/"):
+        try:
+            if os.path.samestat(os.stat(pwd), os.stat(real)):
+                return pwd
+        except (OSError, ValueError):
+            pass
+    return real
+
+
+def read_namespace_file(path: str, *, pipe_allowed: bool) -> str:
+    """A namespace file's text (bytes that are not UTF-8 kept as surrogates).
+
+    It must be a regular file, or with pipe_allowed a pipe (`-f <(...)`); a
+    device is never opened. Raises NotRegular, or OSError as open does;
+    ValueError when it is larger than MAX_FILE."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if not (stat.S_ISREG(mode) or pipe_allowed and stat.S_ISFIFO(mode)):
+        raise NotRegular(0, "not a regular file", path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode  # what was opened, which may not be what was looked at
+        if not (stat.S_ISREG(mode) or pipe_allowed and stat.S_ISFIFO(mode)):
+            raise NotRegular(0, "not a regular file", path)
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FILE:
+                raise ValueError(f"larger than {MAX_FILE >> 20} MiB")
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
+
+
+def names_newns(path: str) -> bool:
+    """Whether path is a namespace file run as a script: a path with a /, as the kernel
+    passes a script to its #! interpreter, naming a regular, executable file whose
+    first line runs newns. Nothing but a regular file is opened."""
+    if "/" not in path:
+        return False
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or not os.access(path, os.X_OK):
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        first = os.read(fd, 256).split(b"\n", 1)[0]
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if not first.startswith(b"#!"):
+        return False
+    words = [os.path.basename(w) for w in first[2:].split()]
+    return bool(words) and (words[0] == b"newns" or words[0] == b"env" and b"newns" in words[1:])
+
+
+def process_view(pid: int | str) -> tuple[str, str | None]:
+    """A process's mountinfo, and its working directory (None when it can't be read)."""
+    fd = os.open(f"/proc/{pid}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    try:
+        cwd: str | None = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        cwd = None
+    return b"".join(chunks).decode("utf-8", "surrogateescape"), cwd
+
+
+def namespace_id(pid: int | str, kind: str = "mnt") -> int:
+    """The inode that identifies a process's namespace of this kind."""
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+def sysctl(name: str) -> str | None:
+    try:
+        with open("/proc/sys/" + name.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
