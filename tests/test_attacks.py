@@ -566,3 +566,38 @@ def test_control_characters_are_shown_escaped(tree):
         shown = result.stdout + result.stderr
         assert "\x1b" not in shown and "\x07" not in shown, shown
         assert "\\x1b" in shown, shown
+
+
+def test_the_init_of_a_pid_namespace_is_under_the_filter_too(tree):
+    """A command running as root could make newns's init (PID 1, which holds the terminal)
+    push input for it: the init runs under the same filter."""
+    ns = tree.ns("mount '#proc' /proc\n")
+    result = tree.newns("-f", str(ns), "sh", "-c", "grep ^Seccomp: /proc/1/status")
+    assert (result.returncode, result.stdout.split()) == (0, ["Seccomp:", "2"]), result
+
+
+def test_ns_does_not_believe_an_overlay_source_that_does_not_fit_its_layers(tree):
+    """Whoever mounts an overlay chooses its source: one member naming the target would print
+    nothing; a list longer than the layers would print members that are not there."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    tree.make({"a/": "", "b/": "", "t/": "", "u/": ""})
+    script = (
+        f'mount -t overlay "newns:-{tree / "t"}" -o lowerdir={tree / "a"}:{tree / "b"} {tree / "t"} && '
+        f'mount -t overlay "newns:-/x -/y -/z" -o lowerdir={tree / "a"}:{tree / "b"} {tree / "u"} && {NEWNS} --ns'
+    )
+    result = tree.caller.run(["unshare", "-rm", "sh", "-c", script], cwd=tree.base)
+    assert result.returncode == 0, result
+    lines = [line for line in result.stdout.splitlines() if str(tree.base) in line and not line.startswith("cd ")]
+    assert len(lines) == 2 and all(line.startswith("# ") for line in lines), result.stdout
+
+
+def test_made_up_mount_points_never_land_in_a_real_directory(tree):
+    """A union of a new tmpfs and a real directory that takes creations: a missing mount point
+    inside it would be made in the real directory. It is an error at its line."""
+    tree.make({"m/": "", "real/": "", "a/": ""})
+    ns = tree.ns("mount '#tmpfs' $T/m\nbind -ac $T/real $T/m\nbind $T/a $T/m/madeup/point\n")
+    for mode in (["--check", "-f", str(ns)], ["-f", str(ns), "true"]):
+        result = tree.newns(*mode)
+        assert result.returncode == 125 and f"{ns}:3:" in result.stdout + result.stderr, result
+        assert os.listdir(tree / "real") == []

@@ -52,7 +52,7 @@ def run_check(nsfile: str, signals: process.CallerSignals) -> int:
     except NewnsErrors as errors:
         problems = errors.problems
     else:
-        problem = process.rehearse(process.Launch(plan, [], env, cwd, False, False, signals))
+        problem = process.carry_out(process.Launch(plan, [], env, cwd, False, False, signals))
         if problem is not None:
             problems.append(problem)
     lines = [(w.where, f"warning: {w.message}") for w in interp.warnings] + [(p.where, p.message) for p in problems]
@@ -85,6 +85,7 @@ def run_attach(
     command in it if one is given."""
     joined = namespaces.Joined(pid)
     _refuse_host(pid, joined, allow_host)
+    env = dict(os.environ)
     if joined.owner != os.geteuid():
         owner = namespaces.user_name(joined.owner)
         if not as_owner:
@@ -96,10 +97,19 @@ def run_attach(
         if os.geteuid() != 0:
             raise NewnsError(f"--attach {pid}: that namespace belongs to {owner}: only root can act as another user")
         namespaces.become(joined.owner, joined.owner_gid())
+        env = _owners_environment(env, joined.owner)
+        for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+            if fd > 2:  # no descriptor of root's goes with them
+                try:
+                    os.set_inheritable(fd, False)
+                except OSError:
+                    pass
     _, cwd = world.process_view(pid)
-    env = dict(os.environ, PWD=cwd or "/")
+    joined.alive()
+    cwd = cwd or "/"
+    env["PWD"] = cwd
     if nsfile is not None:
-        interp = Interpreter(env, cwd or "/")
+        interp = Interpreter(env, cwd)
         file_ops = interp.load(nsfile)
         joined.enter()
         plan = interp.plan(file_ops)
@@ -108,22 +118,16 @@ def run_attach(
                 f"--attach: {nsfile} needs clear, #proc or a real directory taking creations, "
                 "which only a new namespace can have"
             )
-        launch = process.Launch(plan, argv, env, cwd or "/", debug, False, signals)
-        problem = process.rehearse(launch, joined)
-        if problem is not None:
-            raise NewnsErrors([problem])
-        from .linux.door import Door
-
-        door = Door(debug=debug, rootless=namespaces.rootless())
-        try:
-            door.run(plan)
-        finally:
-            door.close()
+        launch = process.Launch(plan, argv, env, cwd, debug, False, signals)
+        for throwaway in (True, False):  # a copy first: a file that fails there changes nothing
+            problem = process.carry_out(launch, joined, throwaway=throwaway)
+            if problem is not None:
+                raise NewnsErrors([problem])
         if not argv:
             return
     else:
         joined.enter()
-    if not cwd or not _chdir(cwd):
+    if not _chdir(cwd):
         _chdir("/")
     argv = argv or [env.get("SHELL") or "/bin/sh"]
     if joined.other_pid_namespace():
@@ -131,17 +135,28 @@ def run_attach(
     process.execute(argv, env, signals, no_new_privs=True)
 
 
+def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:
+    """The environment a command gets as another user: theirs, as su gives it; none of root's."""
+    import pwd
+
+    entry = pwd.getpwuid(uid)
+    kept = {k: v for k, v in env.items() if k in ("TERM", "LANG", "COLORTERM") or k.startswith("LC_")}
+    return kept | {
+        "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "SHELL": entry.pw_shell or "/bin/sh",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
+
+
 def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
     """--attach changes only the namespace it names: not the host's (the caller's own, or
-    PID 1's), nor any other through mounts shared with them."""
+    PID 1's), nor any other through mounts that propagate."""
     target = os.fstat(joined.fds["mnt"]).st_ino
-    hosts = ["self"]
+    hosts = {world.namespace_id("self")}
     try:
-        if world.namespace_id(1) != world.namespace_id("self"):
-            hosts.append("1")
+        hosts.add(world.namespace_id(1))
     except OSError:
         pass
-    if target in {world.namespace_id(h) for h in hosts}:
+    if target in hosts:
         if allow_host:
             return
         raise NewnsError(
@@ -149,19 +164,15 @@ def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
             "changing it changes the host's mount table, which newns otherwise never touches. "
             "Add --allow-host-namespace if that is what you want."
         )
-    shared = namespaces.peer_groups(world.process_view(pid)[0], ("shared",))
-    for host in hosts:
-        try:
-            seen = namespaces.peer_groups(world.process_view(host)[0], ("shared", "master"))
-        except OSError:
-            continue
-        common = sorted(set(shared) & set(seen))
-        if common:
-            raise NewnsError(
-                f"--attach {pid}: its mount {shared[common[0]]} is shared with the host's mount table "
-                f"(peer group {common[0]}): a mount made under it would appear outside too. "
-                "Make the namespace's mounts private first (mount --make-rprivate /, inside it)"
-            )
+    shared = namespaces.shared_mount(world.process_view(pid)[0])
+    joined.alive()
+    if shared is not None:
+        point, group = shared
+        raise NewnsError(
+            f"--attach {pid}: its mount {printable(point)} is shared (peer group {group}): a mount made under it "
+            "would appear in the other namespaces of the group, the host's perhaps. "
+            "Make the namespace's mounts private first (mount --make-rprivate /, inside it)"
+        )
 
 
 def _chdir(path: str) -> bool:

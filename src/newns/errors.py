@@ -8,6 +8,8 @@ from .record import Record
 EXIT_FAILURE = 125
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
+MAX_PROBLEMS = 100
+"""Problems newns reports of one file before it stops reading: past that, it is not a namespace file."""
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\"}
 
@@ -80,6 +82,12 @@ class NewnsError(Exception):
         if self.where is None:
             return f"newns: {message}"
         return f"newns: {self.where}: {message}\n{self.where.excerpt()}"
+
+
+def kept(problem: NewnsError) -> NewnsError:
+    """A problem to keep in a list: without the frames of where it was raised."""
+    problem.__traceback__ = None
+    return problem
 
 
 class NewnsErrors(NewnsError):

@@ -13,7 +13,7 @@ import os.path
 
 from . import nsfile
 from .linux import world
-from .errors import NewnsError, NewnsErrors, Where
+from .errors import MAX_PROBLEMS, NewnsError, NewnsErrors, Where, kept
 from .nsfile import Allow, Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word, quote
 from .plan import (
     NEW_ROOT,
@@ -38,7 +38,7 @@ MAX_LAYERS = 500
 MAX_DEPTH = 64
 """How deeply includes may nest."""
 MAX_INCLUDES = 10_000
-MAX_TOTAL = 64 << 20
+MAX_TOTAL = world.MAX_FILE
 """Bounds on what a file and its includes may read: includes that include the same file
 twice at each level would otherwise ask for 2**depth files."""
 
@@ -52,6 +52,10 @@ DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
 
 class _TooLarge(NewnsError):
     """Includes past newns's bounds: reading stops there."""
+
+
+class _Enough(Exception):
+    """MAX_PROBLEMS found (the last says so): reading stops there."""
 
 
 class Interpreter:
@@ -80,12 +84,18 @@ class Interpreter:
         try:
             self._read(path, text, [world.realpath(path)], out)
         except _TooLarge as problem:
-            self.problems.append(problem)
+            self.problems.append(kept(problem))
+        except _Enough:
+            pass
         return out
 
     def _read(self, path: str, text: str, stack: list[str], out: list[Op]) -> None:
         file_ops, problems = nsfile.parse(text, path)
         self.problems.extend(problems)
+        if len(self.problems) >= MAX_PROBLEMS:
+            if not self.problems[-1].message.endswith("reads no further"):
+                self.problems.append(NewnsError(f"{MAX_PROBLEMS} problems: newns reads no further", self.problems[-1].where))
+            raise _Enough
         for op in file_ops:
             if not isinstance(op, Include):
                 out.append(op)
@@ -96,7 +106,7 @@ class Interpreter:
                 raise
             except NewnsError as problem:
                 if not op.quiet:
-                    self.problems.append(problem)
+                    self.problems.append(kept(problem))
 
     def _include(self, op: Include, path: str, stack: list[str], out: list[Op]) -> None:
         name = os.path.join(os.path.dirname(path), self.expand(op.path))
@@ -198,9 +208,12 @@ class Interpreter:
                     self._apply(op, action)
             except NewnsError as problem:
                 if op.quiet:
-                    self.warnings.append(NewnsError(f"skipped (-q): {problem.message}", problem.where))
+                    self._warn(NewnsError(f"skipped (-q): {problem.message}", problem.where))
                 else:
-                    self.problems.append(problem)
+                    self.problems.append(kept(problem))
+                    if len(self.problems) >= MAX_PROBLEMS:
+                        self.problems.append(NewnsError(f"{MAX_PROBLEMS} problems: newns checks no further", op.where))
+                        break
                 continue
             self.actions.append(action)
         self._flush_all()
@@ -211,6 +224,13 @@ class Interpreter:
             self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace,
             self.setuid_allowed,
         )
+
+    def _warn(self, warning: NewnsError) -> None:
+        """Keep a warning; past MAX_PROBLEMS, only count it."""
+        if len(self.warnings) < MAX_PROBLEMS:
+            self.warnings.append(warning)
+        elif len(self.warnings) == MAX_PROBLEMS:
+            self.warnings.append(NewnsError(f"more than {MAX_PROBLEMS} warnings: the rest are not shown", warning.where))
 
     def text(self, op: Op) -> str:
         """The line as -d echoes it: command, flags and expanded, quoted words."""
@@ -224,7 +244,7 @@ class Interpreter:
 
     def _apply(self, op: Op, action: Action) -> None:
         if "C" in op.flags:
-            self.warnings.append(NewnsError("-C (cache) has no effect on Linux", op.where))
+            self._warn(NewnsError("-C (cache) has no effect on Linux", op.where))
         if isinstance(op, Bind):
             self._bind(op, action)
         elif isinstance(op, Mount):
@@ -290,10 +310,11 @@ class Interpreter:
         return self._existing(path, word, command, directory=directory, found=found), None
 
     def _make_point(self, path: str, directory: bool, action: Action) -> int | None:
-        """Plan a missing mount point, if what would hold it is a filesystem this file made
-        (a new tmpfs, a #dev, the root after clear, or a union whose member taking creations
-        is one): the slot that will hold it, else None. Kernel filesystems that are not new
-        (a devtmpfs, a cgroup2: the host's own) never get one."""
+        """Plan a missing mount point where what would hold it is a filesystem this file made
+        and what is made there lands in it (a new tmpfs, a #dev, the root after clear, a
+        union whose member taking creations is one): the slot that will hold it, else None.
+        Kernel filesystems that are not new (a devtmpfs, a cgroup2: the host's own) and real
+        directories never get one."""
         missing = [path]
         while True:
             parent = os.path.dirname(missing[-1])
@@ -301,21 +322,15 @@ class Interpreter:
             if found.kind != "missing":
                 break
             missing.append(parent)
-        if found.kind != "dir":
-            return None
-        member, inside = found.fresh, found.inside
-        holder = self.table.holder(parent)
-        if member is None and holder is not None:
-            upper = next((m for m in self.table[holder].members if m.create), None)
-            if upper is not None and upper.fresh:
-                member, inside = upper, "" if parent == holder else os.path.relpath(parent, holder)
         base = self.table.mounted_above(parent)
-        if member is None or base is None:
+        if found.kind != "dir" or base is None:
+            return None
+        members = self.table[base].members
+        member = members[0] if len(members) == 1 else next((m for m in members if m.create), None)
+        if member is None or not member.fresh:
             return None
         for made in reversed(missing):
-            member.made[os.path.normpath(os.path.join(inside, os.path.relpath(made, parent)))] = (
-                "dir" if directory or made != path else "file"
-            )
+            member.made[os.path.relpath(made, base)] = "dir" if directory or made != path else "file"
         slot = self._new_slot()
         placed = self.table[base].placed
         assert placed is not None
@@ -540,7 +555,7 @@ class Interpreter:
         else:
             upper = next((m for m in members if m.create), None)
             if upper is not None and upper is not members[0]:
-                self.warnings.append(
+                self._warn(
                     NewnsError(
                         f"{self.show(path)}: {upper.label} takes creations (-c) but is not first in the union; "
                         "overlayfs looks in the writable member first, so its names hide those before it",
@@ -574,7 +589,7 @@ class Interpreter:
                 self._flush(other)
         hidden = [p for p in hidden if p in self.table]  # mounting one may have hidden others
         lines = sorted({self.table[p].where.line for p in hidden if self.table[p].where})
-        self.warnings.append(
+        self._warn(
             NewnsError(
                 f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
                 f"{', '.join(map(str, lines))} mounted inside it ({', '.join(self.show(p) for p in sorted(hidden))})",

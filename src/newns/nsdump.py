@@ -26,6 +26,14 @@ class Mountinfo(Record):
     options: str
     fstype: str
     source: str
+    super_options: str
+
+    def layers(self) -> tuple[int, bool]:
+        """An overlay's lower layers, counted, and whether it has an upper one."""
+        options = self.super_options.split(",")
+        lowers = sum(1 for o in options if o.startswith("lowerdir+="))
+        lowers += sum(len(o.split("=", 1)[1].split(":")) for o in options if o.startswith("lowerdir="))
+        return lowers, any(o.startswith("upperdir=") for o in options)
 
 
 def parse(text: str) -> list[Mountinfo]:
@@ -38,7 +46,8 @@ def parse(text: str) -> list[Mountinfo]:
         tail = fields.index("-", 6)
         mounts.append(
             Mountinfo(
-                fields[2], _unescape(fields[3]), _unescape(fields[4]), fields[5], fields[tail + 1], _unescape(fields[tail + 2])
+                fields[2], _unescape(fields[3]), _unescape(fields[4]), fields[5], fields[tail + 1],
+                _unescape(fields[tail + 2]), " ".join(fields[tail + 3 :]),
             )
         )
     return mounts
@@ -75,7 +84,7 @@ def namespace_lines(mountinfo: str, cwd: str | None) -> list[str]:
 def _lines(mount: Mountinfo, seen: list[Mountinfo]) -> list[str]:
     readonly = "ro" in mount.options.split(",")
     members = union_members(mount.source) if mount.fstype == "overlay" else None
-    if members is not None:
+    if members is not None and _consistent(members, mount):
         return union_lines(members, mount.point, readonly)
     for earlier in reversed(seen):
         if earlier.device == mount.device and (mount.root + "/").startswith(earlier.root.rstrip("/") + "/"):
@@ -84,6 +93,15 @@ def _lines(mount: Mountinfo, seen: list[Mountinfo]) -> list[str]:
     if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
         return [f"mount{' -r' if readonly else ''} {quote('#' + mount.fstype)} {quote(mount.point)}"]
     return [f"# {printable(mount.point)}: {printable(mount.fstype)} {printable(mount.source)}, its {printable(mount.root)}"]
+
+
+def _consistent(members: list[tuple[str, bool]], mount: Mountinfo) -> bool:
+    """Whether an overlay's member list agrees with its layers. Whoever mounts an overlay
+    chooses its source; a list that does not fit is not believed (the mount is printed as
+    a comment), nor is a union of one member, which is no union newns makes."""
+    lowers, upper = mount.layers()
+    creating = sum(1 for _, create in members if create)
+    return len(members) >= 2 and creating == int(upper) and lowers + creating == len(members)
 
 
 def union_lines(members: list[tuple[str, bool]], target: str, readonly: bool) -> list[str]:

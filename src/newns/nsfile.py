@@ -9,7 +9,7 @@ Nothing after this module sees file text: every operation carries its Where.
 """
 from __future__ import annotations
 
-from .errors import NewnsError, Where, is_unprintable
+from .errors import MAX_PROBLEMS, NewnsError, Where, is_unprintable, kept
 from .record import Record
 
 COMMANDS = ("bind", "mount", "unmount", "clear", "cd", ".", "allow")
@@ -108,7 +108,10 @@ def parse(text: str, filename: str) -> tuple[list[Op], list[NewnsError]]:
         try:
             op = _parse_line(line, Where(filename, number, 1, line))
         except NewnsError as problem:
-            problems.append(problem)
+            problems.append(kept(problem))
+            if len(problems) == MAX_PROBLEMS:
+                problems.append(NewnsError(f"{MAX_PROBLEMS} problems: newns reads no further", Where(filename, number, 1, line)))
+                break
         else:
             if op is not None:
                 ops.append(op)
@@ -324,12 +327,13 @@ _SPECIAL = frozenset(" \t\r\n'$#\\")
 
 
 def quote(text: str) -> str:
-    """A word that this module reads back as text: bare when it can be, rc quoting as Plan 9's
-    ns(1) prints a word, and $'...' for what rc quoting can't hold (a newline, any control
-    character, a byte that is not UTF-8), so no text can make more than one word or line."""
+    """A word that this module reads back as text, never a flag: bare when it can be, rc
+    quoting as Plan 9's ns(1) prints a word, and $'...' for what rc quoting can't hold (a
+    newline, any control character, a byte that is not UTF-8), so no text can make more
+    than one word or line."""
     if any(is_unprintable(c) for c in text):
         return "$'" + "".join(_escape(c) for c in text) + "'"
-    if text and _SPECIAL.isdisjoint(text):
+    if text and _SPECIAL.isdisjoint(text) and not text.startswith("-"):
         return text
     return "'" + text.replace("'", "''") + "'"
 

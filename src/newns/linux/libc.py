@@ -39,8 +39,10 @@ FSCONFIG_CMD_CREATE = 6
 MOUNT_ATTR_RDONLY = 0x1
 
 PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
 PR_SET_DUMPABLE = 4
 PR_SET_SECCOMP = 22
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
 AT_SECURE = 23
@@ -157,6 +159,13 @@ def prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, value, 0, 0, 0))
 
 
+def death_signal() -> int:
+    """The signal this process gets when its parent dies (PR_SET_PDEATHSIG), 0 for none."""
+    sig = ctypes.c_int()
+    _check(_libc.prctl(PR_GET_PDEATHSIG, ctypes.byref(sig), 0, 0, 0))
+    return sig.value
+
+
 def install_filter(program: bytes) -> None:
     """A seccomp filter (classic BPF, 8 bytes an instruction) for this process and its children."""
     buffer = ctypes.create_string_buffer(program, len(program))
@@ -178,28 +187,21 @@ def namespace_owner(fd: int) -> int:
 
 
 class SignalFd:
-    """Signals read as data (signalfd(2)): the signals must be blocked; read() gives
-    (signal, si_code, sender's pid) for each."""
-
-    SI_KERNEL = 0x80  # sent by the kernel: from a terminal, say
+    """Signals read as data (signalfd(2)): the signals must be blocked."""
 
     def __init__(self, signals: set[int]) -> None:
         mask = ctypes.c_uint64(sum(1 << (sig - 1) for sig in signals))
         self.fd = _check(_libc.signalfd(-1, ctypes.byref(mask), os.O_CLOEXEC | os.O_NONBLOCK))
 
-    def read(self) -> list[tuple[int, int, int]]:
+    def read(self) -> list[int]:
+        """The signals that arrived, in order (none when none did)."""
         found = []
         while True:
             try:
                 data = os.read(self.fd, 128 * 16)
             except BlockingIOError:
                 return found
-            for start in range(0, len(data), 128):
-                record = data[start : start + 16]
-                signo = int.from_bytes(record[0:4], sys.byteorder)
-                code = int.from_bytes(record[8:12], sys.byteorder, signed=True)
-                pid = int.from_bytes(record[12:16], sys.byteorder)
-                found.append((signo, code, pid))
+            found += [int.from_bytes(data[start : start + 4], sys.byteorder) for start in range(0, len(data), 128)]
 
     def close(self) -> None:
         os.close(self.fd)

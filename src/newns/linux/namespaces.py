@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 
 from ..errors import NewnsError
 from . import libc
@@ -18,14 +19,15 @@ def rootless() -> bool:
 
 def unshare(flags: int) -> None:
     """Unshare these namespaces, in a new user namespace first when not root: one that maps
-    only the caller's own uid and gid, to themselves."""
-    uid, gid = os.geteuid(), os.getegid()
+    only the caller's own uid and gid, to themselves. A death signal set for this process
+    holds across (the kernel drops it when credentials change, as they do here)."""
     if not rootless():
         try:
             libc.unshare(flags)
         except OSError as e:
             raise NewnsError(f"can't make a new namespace: {e.strerror}") from None
         return
+    uid, gid, parent, death = os.geteuid(), os.getegid(), os.getppid(), libc.death_signal()
     try:
         libc.unshare(libc.CLONE_NEWUSER | flags)
     except OSError as e:
@@ -36,6 +38,10 @@ def unshare(flags: int) -> None:
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
     except OSError as e:
         raise NewnsError(userns_refusal(e.errno or 0, mapping=True)) from None
+    if death:
+        libc.prctl(libc.PR_SET_PDEATHSIG, death)
+        if os.getppid() != parent:
+            raise NewnsError("the process that started newns has ended")
 
 
 def unshare_more(flags: int) -> None:
@@ -86,11 +92,21 @@ def userns_refusal(err: int, *, mapping: bool = False) -> str:
 
 
 class Joined:
-    """The namespaces of a running process, held open: whose they are, and a way in."""
+    """The namespaces of a running process, held open: whose they are, and a way in.
+
+    The process is held by a pidfd too: what is read of it by its PID afterwards
+    (its working directory, its id maps) is read only while it is still alive,
+    so a PID reused meanwhile can't stand in for it."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.fds: dict[str, int] = {}
+        self.process: int | None = None
+        self.own = {kind: namespace_id("self", kind) for kind in ("user", "pid", "pid_for_children")}
+        try:
+            self.process = libc.pidfd_open(pid)
+        except ProcessLookupError:
+            raise NewnsError(f"--attach {pid}: no such process") from None
         try:
             for kind, _ in JOINED:
                 self.fds[kind] = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
@@ -103,37 +119,47 @@ class Joined:
             raise
         self.owner = libc.namespace_owner(self.fds["user"])
 
+    def alive(self) -> None:
+        """Raise unless the process is still there (so what was read by its PID was its own)."""
+        if select.select([self.process], [], [], 0)[0]:
+            raise NewnsError(f"--attach {self.pid}: the process has ended")
+
     def owner_gid(self) -> int:
         """The group the owner's namespace maps, as newns maps it (else the owner's own group)."""
+        gid = None
         try:
             with open(f"/proc/{self.pid}/gid_map") as f:
-                lines = f.read().split("\n")
-            fields = lines[0].split()
-            if len([line for line in lines if line.strip()]) == 1 and fields[2] == "1":
-                return int(fields[1])
+                lines = [line.split() for line in f.read().split("\n") if line.strip()]
+            if len(lines) == 1 and lines[0][2] == "1":
+                gid = int(lines[0][1])
         except (OSError, IndexError, ValueError):
             pass
+        self.alive()
+        if gid is not None:
+            return gid
         import pwd
 
         return pwd.getpwuid(self.owner).pw_gid
 
     def other_pid_namespace(self) -> bool:
-        return os.fstat(self.fds["pid"]).st_ino != namespace_id("self", "pid")
+        return os.fstat(self.fds["pid"]).st_ino != self.own["pid"]
 
-    def enter(self, *, mount: bool = True) -> None:
+    def enter(self) -> None:
         """Join the user namespace (when it is not ours already) and the mount namespace; the
         PID namespace is joined for the children this process makes after."""
-        if os.fstat(self.fds["user"]).st_ino != namespace_id("self", "user"):
+        if os.fstat(self.fds["user"]).st_ino != self.own["user"]:
             libc.setns(self.fds["user"], libc.CLONE_NEWUSER)
-        if mount:
-            libc.setns(self.fds["mnt"], libc.CLONE_NEWNS)
-        if os.fstat(self.fds["pid"]).st_ino != namespace_id("self", "pid_for_children"):
+        libc.setns(self.fds["mnt"], libc.CLONE_NEWNS)
+        if os.fstat(self.fds["pid"]).st_ino != self.own["pid_for_children"]:
             libc.setns(self.fds["pid"], libc.CLONE_NEWPID)
 
     def close(self) -> None:
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
+        if self.process is not None:
+            os.close(self.process)
+            self.process = None
 
 
 def user_name(uid: int) -> str:
@@ -153,16 +179,15 @@ def become(uid: int, gid: int) -> None:
     libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def peer_groups(mountinfo: str, tags: tuple[str, ...]) -> dict[str, str]:
-    """The peer groups that mounts take part in, each with the first mount point that does:
-    tags 'shared' (mounts here propagate to the group) and 'master' (they arrive from it)."""
-    groups: dict[str, str] = {}
+def shared_mount(mountinfo: str) -> tuple[str, str] | None:
+    """A mount whose new mounts propagate elsewhere (propagation shared): its mount point
+    and peer group; None when there is none."""
     for line in mountinfo.split("\n"):
         fields = line.split(" ")
         if "-" not in fields or len(fields) < 7:
             continue
         for tag in fields[6 : fields.index("-")]:
             kind, _, group = tag.partition(":")
-            if kind in tags:
-                groups.setdefault(group, fields[4])
-    return groups
+            if kind == "shared":
+                return fields[4], group
+    return None

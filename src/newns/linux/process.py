@@ -33,9 +33,13 @@ from .workdirs import UnsafeCache, WorkArea, cache_dir
 
 FORWARDED = frozenset((
     signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
-    signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+    signal.SIGALRM, signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
 ))
-SUPERVISED = FORWARDED | {signal.SIGCHLD}
+"""Passed on to the command as they are. SIGCONT (fg, bg) continues the command, with the
+terminal when newns has it."""
+SUPERVISED = FORWARDED | {signal.SIGCHLD, signal.SIGCONT}
+ENDING = FORWARDED - {signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH}
+"""The forwarded signals whose default action ends a process."""
 STOPS = frozenset((signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGSTOP))
 
 
@@ -92,24 +96,25 @@ def launch(run: Launch) -> None:
     area = _work_area(run) if plan.work_dirs else None
     terminal = _foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
+    parent = libc.pidfd_open(os.getpid())
     if plan.pid_namespace:
         namespaces.unshare(libc.CLONE_NEWPID)
         records, writable = os.pipe()
-        parent = libc.pidfd_open(os.getpid())
         pid = os.fork()
         if pid == 0:
             os.close(records)
             _as_child(parent, lambda: _init(run, area, terminal, writable))
-        os.close(parent)
         os.close(writable)
-        supervisor = Supervisor(pid, terminal, own_group=False, records=records)
+        supervisor = Supervisor(pid, terminal, records=records)
     else:
-        parent = libc.pidfd_open(os.getpid())
+        # The command's background processes, orphaned, come to newns: they use the
+        # union whose work directories newns removes, and end with the command.
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
         pid = os.fork()
         if pid == 0:
             _as_child(parent, lambda: _in_place(run, area, terminal))
-        os.close(parent)
-        supervisor = Supervisor(pid, terminal, own_group=terminal is not None)
+        supervisor = Supervisor(pid, terminal)
+    os.close(parent)
     status = supervisor.wait()
     if area is not None:
         area.remove()
@@ -134,9 +139,8 @@ def _work_area(run: Launch) -> WorkArea:
 
 
 def _in_place(run: Launch, area: WorkArea | None, terminal: int | None) -> None:
-    """The child that becomes the command, in a process group of its own when it has the terminal."""
-    if terminal is not None:
-        _take_terminal(terminal)
+    """The child that becomes the command, in a process group of its own."""
+    _own_group(terminal)
     signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)  # a signal sent so far ends it now
     namespaces.unshare(libc.CLONE_NEWNS)
     namespaces.make_mounts_private()
@@ -150,7 +154,10 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
     records, the command's PID (P), each stop (T) and how it ended (S).
 
     The init of a namespace gets no signal it has no handler for, so each one
-    sent before the command runs ends it here, as it would have ended newns."""
+    sent before the command runs ends it here, as it would have ended newns;
+    job control (stop, continue, the terminal) is the parent's, which signals
+    the command itself. The init runs under the command's seccomp filter too: a
+    command running as root could otherwise make it push input into the terminal."""
     command = 0
 
     def on_signal(sig: int, _frame: object) -> None:
@@ -160,26 +167,26 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
             os.write(records, b"S%d\0" % sig)  # a wait status: killed by sig
             os._exit(0)
 
-    for sig in FORWARDED:
+    os.setpgid(0, 0)  # no signal for newns's process group reaches the init too
+    for sig in ENDING:
         if run.signals.dispositions[sig] is not signal.SIG_IGN:
             signal.signal(sig, on_signal)
     signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)
     namespaces.unshare_more(libc.CLONE_NEWNS)
     namespaces.make_mounts_private()
     _build(run, area)
+    seccomp.keep_out_of_the_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)  # the command's until it execs: see execute()
     pid = os.fork()
     if pid == 0:
         os.close(records)
-        if terminal is not None:
-            _take_terminal(terminal)
+        _own_group(terminal)
         _exec(run)
     signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)
-    if terminal is not None:
-        try:
-            os.setpgid(pid, pid)
-        except OSError:
-            pass
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
     command = pid
     os.write(records, b"P%d\0" % pid)
     while True:
@@ -193,10 +200,13 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
         os._exit(0)  # the kernel kills what the command left in the namespace
 
 
-def _take_terminal(terminal: int) -> None:
-    """Become a process group of its own, in the terminal's foreground (SIGTTOU is blocked)."""
+def _own_group(terminal: int | None) -> None:
+    """Lead a process group of its own, in the terminal's foreground when there is one (the
+    caller blocked SIGTTOU): a signal sent to newns's group reaches the command once,
+    through newns, and a shell in the namespace can see its group."""
     os.setpgid(0, 0)
-    os.tcsetpgrp(terminal, os.getpgrp())
+    if terminal is not None:
+        os.tcsetpgrp(terminal, os.getpgrp())
 
 
 def _as_child(parent: int, body: object) -> None:
@@ -276,23 +286,21 @@ class Supervisor:
     """The newns that waits for the command: forwards signals, mirrors stops, returns its status.
 
     child is newns's child: the command itself, or the init that runs it (then
-    records carries what the init tells); own_group: the command leads a
-    process group of its own and has the terminal, which newns hands back to
-    it whenever the shell resumes newns in the foreground."""
+    records carries what the init tells). Each leads a process group of its own;
+    the command has the terminal when newns had it, and newns hands it back
+    whenever the shell resumes newns in the foreground."""
 
-    def __init__(self, child: int, terminal: int | None, *, own_group: bool, records: int | None = None) -> None:
+    def __init__(self, child: int, terminal: int | None, *, records: int | None = None) -> None:
         self.child = child
         self.terminal = terminal
         self.records = records
         self.target = child  # where signals go: the command once known, else the child
-        self.own_group = own_group
-        self.through_init = records is not None
         self.signals = libc.SignalFd(SUPERVISED)
-        if own_group:
-            try:
-                os.setpgid(child, child)
-            except OSError:
-                pass  # the child did it, and may have exec'd already
+        self.backlog: list[int] = []  # signals read, to be handled in order
+        try:
+            os.setpgid(child, child)
+        except OSError:
+            pass  # the child did it, and may have exec'd already
 
     def wait(self) -> int:
         """The command's wait status, once it and the child have ended."""
@@ -312,11 +320,15 @@ class Supervisor:
                 for record in done:
                     command_status = self._record(record, command_status)
             if self.signals.fd in ready:
-                for sig, code, _ in self.signals.read():
-                    if sig == signal.SIGCHLD:
-                        child_status = self._reap(child_status)
-                    else:
-                        self._forward(sig, code)
+                self.backlog += self.signals.read()
+            while self.backlog:
+                sig = self.backlog.pop(0)
+                if sig == signal.SIGCHLD:
+                    child_status = self._reap(child_status)
+                elif sig == signal.SIGCONT:
+                    self._resume()
+                else:
+                    self._forward(sig)
         self.signals.close()
         self._restore_terminal()
         return command_status if command_status is not None else child_status
@@ -325,33 +337,33 @@ class Supervisor:
         kind, value = record[:1], int(record[1:] or 0)
         if kind == b"P":
             self.target = _only_child(self.child)
-            self.own_group = self.terminal is not None
-        elif kind == b"T":
+        elif kind == b"T" and _stopped(self.target):  # not one the command was continued from since
             self._stop_like(value)
         elif kind == b"S":
             return value
         return status
 
     def _reap(self, status: int | None) -> int | None:
+        """The child's wait status once it has ended; its stops are mirrored; orphans newns
+        adopted (it is their subreaper) are reaped, and once the child has ended, killed."""
         while True:
             try:
-                pid, wait_status = os.waitpid(self.child, os.WNOHANG | os.WUNTRACED)
+                pid, wait_status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED)
             except ChildProcessError:
                 return status
             if pid == 0:
-                return status
+                break
+            if pid != self.child:
+                continue
             if os.WIFSTOPPED(wait_status):
                 self._stop_like(os.WSTOPSIG(wait_status))
             else:
-                return wait_status
+                status = wait_status
+        if status is not None:
+            _end_orphans()
+        return status
 
-    def _forward(self, sig: int, code: int) -> None:
-        """Pass a signal on, unless the terminal sent it to the command already."""
-        if code == libc.SignalFd.SI_KERNEL and not self.own_group and not (self.through_init and self.target == self.child):
-            return
-        if sig == signal.SIGCONT:
-            self._resume()
-            return
+    def _forward(self, sig: int) -> None:
         try:
             os.kill(self.target, sig)
         except ProcessLookupError:
@@ -359,26 +371,36 @@ class Supervisor:
 
     def _stop_like(self, sig: int) -> None:
         """The command stopped: stop newns the same way, so the shell sees its job stopped;
-        once resumed (fg, bg), resume the command."""
+        once resumed (fg, bg), resume the command. A command with a process group of its
+        own that stopped to use the terminal (SIGTTIN, SIGTTOU) while newns has it is given
+        it, and goes on."""
+        arrived = self.signals.read()
+        self.backlog += [s for s in arrived if s != signal.SIGCONT]
+        if signal.SIGCONT in arrived:
+            self._resume()  # newns was continued (fg, bg) after the command stopped
+            return
         if sig == signal.SIGSTOP:
             os.kill(os.getpid(), signal.SIGSTOP)
         else:
             pending = sig in signal.sigpending()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
-            if not pending:
+            # the last look, as close to the stop as can be: the shell may have given
+            # newns the terminal (fg) since the command stopped for it
+            handed = sig in (signal.SIGTTIN, signal.SIGTTOU) and self._has_terminal()
+            if not pending and not handed:
                 os.kill(os.getpid(), sig)
             signal.pthread_sigmask(signal.SIG_BLOCK, [sig])
         self._resume()
 
+    def _has_terminal(self) -> bool:
+        return self.terminal is not None and _foreground(self.terminal)
+
     def _resume(self) -> None:
         """Continue the command; with the terminal, when newns is in its foreground again."""
         try:
-            if self.own_group:
-                if self.terminal is not None and _foreground(self.terminal):
-                    os.tcsetpgrp(self.terminal, self.target)
-                os.killpg(self.target, signal.SIGCONT)
-            else:
-                os.kill(self.target, signal.SIGCONT)
+            if self._has_terminal():
+                os.tcsetpgrp(self.terminal, self.target)  # type: ignore[arg-type]
+            os.killpg(self.target, signal.SIGCONT)
         except OSError:
             pass
 
@@ -393,6 +415,33 @@ class Supervisor:
             pass
 
 
+def _end_orphans() -> None:
+    """Kill and reap every child left (orphans adopted as their subreaper), until none is."""
+    while True:
+        children = _children(os.getpid())
+        if not children:
+            return
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2 : text.rindex(")") + 3] == "T"
+
+
 def _foreground(terminal: int) -> bool:
     try:
         return os.tcgetpgrp(terminal) == os.getpgrp()
@@ -402,11 +451,17 @@ def _foreground(terminal: int) -> bool:
 
 def _only_child(pid: int) -> int:
     """The PID, as seen here, of pid's one child (the command an init started)."""
+    children = _children(pid)
+    return children[0] if children else pid
+
+
+def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return int(f.read().split()[0])
-    except (OSError, IndexError, ValueError):
+            return [int(word) for word in f.read().split()]
+    except OSError:
         pass
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -415,8 +470,8 @@ def _only_child(pid: int) -> int:
             except OSError:
                 continue
             if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
-                return int(entry)
-    return pid
+                found.append(int(entry))
+    return found
 
 
 def exit_like(status: int) -> None:
@@ -442,13 +497,12 @@ def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> 
     if pid == 0:
 
         def command() -> None:
-            if terminal is not None:
-                _take_terminal(terminal)
+            _own_group(terminal)
             execute(argv, env, signals, no_new_privs=True)
 
         _as_child(parent, command)
     os.close(parent)
-    exit_like(Supervisor(pid, terminal, own_group=terminal is not None).wait())
+    exit_like(Supervisor(pid, terminal).wait())
 
 
 # -- exec ------------------------------------------------------------------------------
@@ -499,12 +553,15 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
     os._exit(code)
 
 
-# -- --check and --attach: a plan carried out where nothing is kept ----------------------
+# -- --check and --attach: a plan carried out where nothing is kept -----------------
 
 
-def rehearse(run: Launch, joined: namespaces.Joined | None = None) -> NewnsError | None:
-    """Carry out the plan in a throwaway namespace (a copy of joined's, for --attach):
-    the problem a run would stop at, with its line, or None."""
+def carry_out(run: Launch, joined: namespaces.Joined | None = None, *, throwaway: bool = True) -> NewnsError | None:
+    """Carry out the plan in a child, with no command: the problem it stopped at, with its
+    line, or None. throwaway: in new namespaces made and dropped like a run's (for
+    --check), or in a copy of the namespace this process joined (to try an --attach
+    first); else in the joined namespace itself. The child is forked after the join, so
+    that it is in the joined PID namespace, where /proc/self is its own."""
     plan = run.plan
     area = _work_area(run) if plan.work_dirs else None
     readable, writable = os.pipe()
@@ -512,7 +569,7 @@ def rehearse(run: Launch, joined: namespaces.Joined | None = None) -> NewnsError
     pid = os.fork()
     if pid == 0:
         os.close(readable)
-        _as_child(parent, lambda: _rehearsal(run, area, joined, writable))
+        _as_child(parent, lambda: _carry(run, area, joined, throwaway, writable))
     os.close(parent)
     os.close(writable)
     data = b""
@@ -529,18 +586,18 @@ def rehearse(run: Launch, joined: namespaces.Joined | None = None) -> NewnsError
             where = Where(file, int(line), int(col), "")
         return NewnsError(message, where)
     if os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) != 0:
-        return NewnsError("the rehearsal of the plan ended unexpectedly")
+        return NewnsError("carrying out the plan ended unexpectedly")
     return None
 
 
-def _rehearsal(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None, out: int) -> None:
-    """The rehearsing child: the run's namespaces and plan, then no command; on out, the
-    problem that stopped it (file, line, column, message)."""
+def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None, throwaway: bool, out: int) -> None:
+    """The child of carry_out: on out, the problem that stopped it (file, line, column, message)."""
     try:
-        if joined is not None:  # the parent is in the target's namespaces: work on a copy
-            namespaces.unshare_more(libc.CLONE_NEWNS)
-            namespaces.make_mounts_private()
-            door = Door(debug=False, rootless=namespaces.rootless())
+        if joined is not None:
+            if throwaway:
+                namespaces.unshare_more(libc.CLONE_NEWNS)
+                namespaces.make_mounts_private()
+            door = Door(debug=run.debug and not throwaway, rootless=namespaces.rootless())
             try:
                 door.run(run.plan)
             finally:

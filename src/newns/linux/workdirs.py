@@ -79,10 +79,13 @@ class WorkArea:
         return name
 
     def remove(self) -> None:
-        """Remove this run's directory: everything in it, then itself if its name still holds it."""
+        """Remove this run's directory: everything in it, then, under the cache's lock (so that
+        no run sees it without its lock), the lock and itself, if its name still holds it."""
         try:
-            _empty(self.run)
+            _empty(self.run, keep="lock")
+            fcntl.flock(self.base, fcntl.LOCK_EX)
             try:
+                os.unlink("lock", dir_fd=self.run)
                 if _identity(os.stat(self.name, dir_fd=self.base, follow_symlinks=False)) == self.identity:
                     os.rmdir(self.name, dir_fd=self.base)
             except FileNotFoundError:
@@ -157,11 +160,14 @@ def _remove_stale(base: int) -> list[str]:
     return removed
 
 
-def _empty(fd: int) -> None:
-    """Remove everything in the directory open at fd, following no symlink. overlayfs leaves
-    a directory of mode 0 (work/work): it is made readable, through its own descriptor."""
+def _empty(fd: int, keep: str = "") -> None:
+    """Remove everything in the directory open at fd (but keep), following no symlink.
+    overlayfs leaves a directory of mode 0 (work/work): it is made readable, through its
+    own descriptor."""
     for entry in list(os.scandir(fd)):
         name = entry.name
+        if name == keep:
+            continue
         if not entry.is_dir(follow_symlinks=False):
             os.unlink(name, dir_fd=fd)
             continue

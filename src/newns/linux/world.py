@@ -6,8 +6,8 @@ import errno
 import os
 import stat
 
-MAX_FILE = 64 << 20
-"""The largest namespace file newns reads (64 MiB): a file is text a person wrote."""
+MAX_FILE = 16 << 20
+"""The largest namespace file newns reads (16 MiB): a file is text a person wrote."""
 
 
 class NotRegular(OSError):
@@ -62,19 +62,22 @@ def working_directory(pwd: str | None) -> str:
 def read_namespace_file(path: str, *, pipe_allowed: bool) -> str:
     """A namespace file's text (bytes that are not UTF-8 kept as surrogates).
 
-    It must be a regular file, or with pipe_allowed a pipe (`-f <(...)`); a
-    device is never opened. Raises NotRegular, or OSError as open does;
-    ValueError when it is larger than MAX_FILE."""
-    mode = os.stat(path).st_mode
-    if stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    if not (stat.S_ISREG(mode) or pipe_allowed and stat.S_ISFIFO(mode)):
-        raise NotRegular(0, "not a regular file", path)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    It must be a regular file, or with pipe_allowed a pipe (`-f <(...)`). What
+    path names is held first (O_PATH) and looked at, then opened through that
+    hold: a device is never opened, even when the name is swapped meanwhile.
+    Raises NotRegular, or OSError as open does; ValueError when it is larger
+    than MAX_FILE."""
+    held = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode  # what was opened, which may not be what was looked at
+        mode = os.fstat(held).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not (stat.S_ISREG(mode) or pipe_allowed and stat.S_ISFIFO(mode)):
             raise NotRegular(0, "not a regular file", path)
+        fd = os.open(f"/proc/self/fd/{held}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    finally:
+        os.close(held)
+    try:
         os.set_blocking(fd, True)
         chunks, size = [], 0
         while chunk := os.read(fd, 1 << 20):
@@ -91,22 +94,24 @@ def names_newns(path: str) -> bool:
     """Whether path is a namespace file run as a script: a path with a /, as the kernel
     passes a script to its #! interpreter, naming a regular, executable file whose
     first line runs newns. Nothing but a regular file is opened."""
-    if "/" not in path:
+    if "/" not in path or not os.access(path, os.X_OK):
         return False
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode) or not os.access(path, os.X_OK):
-            return False
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        held = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except (OSError, ValueError):
         return False
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(os.fstat(held).st_mode):
             return False
-        first = os.read(fd, 256).split(b"\n", 1)[0]
+        fd = os.open(f"/proc/self/fd/{held}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            first = os.read(fd, 256).split(b"\n", 1)[0]
+        finally:
+            os.close(fd)
     except OSError:
         return False
     finally:
-        os.close(fd)
+        os.close(held)
     if not first.startswith(b"#!"):
         return False
     words = [os.path.basename(w) for w in first[2:].split()]
