@@ -5,13 +5,16 @@ import sys
 
 SCRIPT = """
 import os, sys
-from newns import ops
+from newns.linux import libc, namespaces
+from newns.linux.door import Door
+from newns.plan import Overlay
 target, count = sys.argv[1], int(sys.argv[2])
-ops.enter_namespace()
-layers = [ops._fd_path(os.open(f"{target}/../l{i}", os.O_PATH)) for i in range(count)]
-options = ([("userxattr", None)] if ops.rootless() else []) + [("index", "off"), ("xino", "off")]
-ops._old_overlay(layers, options, "newns:old", target)
-ops._place_readonly(target)
+namespaces.unshare(libc.CLONE_NEWNS)
+namespaces.make_mounts_private()
+door = Door(debug=False, rootless=namespaces.rootless())
+layers = [door.fd_path(os.open(f"{target}/../l{i}", os.O_PATH)) for i in range(count)]
+options = ([("userxattr", None)] if door.rootless else []) + [("index", "off"), ("xino", "off")]
+door._old_overlay(layers, options, "newns:old", Overlay(target, (), None, True, (), None, 0))
 print(len(os.listdir(target)), open(f"{target}/same").read())
 try:
     open(f"{target}/new", "w")
