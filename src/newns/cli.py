@@ -18,7 +18,19 @@ def caller() -> tuple[dict[str, str], str]:
     """The caller's environment and working directory, with PWD made right, as a shell does."""
     env = dict(os.environ)
     env["PWD"] = cwd = world.working_directory(env.get("PWD"))
+    _undo_pyenv_exec(env)
     return env, cwd
+
+
+def _undo_pyenv_exec(env: dict[str, str]) -> None:
+    """newns installed with a pyenv Python's pip is started through a pyenv shim, whose
+    `pyenv exec` puts that Python's bin directory first on PATH: the command would find
+    that Python before the one a namespace file chose. Take it off again."""
+    root, path = env.get("PYENV_ROOT"), env.get("PATH", "")
+    first, _, rest = path.partition(":")
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    if root and first == here and here.startswith(os.path.join(root, "versions", "")):
+        env["PATH"] = rest
 
 
 def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> Plan:
@@ -237,6 +249,28 @@ def plain_run(args: list[str]) -> tuple[str | None, bool, bool, list[str]] | Non
     return nsfile, debug, False, args
 
 
+def _options() -> Callable[..., None]:
+    """The click command of the modes. Started without site (the launcher in a checkout
+    runs python -I -S, for speed), newns looks for click where site would."""
+    try:
+        from .options import newns
+    except ModuleNotFoundError as missing:
+        if missing.name != "click" or "site" in sys.modules:
+            raise
+        import site
+
+        site.main()
+        try:
+            from .options import newns
+        except ModuleNotFoundError:
+            report(NewnsError(
+                "the options but -f, -d and -a need the Python package click: apt install python3-click, "
+                "or install newns (pipx install .)"
+            ))
+            os._exit(EXIT_FAILURE)
+    return newns
+
+
 def main() -> None:
     """The newns command. A plain run takes a short path that loads neither
     click nor the other modes: newns's own start-up is the cost of every call."""
@@ -252,9 +286,7 @@ def main() -> None:
         sys.stdout.reconfigure(errors="surrogateescape")  # paths are bytes: print them back as they came
     plain = None if "_NEWNS_COMPLETE" in os.environ else plain_run(sys.argv[1:])
     if plain is None:
-        from .options import newns
-
-        newns(prog_name="newns", obj=signals)
+        _options()(prog_name="newns", obj=signals)
         return
     nsfile, debug, dashdash, argv = plain
     nsfile, argv = shebang(nsfile, argv, dashdash)

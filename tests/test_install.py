@@ -1,0 +1,225 @@
+"""Installing newns and first using it as people do: a fresh clone, pipx, a pyenv machine,
+and the toolchain trees people really have (Debian's Go packages, pyenv's Pythons, nvm's
+Node)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import NEWNS, ROOT, Tree
+
+REPO = Path(__file__).resolve().parent.parent
+NAMESPACES = REPO / "namespaces"
+PLAIN_PATH = "/usr/local/bin:/usr/bin:/bin"
+WITH_NEWNS = f"{Path(NEWNS).parent}:{PLAIN_PATH}"
+"""A PATH on which the shipped files' #!/usr/bin/env newns finds newns."""
+HANG = 300
+
+
+@pytest.fixture
+def home(caller):
+    """A home directory of the caller's, outside /tmp (the demo makes /tmp private)."""
+    base = Path(tempfile.mkdtemp(prefix="newns-home-", dir="/var/tmp"))
+    base.chmod(0o755)
+    yield Tree(base, caller)
+    subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def clone(home: Tree) -> Path:
+    """A fresh clone of this checkout in the home directory (its working tree as it is)."""
+    target = home / "newns"
+    ignore = shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__", ".hypothesis", ".pytest_cache")
+    shutil.copytree(REPO, target, ignore=ignore, symlinks=True)
+    home.own()
+    return target
+
+
+def readme_command(heading: str) -> str:
+    """The first code block of a section of the README."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index(f"## {heading}\n") :]
+    return re.search(r"```\n(.*?)\n```", section, re.S).group(1)
+
+
+def test_the_readmes_first_command_runs_as_written_from_a_fresh_clone(home):
+    checkout = clone(home)
+    command = readme_command("Try it")
+    assert command.startswith("./newns -f namespaces/demo ")
+    note_existed = os.path.lexists("/tmp/note")
+    result = home.caller.run(["sh", "-c", command], cwd=checkout, env={"PATH": PLAIN_PATH, "HOME": str(home.base)})
+    assert result.returncode == 0, result.stderr
+    listed = result.stdout.split()
+    assert "README.md" not in listed and "newns" in listed and "note" in listed, result.stdout
+    assert (checkout / "README.md").exists()
+    assert os.path.lexists("/tmp/note") == note_existed
+
+
+def test_the_launcher_without_click_says_what_to_install(home):
+    if subprocess.run(["/usr/bin/python3", "-c", "import click"], capture_output=True).returncode == 0:
+        pytest.skip("the system's Python has click: nothing to report")
+    checkout = clone(home)
+    result = home.caller.run([str(checkout / "newns"), "--check", "-f", "namespaces/demo"], cwd=checkout,
+                             env={"PATH": PLAIN_PATH})
+    assert result.returncode == 125
+    assert "python3-click" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pipx_install_with_manual_pages_and_completion(home):
+    if subprocess.run([sys.executable, "-m", "pipx", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pipx is not installed in the test environment")
+    checkout = clone(home)
+    env = {"PATH": f"{Path(sys.executable).parent}:{PLAIN_PATH}", "HOME": str(home.base),
+           "PIPX_HOME": str(home / "pipx"), "PIPX_BIN_DIR": str(home / "bin"), "PIPX_MAN_DIR": str(home / "man")}
+    install = home.caller.run([sys.executable, "-m", "pipx", "install", str(checkout)], cwd=home.base, env=env,
+                              timeout=HANG)
+    assert install.returncode == 0, install.stderr
+    newns = str(home / "bin/newns")
+    ns = home.ns("mount -c '#tmpfs' $T\n")
+    run = home.caller.run([newns, "-f", str(ns), "sh", "-c", 'echo hi > "$T/x" && cat "$T/x"'], cwd=home.base,
+                          env={"PATH": PLAIN_PATH, "T": str(home / "pipx")})
+    assert (run.returncode, run.stdout) == (0, "hi\n"), run.stderr
+    if shutil.which("man"):
+        found = subprocess.run(["man", "-w", "newns"], env={"MANPATH": str(home / "man"), "PATH": PLAIN_PATH},
+                               capture_output=True, text=True)
+        assert found.returncode == 0, found.stderr
+        assert Path(found.stdout.strip()).resolve() == (home / "man/man1/newns.1").resolve()
+    completion = home.caller.run([newns], cwd=home.base, env={"PATH": PLAIN_PATH, "_NEWNS_COMPLETE": "bash_source"})
+    assert "complete -o nosort -F _newns_completion newns" in completion.stdout, completion.stderr
+
+
+def test_newns_started_by_a_pyenv_shim_takes_that_python_off_path(home):
+    """pyenv exec puts the bin directory of the Python newns was installed with first on PATH;
+    a namespace file that chooses another Python must still win."""
+    root = home / "pyenv"
+    shim_bin = root / "versions/3.0.0/bin"
+    chosen = root / "versions/3.9.18/bin"
+    home.make({"pyenv/versions/current/": ""})
+    for directory, version in ((shim_bin, "3.0.0"), (chosen, "3.9.18")):
+        directory.mkdir(parents=True)
+        (directory / "python3").write_text(f"#!/bin/sh\necho python {version}\n")
+        (directory / "python3").chmod(0o755)
+    os.symlink(NEWNS, shim_bin / "newns")
+    home.own()
+    env = {"PYENV_ROOT": str(root), "PYVERSION": "3.9.18",
+           "PATH": f"{shim_bin}:{root / 'versions/current/bin'}:{PLAIN_PATH}"}
+    result = home.caller.run([str(shim_bin / "newns"), "-f", str(NAMESPACES / "python"), "python3"], cwd=home.base,
+                             env=env)
+    assert (result.returncode, result.stdout) == (0, "python 3.9.18\n"), result.stderr
+    unrelated = home.caller.run([NEWNS, "-f", str(NAMESPACES / "python"), "sh", "-c", 'echo "$PATH"'], cwd=home.base,
+                                env=env)
+    assert unrelated.stdout.split(":")[0] == str(shim_bin), "only a PATH that pyenv exec made is changed"
+
+
+# -- real toolchain trees ----------------------------------------------------------------
+
+
+def test_debians_go_packages_through_go_debian(home):
+    versions = sorted(p.name[3:] for p in Path("/usr/lib").glob("go-1.*"))
+    if not versions or not os.path.exists("/usr/lib/go"):
+        pytest.skip("no Debian golang-1.X package with golang-go here")
+    work = home / "mod"
+    home.make({"mod/go.mod": "module example.com/m\n\ngo 1.19\n",
+               "mod/main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("built") }\n'})
+    for version in versions:
+        env = {"PATH": WITH_NEWNS, "HOME": str(home.base), "GOVERSION": version, "GOTOOLCHAIN": "local",
+               "GOCACHE": str(home / ".cache/go-build"), "GOFLAGS": "-mod=mod"}
+        result = home.caller.run([str(NAMESPACES / "go-debian"), "sh", "-c", "go version && go run ."], cwd=work, env=env,
+                                 timeout=HANG)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [result.stdout.splitlines()[0], "built"]
+        assert f"go{version}" in result.stdout.splitlines()[0]
+
+
+def linked_copy(source: Path, target: Path) -> None:
+    """A copy of a tree, its files hard links where the filesystem allows (as root)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["cp", "-al", str(source), str(target)], capture_output=True).returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to copy root's pyenv Python")
+def test_a_pyenv_python_copied_for_another_user(home):
+    """pyenv builds link libpython by an absolute RUNPATH into the owner's tree: a copy works
+    for another user with LD_LIBRARY_PATH, as docs/toolchains.md says."""
+    pythons = sorted(Path("/root/.pyenv/versions").glob("3.*")) if os.path.isdir("/root/.pyenv/versions") else []
+    if not pythons:
+        pytest.skip("no pyenv Python here")
+    source = pythons[0]
+    root = home / "pyenv"
+    linked_copy(source, root / "versions" / source.name)
+    (root / "versions/current").mkdir()
+    subprocess.run(["chown", "-h", f"{home.caller.uid}:{home.caller.gid}", str(root), str(root / "versions"),
+                    str(root / "versions/current")], check=True)
+    env = {"PATH": f"{root / 'versions/current/bin'}:{WITH_NEWNS}", "PYENV_ROOT": str(root), "PYVERSION": source.name,
+           "LD_LIBRARY_PATH": str(root / "versions/current/lib")}
+    result = home.caller.run([str(NAMESPACES / "python"), "python3", "-c", "import sys; print(sys.version.split()[0])"],
+                             cwd=home.base, env=env)
+    assert (result.returncode, result.stdout) == (0, f"{source.name}\n"), result.stderr
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to lay out the machine's Node as nvm does")
+def test_node_laid_out_as_nvm_does(home):
+    if not (os.path.exists("/usr/bin/node") and os.path.isdir("/usr/lib/node_modules/npm")):
+        pytest.skip("no Node with npm here")
+    version = subprocess.run(["/usr/bin/node", "--version"], capture_output=True, text=True).stdout.strip()
+    tree = home / "nvm/versions/node" / version
+    (tree / "bin").mkdir(parents=True)
+    linked_copy(Path("/usr/lib/node_modules/npm"), tree / "lib/node_modules/npm")
+    os.link("/usr/bin/node", tree / "bin/node") if os.stat("/usr/bin/node").st_dev == os.stat(tree).st_dev else shutil.copy2(
+        "/usr/bin/node", tree / "bin/node")
+    os.symlink("../lib/node_modules/npm/bin/npm-cli.js", tree / "bin/npm")
+    (home / "nvm/versions/node/current").mkdir()
+    subprocess.run(["chown", "-R", "-h", f"{home.caller.uid}:{home.caller.gid}", str(home / "nvm")], check=False)
+    env = {"PATH": f"{home / 'nvm/versions/node/current/bin'}:{WITH_NEWNS}", "HOME": str(home.base),
+           "NVM_DIR": str(home / "nvm"), "NODEVERSION": version}
+    result = home.caller.run([str(NAMESPACES / "node"), "sh", "-c", "command -v node; node --version; npm --version"],
+                             cwd=home.base, env=env, timeout=HANG)
+    assert result.returncode == 0, result.stderr
+    where, node_version, _npm = result.stdout.splitlines()
+    assert (where, node_version) == (f"{home / 'nvm/versions/node/current/bin/node'}", version)
+
+
+# -- CI ---------------------------------------------------------------------------------
+
+
+def test_the_actions_example_installs_newns_from_the_submodule(home):
+    """The example's install step, as the runner runs it: the submodule's launcher on PATH."""
+    text = (REPO / "examples/github-actions.yml").read_text()
+    step = text[text.index("- name: Install newns") :]
+    line = re.search(r'^ +(echo "\$GITHUB_WORKSPACE/tools/newns" >> "\$GITHUB_PATH")$', step, re.M).group(1)
+    workspace = home / "repo"
+    workspace.mkdir()
+    shutil.copytree(REPO, workspace / "tools/newns", ignore=shutil.ignore_patterns(".git", "*.egg-info", "build"))
+    home.make({"repo/namespaces/ci": (NAMESPACES / "ci").read_text(), "repo/README.md": "hello\n",
+               "_temp/github_path": ""})
+    env = {"PATH": PLAIN_PATH, "GITHUB_WORKSPACE": str(workspace), "GITHUB_PATH": str(home / "_temp/github_path")}
+    assert home.caller.run(["bash", "-c", line], cwd=workspace, env=env).returncode == 0
+    added = (home / "_temp/github_path").read_text().split()
+    step_env = {"PATH": ":".join([*added, PLAIN_PATH]), "HOME": str(home.base), "RUNNER_TEMP": str(home / "_temp")}
+    script = home / "_temp" / f"{uuid.uuid4()}.sh"
+    script.write_text("rm README.md && echo ran\n")
+    home.own()
+    result = home.caller.run(["newns", "-f", "namespaces/ci", "bash", "-e", str(script)], cwd=workspace, env=step_env)
+    assert (result.returncode, result.stdout) == (0, "ran\n"), result.stderr
+    assert (workspace / "README.md").exists()
+
+
+def test_sandbox_shows_the_runners_temporary_directory(home):
+    home.make({"checkout/README": "x\n", "_temp/step.sh": "cat README; echo from-temp\n"})
+    env = {"PATH": PLAIN_PATH, "RUNNER_TEMP": str(home / "_temp"), "PWD": str(home / "checkout")}
+    for name in ("sandbox", "sandbox-rw"):
+        result = home.caller.run([NEWNS, "-f", str(NAMESPACES / name), "/usr/bin/sh", str(home / "_temp/step.sh")],
+                                 cwd=home / "checkout", env=env)
+        assert (result.returncode, result.stdout) == (0, "x\nfrom-temp\n"), result.stderr
+    without = home.caller.run([NEWNS, "-f", str(NAMESPACES / "sandbox"), "/usr/bin/true"], cwd=home / "checkout",
+                              env={"PATH": PLAIN_PATH, "PWD": str(home / "checkout")})
+    assert (without.returncode, without.stderr) == (0, ""), "-q skips the line when RUNNER_TEMP is unset"
