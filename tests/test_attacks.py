@@ -14,21 +14,12 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from conftest import NEWNS, ROOT, Caller, Terminal, Tree, mount_table, other_user, unprivileged
+from helpers import HANG, NEWNS, ROOT_CALLER, Terminal, Tree, make_tree, mount_table, needs_root, other_user, remove_tree, spawn, unprivileged
 
-from newns import nsfile
-
-HANG = 60
-"""Seconds after which a run counts as hung: generous, not a timing threshold."""
-
-
-def needs_root(reason: str):
-    return pytest.mark.skipif(not ROOT, reason=f"needs root: {reason}")
+from newns import nsfile, operations
 
 
 def refused(result, *needles: str) -> None:
@@ -37,29 +28,6 @@ def refused(result, *needles: str) -> None:
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
     for needle in needles:
         assert needle in result.stderr, result.stderr
-
-
-def spawn(tree: Tree, args: list[str], **kwargs) -> subprocess.Popen:
-    """Start a process as the tree's caller in the tree, its output readable line by line."""
-    caller = tree.caller
-    switch = {} if caller.uid == os.geteuid() else {"user": caller.uid, "group": caller.gid, "extra_groups": []}
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tree.base), "T": str(tree.base), **kwargs.pop("env", {})}
-    return subprocess.Popen(args, cwd=tree.base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **switch, **kwargs)
-
-
-def scratch_of(caller: Caller):
-    base = Path(tempfile.mkdtemp(prefix="newns-test-", dir="/tmp"))
-    base.chmod(0o755)
-    return Tree(base, caller)
-
-
-@pytest.fixture
-def root_tree():
-    """A tree of root's, for root as the victim."""
-    tree = scratch_of(Caller("root", 0, 0))
-    yield tree
-    subprocess.run(["chmod", "-R", "u+rwX", str(tree.base)], check=False)
-    shutil.rmtree(tree.base, ignore_errors=True)
 
 
 # -- 1. a bare word is a command ----------------------------------------------------------
@@ -119,7 +87,7 @@ def test_root_attaching_to_a_users_namespace_is_refused(user_tree):
     holder = spawn(tree, [NEWNS, "-f", str(tree / "user.ns"), "sh", "-c", "echo ready; exec sleep 600"])
     try:
         assert holder.stdout.readline() == "ready\n"
-        root = Caller("root", 0, 0)
+        root = ROOT_CALLER
         for args in (["whoami"], [], ["-f", str(tree / "user.ns")], ["-f", str(tree / "user.ns"), "whoami"]):
             result = root.newns("--attach", str(holder.pid), *args, cwd=tree.base, env={"SHELL": "/usr/bin/whoami", "T": str(tree.base)})
             refused(result, "newns-test", "--as-owner")
@@ -192,7 +160,7 @@ def test_a_directory_swapped_for_a_symlink_never_makes_root_write_to_the_disk(ro
     for i in range(PADDING):
         (victim / f"pad{i}").mkdir()
     (victim / "src").mkdir()
-    den = scratch_of(attacker)
+    den = make_tree(attacker)
     (den / "d").mkdir()
     den.own()
     lines = [f"mount {fs} $A/d"] + [f"bind $R/pad{i} $R/pad{i}" for i in range(PADDING)] + [f"bind $R/src $A/d/{inside}"]
@@ -207,7 +175,7 @@ def test_a_directory_swapped_for_a_symlink_never_makes_root_write_to_the_disk(ro
     finally:
         (den / "d.stop").touch()
         swapper.wait(timeout=HANG)
-        shutil.rmtree(den.base, ignore_errors=True)
+        remove_tree(den)
 
 
 # -- 4. --ns output cannot be steered by the mounts it describes ------------------------------
@@ -223,9 +191,9 @@ def dumped_binds(text: str) -> list[tuple[str, str, str]]:
     assert problems == [], [str(p) for p in problems]
     out = []
     for op in ops:
-        if isinstance(op, nsfile.Bind):
+        if isinstance(op, operations.Bind):
             out.append(("bind", "".join(op.new.pieces), "".join(op.old.pieces)))
-        elif isinstance(op, nsfile.Mount):
+        elif isinstance(op, operations.Mount):
             out.append(("mount", "".join(op.source.pieces), "".join(op.old.pieces)))
     return out
 

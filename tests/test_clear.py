@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NEWNS
-from test_unions import snapshot
+from helpers import NEWNS, small_root, snapshot
 
 NAMESPACES = Path(__file__).parent.parent / "namespaces"
 SH = "/usr/bin/sh"
@@ -229,20 +228,6 @@ def test_dev_holds_the_usual_devices_and_no_disks(tree):
 
 
 # -- rerootwin: a shell on another root, under a terminal ---------------------------
-
-
-def small_root(tree, name: str) -> Path:
-    """A root tree holding dash as /bin/sh and the libraries it loads, owned by the caller."""
-    root = tree / name
-    for d in ("bin", "proc", "dev", "tmp", "mnt", "etc"):
-        (root / d).mkdir(parents=True)
-    shutil.copy2("/bin/dash", root / "bin/sh")
-    ldd = subprocess.run(["ldd", "/bin/dash"], capture_output=True, text=True, check=True).stdout
-    for lib in re.findall(r"(/\S+) \(0x", ldd):
-        (root / lib.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(lib, root / lib.lstrip("/"))
-    tree.own()
-    return root
 
 
 def in_terminal(caller, argv: list[str], env: dict[str, str], cwd: Path, typed: str, timeout=30) -> tuple[str, int]:

@@ -22,8 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import NEWNS, ROOT, Tree, mount_table
-from test_unions import snapshot
+from helpers import HANG, NEWNS, Tree, mount_table, needs_root, snapshot, spawn, tree_env
 
 SOAK_RUNS = int(os.environ.get("NEWNS_SOAK_RUNS", "200"))
 """Runs in a row, per caller."""
@@ -31,28 +30,9 @@ CONCURRENT = int(os.environ.get("NEWNS_CONCURRENT", "20"))
 """Runs at once, per caller."""
 KILLS = int(os.environ.get("NEWNS_KILLS", "16"))
 """Runs killed at a random moment, per caller."""
-HANG = 120
-"""Seconds after which a run counts as hung: generous, not a timing threshold."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_CHILD_SUBREAPER = 36
-
-
-def needs_root(reason: str):
-    return pytest.mark.skipif(not ROOT, reason=f"needs root: {reason}")
-
-
-def user_env(tree: Tree, **extra: str) -> dict[str, str]:
-    """The environment Caller.run gives, for Popen."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tree.base), "LANG": "C.UTF-8", "T": str(tree.base), **extra}
-
-
-def popen(tree: Tree, args: list[str], **kwargs) -> subprocess.Popen:
-    caller = tree.caller
-    switch = {} if caller.uid == os.geteuid() else {"user": caller.uid, "group": caller.gid, "extra_groups": []}
-    kwargs.setdefault("stdout", subprocess.PIPE)
-    kwargs.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen(args, cwd=tree.base, env=kwargs.pop("env", user_env(tree)), text=True, **switch, **kwargs)
 
 
 def one_line_failure(result, *needles: str) -> None:
@@ -238,7 +218,7 @@ def test_tens_of_runs_at_once_leave_nothing(tree):
     before_files, before_tmp, before_mounts = outside_cache(tree), set(os.listdir("/tmp")), mount_table()
     with subreaper():
         for round in range(3):
-            runs = [popen(tree, [NEWNS, "-f", str(ns), "sh", "-c", SOAK_SCRIPT]) for _ in range(CONCURRENT)]
+            runs = [spawn(tree, [NEWNS, "-f", str(ns), "sh", "-c", SOAK_SCRIPT]) for _ in range(CONCURRENT)]
             results = [(run.communicate(timeout=HANG), run.returncode) for run in runs]
             assert children() == [], "a process newns started outlived it, or was never reaped"
             for i, ((out, err), code) in enumerate(results):
@@ -275,19 +255,19 @@ def test_killed_at_random_moments_while_building_a_large_union(tree):
     rng = random.Random(20240601)
     with subreaper():
         started = time.monotonic()
-        whole = popen(tree, [NEWNS, "-f", str(ns), "ls", str(tree / "t")])
+        whole = spawn(tree, [NEWNS, "-f", str(ns), "ls", str(tree / "t")])
         out, err = whole.communicate(timeout=HANG)
         span = time.monotonic() - started  # the scale for the random moments, not a threshold
         assert whole.returncode == 0, err
         assert len(out.split()) == LAYERS + 2
         for _ in range(KILLS):
-            run = popen(tree, [NEWNS, "-f", str(ns), "true"], start_new_session=True)
+            run = spawn(tree, [NEWNS, "-f", str(ns), "true"], start_new_session=True)
             time.sleep(rng.uniform(0, span))
             os.killpg(run.pid, signal.SIGKILL)  # newns and everything it started
             run.communicate(timeout=HANG)
             reap_all()
         # Once for certain: killed while the command runs, its work directory in use.
-        run = popen(tree, [NEWNS, "-f", str(ns), "sh", "-c", "echo started; exec sleep 600"], start_new_session=True)
+        run = spawn(tree, [NEWNS, "-f", str(ns), "sh", "-c", "echo started; exec sleep 600"], start_new_session=True)
         assert run.stdout.readline() == "started\n"
         os.killpg(run.pid, signal.SIGKILL)
         run.communicate(timeout=HANG)
@@ -323,7 +303,7 @@ def test_killed_alone_while_its_child_builds(tree):
     before_mounts = mount_table()
     with subreaper():
         for _ in range(10):
-            run = popen(tree, [NEWNS, "-f", str(ns), "true"])
+            run = spawn(tree, [NEWNS, "-f", str(ns), "true"])
             child = None
             while child is None and run.poll() is None:
                 child = child_of(run.pid)
@@ -404,7 +384,7 @@ def test_a_symlinked_mount_point_holds_the_object_it_led_to(tree):
     tree.own()
     ns = tree.ns("bind $T/a $T/link\n")
     script = 'ls "$T/t"; echo READY; read x; ls "$T/t"; echo --; ls "$T/other"; echo --; ls "$T/link"'
-    run = popen(tree, [NEWNS, "-f", str(ns), "sh", "-c", script], stdin=subprocess.PIPE)
+    run = spawn(tree, [NEWNS, "-f", str(ns), "sh", "-c", script], stdin=subprocess.PIPE)
     assert run.stdout.readline() == "in-a\n"
     assert run.stdout.readline() == "READY\n"
     os.symlink("other", tree / "link.new")
@@ -534,7 +514,7 @@ def test_user_namespaces_disabled_by_sysctl(user_tree):
     tree.make({"a/in-a": "", "t/": ""})
     ns = tree.ns("bind $T/a $T/t\n")
     command = [NEWNS, "-f", str(ns), "ls", str(tree / "t")]
-    env = user_env(tree)
+    env = tree_env(tree)
     user = subprocess.run(
         [sys.executable, "-c", IN_USERNS, str(tree.caller.uid), str(tree.caller.gid), *command],
         cwd=tree.base, env=env, capture_output=True, text=True, timeout=HANG,
@@ -584,7 +564,7 @@ def test_a_seccomp_filter_blocking_unshare(user_tree):
     ns = tree.ns("bind $T/a $T/t\n")
     result = subprocess.run(
         [sys.executable, "-c", SECCOMP, str(tree.caller.uid), str(tree.caller.gid), NEWNS, "-f", str(ns), "echo", "ran"],
-        cwd=tree.base, env=user_env(tree), capture_output=True, text=True, timeout=HANG,
+        cwd=tree.base, env=tree_env(tree), capture_output=True, text=True, timeout=HANG,
     )
     if result.returncode == 97:
         pytest.skip("can't install a seccomp filter here")

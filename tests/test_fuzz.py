@@ -23,13 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import NEWNS
+from helpers import NEWNS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newns import nsfile
-from newns.errors import NewnsError, NewnsErrors
-from newns.interp import Interpreter
+from newns.diagnostics import Diagnostic, NewnsError
+from newns.linux.world import Host
+from newns.loader import Loader
+from newns.operations import Op
+from newns.planner import Planner
 
 EXAMPLES = int(os.environ.get("NEWNS_FUZZ_EXAMPLES", "500"))
 """In-process examples per fuzz test."""
@@ -161,9 +164,9 @@ def world(tmp_path_factory) -> Path:
     return base
 
 
-def check_problem(problem: NewnsError, lines_of: dict[str, list[str]]) -> None:
+def check_problem(problem: Diagnostic, lines_of: dict[str, list[str]]) -> None:
     """A problem names a position that exists in the file it names, and prints without failing."""
-    assert isinstance(problem, NewnsError)
+    assert isinstance(problem, Diagnostic)
     assert isinstance(problem.message, str) and problem.message
     where = problem.where
     if where is not None:
@@ -173,7 +176,7 @@ def check_problem(problem: NewnsError, lines_of: dict[str, list[str]]) -> None:
             assert where.line <= len(lines), where
             assert where.col <= len(lines[where.line - 1]) + 1, where
             assert where.text == lines[where.line - 1]
-    text = str(problem)
+    text = problem.shown()
     assert text.startswith(f"newns: {where}: " if where else "newns: ")
     assert "Traceback" not in text
 
@@ -185,34 +188,35 @@ def parse_ok(text: str) -> None:
     for problem in problems:
         check_problem(problem, lines)
     for op in ops:
-        assert isinstance(op, nsfile.Op)
+        assert isinstance(op, Op)
         assert 1 <= op.where.line <= len(lines["f.ns"])
 
 
 def plan_ok(world: Path, text: str, env: dict[str, str]) -> None:
-    """The planner takes any file and any values: a plan, or NewnsError(s) at real positions."""
+    """The planner takes any file and any values: a plan, or problems at real positions."""
     path = world / "fuzz.ns"
     data = text.encode("utf-8", "surrogateescape")
     path.write_bytes(data)
     text = decoded(data)  # escaped bytes that form valid UTF-8 are read back as characters
-    interp = Interpreter({"T": str(world), "user": "u", "home": "/home/u", **env}, str(world))
+    env = {"T": str(world), "user": "u", "home": "/home/u", **env}
     lines = {str(path): text.split("\n")}
+    loader = Loader(Host(), env)
     try:
         with no_hang():
-            plan = interp.plan(interp.load(str(path)))
-    except NewnsErrors as errors:
-        assert errors.problems
-        for problem in errors.problems:
+            ops = loader.load(str(path))
+            plan = Planner(env, str(world), Host()).plan(ops)
+    except NewnsError as failed:
+        assert failed.diagnostics
+        for problem in failed.diagnostics:
             check_problem(problem, lines)
-        str(errors)
-    except NewnsError as error:  # the file as a whole: one line
-        assert error.where is None
-        assert "\n" not in str(error)
+        str(failed)
     else:
         for warning in plan.warnings:
             check_problem(warning, lines)
         for action in plan.actions:
             assert action.text is None or isinstance(action.text, str)
+    for problem in loader.problems:
+        check_problem(problem, lines)
 
 
 @FUZZ

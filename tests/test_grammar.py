@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newns import nsfile
-from newns.errors import NewnsError, Where
+from newns.diagnostics import NewnsError, Where
+from newns.operations import Quoted, Var
 
 GRAMMAR = Path(nsfile.__file__).with_name("grammar.lark")
 
@@ -63,12 +64,12 @@ def scanner_view(line):
     try:
         name, words, _ = nsfile._scan(line, Where("f", 1, 1, line))
     except NewnsError as e:
-        return ("error", e.where.col)
+        return ("error", e.diagnostics[0].where.col)
 
     def piece(p):
-        if isinstance(p, nsfile.Var):
+        if isinstance(p, Var):
             return ("var", p.name)
-        return ("quoted" if isinstance(p, nsfile.Quoted) else "bare", str(p))
+        return ("quoted" if isinstance(p, Quoted) else "bare", str(p))
 
     return (name, [[piece(p) for p in w.pieces] for w in words])
 

@@ -8,12 +8,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import NEWNS, ROOT, Tree
+from helpers import NEWNS, ROOT, Tree
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACES = REPO / "namespaces"
@@ -24,13 +23,9 @@ HANG = 300
 
 
 @pytest.fixture
-def home(caller):
+def home(place):
     """A home directory of the caller's, outside /tmp (the demo makes /tmp private)."""
-    base = Path(tempfile.mkdtemp(prefix="newns-home-", dir="/var/tmp"))
-    base.chmod(0o755)
-    yield Tree(base, caller)
-    subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
-    shutil.rmtree(base, ignore_errors=True)
+    return place
 
 
 def clone(home: Tree) -> Path:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import NEWNS, Terminal, Tree
+from helpers import HANG, NEWNS, Terminal, Tree, small_root, spawn
 
-HANG = 60
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACES = REPO / "namespaces"
 
@@ -147,8 +145,6 @@ def test_ctrl_z_in_the_sandbox(tree):
 
 def test_ctrl_z_under_rerootwin(tree):
     """A shell on another root (dash, alone in a tree) run by rerootwin under bash."""
-    from test_clear import small_root
-
     root = small_root(tree, "root")
     term = interactive(tree, "bash")
     term.send(f"export NSROOT={root}\n")
@@ -192,14 +188,6 @@ def slow_setup(tree: Tree) -> Path:
 
 
 TRAPPING = "trap 'exit 3' TERM INT; touch \"$T/ran\"; while :; do sleep 0.05; done"
-
-
-def spawn(tree: Tree, args: list[str], **kwargs) -> subprocess.Popen:
-    caller = tree.caller
-    switch = {} if caller.uid == os.geteuid() else {"user": caller.uid, "group": caller.gid, "extra_groups": []}
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tree.base), "T": str(tree.base)}
-    return subprocess.Popen(args, cwd=tree.base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **switch, **kwargs)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)

@@ -1,8 +1,5 @@
 """--check, --explain, --ns and --attach."""
-import os
-import subprocess
-
-from conftest import NEWNS, mount_table
+from helpers import NEWNS, mount_table, spawn
 
 
 def test_check_reports_every_problem_and_runs_nothing(tree):
@@ -113,10 +110,3 @@ def test_attach_refuses_the_callers_own_namespace(tree):
         helper.wait()
     assert result.returncode == 125
     assert "host's mount table" in result.stderr
-
-
-def spawn(tree, args) -> subprocess.Popen:
-    """Start a process as the caller, in the tree, its output readable line by line."""
-    switch = {} if tree.caller.uid == os.geteuid() else {"user": tree.caller.uid, "group": tree.caller.gid, "extra_groups": []}
-    env = {"PATH": "/usr/bin:/bin", "T": str(tree.base)}
-    return subprocess.Popen(args, cwd=tree.base, env=env, stdout=subprocess.PIPE, text=True, **switch)

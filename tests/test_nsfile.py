@@ -1,7 +1,8 @@
 """Namespace file text to operations: syntax, flags, argument counts, positions."""
 import pytest
 
-from newns.nsfile import Bind, Cd, Clear, Include, Mount, Quoted, Unmount, Var, parse
+from newns.nsfile import parse
+from newns.operations import Bind, Cd, Clear, Include, Mount, Quoted, Unmount, Var
 
 
 def one(text):
@@ -133,7 +134,7 @@ def test_every_bad_line_is_reported_and_good_ones_kept():
 
 def test_error_excerpt_has_a_caret_under_the_column():
     _, problems = parse("\tbind /a /b # note\n", "f.ns")
-    text = str(problems[0])
+    text = problems[0].shown()
     assert text.splitlines() == [
         "newns: f.ns:1:13: comments go on their own line: a # after a command is a word",
         "  \tbind /a /b # note",

@@ -16,8 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import NEWNS, ROOT, Caller, Tree, _test_user
-from test_unions import snapshot
+from helpers import NEWNS, ROOT, ROOT_CALLER, Tree, snapshot, spawn, unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACES = REPO / "namespaces"
@@ -26,16 +25,6 @@ DOCS = REPO / "docs"
 BIN = str(Path(NEWNS).parent)
 PATH = f"{BIN}:/usr/local/bin:/usr/bin:/bin"
 ACTIONS_SHELL = "newns -f namespaces/ci bash -e {0}"
-
-
-@pytest.fixture
-def place(caller):
-    """A scratch directory the caller owns, outside /tmp."""
-    base = Path(tempfile.mkdtemp(prefix="newns-test-", dir="/var/tmp"))
-    base.chmod(0o755)
-    yield Tree(base, caller)
-    subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def executable(tree: Tree, files: dict[str, str]) -> None:
@@ -329,15 +318,10 @@ def test_a_toolchain_version_unset_or_missing_stops_newns(place, name):
     assert "9.9.9: no such file or directory" in missing.stderr
 
 
-def spawn(tree: Tree, args, env) -> subprocess.Popen:
-    switch = {} if tree.caller.uid == os.geteuid() else {"user": tree.caller.uid, "group": tree.caller.gid, "extra_groups": []}
-    return subprocess.Popen(args, cwd=tree.base, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **switch)
-
-
 def test_two_terminals_two_versions_at_once(place):
     toolchain_trees(place)
     ns = str(NAMESPACES / "go")
-    first = spawn(place, ["newns", "-f", ns, "bash"], toolchain_env(place, "go", GOVERSION="go1.2"))
+    first = spawn(place, ["newns", "-f", ns, "bash"], toolchain_env(place, "go", GOVERSION="go1.2"), stdin=subprocess.PIPE, stderr=None)
     try:
         first.stdin.write('go\necho "$NEWNS"\n')
         first.stdin.flush()
@@ -531,19 +515,19 @@ def test_newns_1_names_every_option_and_exit_status():
 
 def test_newns_5_names_every_command_and_flag():
     from newns import __version__
-    from newns.nsfile import COMMANDS, FLAGS
+    from newns.operations import COMMANDS
 
     text = roff_text(DOCS / "newns.5")
     assert text.startswith(f'.TH NEWNS 5 "" "newns {__version__}"')
     synopsis = text[text.index(".SH SYNOPSIS") : text.index(".SH DESCRIPTION")]
-    for command in COMMANDS:
+    for command, op in COMMANDS.items():
         line = re.search(rf"^{re.escape(command)}(?: |$).*$", synopsis, re.M)
         assert line, command
-        if len(FLAGS[command]) > 1 or command in ("unmount", "."):
-            assert f"[-{FLAGS[command]}]" in line.group(), line.group()
+        if len(op.letters) > 1 or command in ("unmount", "."):
+            assert f"[-{op.letters}]" in line.group(), line.group()
         assert re.search(rf"^\.(?:B|BR|BI) {re.escape(command)}(?=\s|$)", text[text.index(".SH COMMANDS") :], re.M), command
     flags = text[text.index(".SH FLAGS") : text.index(".SH UNIONS")]
-    assert re.findall(r"^\.TP\n\.B -(\w)$", flags, re.M) == list(FLAGS["bind"])
+    assert re.findall(r"^\.TP\n\.B -(\w)$", flags, re.M) == list(COMMANDS["bind"].letters)
 
 
 # -- the package -----------------------------------------------------------------------
@@ -592,7 +576,7 @@ def test_the_wheel_installs_on_a_fresh_python_with_its_manual_pages():
             assert found.stdout == f"{venv}/share/man/man5/newns.5\n", found.stderr
 
         # The README's first command, from a directory of one's own, as root and as another user.
-        callers = [Caller("root", 0, 0), _test_user()] if ROOT else [Caller("user", os.geteuid(), os.getegid())]
+        callers = [ROOT_CALLER, unprivileged()] if ROOT else [unprivileged()]
         for caller in callers:
             scratch = Tree(work / f"scratch-{caller.name}", caller)
             scratch.make({"README.md": "hello\n", "namespaces/demo": (NAMESPACES / "demo").read_text()})

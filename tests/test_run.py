@@ -2,6 +2,8 @@
 import os
 import signal
 
+from helpers import NEWNS
+
 
 
 def test_bind_replaces_what_a_directory_shows(tree):
@@ -52,11 +54,12 @@ def test_a_variable_is_one_literal_argument(tree):
 def test_user_and_home_come_from_the_account():
     import pwd
 
-    from newns.interp import Interpreter
+    from newns.linux.world import Host
+    from newns.planner import Planner
 
     entry = pwd.getpwuid(os.getuid())
-    assert Interpreter({}, "/").env == {"user": entry.pw_name, "home": entry.pw_dir}
-    assert Interpreter({"user": "u", "home": "/h"}, "/").env == {"user": "u", "home": "/h"}
+    assert Planner({}, "/", Host()).env == {"user": entry.pw_name, "home": entry.pw_dir}
+    assert Planner({"user": "u", "home": "/h"}, "/", Host()).env == {"user": "u", "home": "/h"}
 
 
 def test_an_unset_variable_is_an_error_naming_it(tree):
@@ -155,7 +158,7 @@ def test_a_is_accepted(tree):
 
 def test_shebang_namespace_file(tree):
     tree.make({"a/f": "", "t/": ""})
-    script = tree.ns(f"#!{os.path.dirname(__import__('conftest').NEWNS)}/newns\nbind $T/a $T/t\n", "tool.ns")
+    script = tree.ns(f"#!{os.path.dirname(NEWNS)}/newns\nbind $T/a $T/t\n", "tool.ns")
     script.chmod(0o755)
     result = tree.caller.run([str(script), "ls", str(tree / "t")], cwd=tree.base, env={"T": str(tree.base)})
     assert result.returncode == 0, result.stderr
@@ -175,7 +178,7 @@ def test_cd_and_the_callers_directory_looked_up_again(tree):
     tree.make({"a/in-a": "", "w/": ""})
     ns = tree.ns("bind $T/a $T/w\n")
     result = tree.caller.run(
-        [__import__("conftest").NEWNS, "-f", str(ns), "ls"], cwd=tree / "w", env={"T": str(tree.base)}
+        [NEWNS, "-f", str(ns), "ls"], cwd=tree / "w", env={"T": str(tree.base)}
     )
     assert result.stdout.split() == ["in-a"]
     ns = tree.ns("cd $T/a\n", "cd.ns")

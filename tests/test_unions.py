@@ -3,20 +3,14 @@
 A union's lookup order is read with probe files (see `probes`); every test
 that writes inside a namespace checks the real directories afterwards.
 """
-from pathlib import Path
-
 import pytest
+from helpers import snapshot
 
 
 def inside(tree, ns_text, script, *options):
     """Run a sh script in the namespace that ns_text describes ($T is the tree)."""
     ns = tree.ns(ns_text)
     return tree.newns(*options, "-f", str(ns), "sh", "-c", script)
-
-
-def snapshot(path: Path) -> dict[str, bytes | None]:
-    """Everything under path: each file's bytes, None for a directory."""
-    return {str(p.relative_to(path)): None if p.is_dir() else p.read_bytes() for p in sorted(path.rglob("*"))}
 
 
 def probes(tree, order):

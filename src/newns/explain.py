@@ -1,7 +1,7 @@
 """--explain: the Linux operations a plan stands for, one a line, for a person."""
 from __future__ import annotations
 
-from .errors import printable
+from .diagnostics import printable
 from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 
 

@@ -8,7 +8,7 @@ member list newns gives each overlay as its source.
 """
 from __future__ import annotations
 
-from .errors import printable
+from .diagnostics import printable
 from .labels import union_members
 from .nsfile import quote
 from .record import Record

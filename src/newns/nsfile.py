@@ -9,108 +9,21 @@ Nothing after this module sees file text: every operation carries its Where.
 """
 from __future__ import annotations
 
-from .errors import MAX_PROBLEMS, NewnsError, Where, is_unprintable, kept
-from .record import Record
-
-COMMANDS = ("bind", "mount", "unmount", "clear", "cd", ".", "allow")
-PLAN9_ONLY = ("chdev", "import")
-FLAGS = {"bind": "abcCqr", "mount": "abcCqr", "unmount": "q", "clear": "q", "cd": "q", ".": "q", "allow": ""}
-ARGS = {"bind": (2, 2), "mount": (2, 3), "unmount": (1, 2), "clear": (0, 0), "cd": (1, 1), ".": (1, 1), "allow": (1, 1)}
-USAGE = {
-    "bind": "bind [-abcCqr] new old",
-    "mount": "mount [-abcCqr] source old [spec]",
-    "unmount": "unmount [-q] [new] old",
-    "clear": "clear",
-    "cd": "cd dir",
-    ".": ". [-q] file",
-    "allow": "allow setuid",
-}
+from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, is_unprintable
+from .operations import COMMANDS, PLAN9_ONLY, Op, Quoted, Var, Word
 
 
-class Quoted(str):
-    """Text that was quoted in the file: never a flag, a comment or a device name."""
-
-    __slots__ = ()
-
-
-class Var(Record):
-    """A $NAME or ${NAME} in a word."""
-
-    name: str
-    where: Where
-
-
-class Word(Record):
-    """One argument: literal text and variables, joined."""
-
-    pieces: tuple[str | Var, ...]
-    where: Where
-
-    @property
-    def bare(self) -> str | None:
-        """The word's text when it is one unquoted piece, else None."""
-        piece = self.pieces[0]
-        if len(self.pieces) == 1 and isinstance(piece, str) and not isinstance(piece, Quoted):
-            return piece
-        return None
-
-
-class Op(Record):
-    """One line's operation; flags are the letters given, e.g. 'ac'."""
-
-    flags: str
-    where: Where
-
-    @property
-    def quiet(self) -> bool:
-        return "q" in self.flags
-
-
-class Bind(Op):
-    new: Word
-    old: Word
-
-
-class Mount(Op):
-    source: Word
-    old: Word
-    spec: Word | None
-
-
-class Unmount(Op):
-    new: Word | None
-    old: Word
-
-
-class Clear(Op):
-    pass
-
-
-class Cd(Op):
-    dir: Word
-
-
-class Include(Op):
-    path: Word
-
-
-class Allow(Op):
-    """A Linux extension: allow setuid lets set-user-ID programs gain privilege (no no_new_privs)."""
-
-    what: Word
-
-
-def parse(text: str, filename: str) -> tuple[list[Op], list[NewnsError]]:
+def parse(text: str, filename: str) -> tuple[list[Op], list[Diagnostic]]:
     """All operations of a file, and every problem found in it."""
     ops: list[Op] = []
-    problems: list[NewnsError] = []
+    problems: list[Diagnostic] = []
     for number, line in enumerate(text.split("\n"), 1):
         try:
             op = _parse_line(line, Where(filename, number, 1, line))
         except NewnsError as problem:
-            problems.append(kept(problem))
-            if len(problems) == MAX_PROBLEMS:
-                problems.append(NewnsError(f"{MAX_PROBLEMS} problems: newns reads no further", Where(filename, number, 1, line)))
+            problems += problem.diagnostics
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(error(f"{MAX_PROBLEMS} problems: newns reads no further", Where(filename, number, 1, line)))
                 break
         else:
             if op is not None:
@@ -134,8 +47,7 @@ def _scan(line: str, where: Where) -> tuple[str | None, list[Word], int]:
         return None, [], start + 1
     if line[start] in "'$":
         raise NewnsError(
-            "a line starts with a command name (bind, mount, unmount, clear, cd or .), "
-            "not a quoted word or a variable",
+            f"a line starts with a command name ({_listed(list(COMMANDS))}), not a quoted word or a variable",
             where.at(start + 1),
         )
     pos = _bare_end(line, start, end)
@@ -275,37 +187,31 @@ def _unexpected(line: str, pos: int, where: Where, *, after_name: bool) -> Newns
 
 
 def _operation(name: str, words: list[Word], where: Where) -> Op:
-    if name not in COMMANDS:
+    command = COMMANDS.get(name)
+    if command is None:
         if name in PLAN9_ONLY:
             raise NewnsError(f"{name}: a Plan 9 command with no Linux equivalent", where)
-        raise NewnsError(f"unknown command {name!r}: expected bind, mount, unmount, clear, cd, . or allow", where)
-    flags, args = _split_flags(name, words)
-    low, high = ARGS[name]
-    if len(args) > high:
-        extra = args[high]
+        raise NewnsError(f"unknown command {name!r}: expected {_listed(list(COMMANDS))}", where)
+    flags, args = _split_flags(command, words)
+    counts = [len(shape) for shape in command.shapes]
+    if len(args) > max(counts):
+        extra = args[max(counts)]
         if (extra.bare or "").startswith("#"):
             raise NewnsError("comments go on their own line: a # after a command is a word", extra.where)
-        raise NewnsError(f"too many arguments to {name}: usage: {USAGE[name]}", extra.where)
-    if len(args) < low:
-        raise NewnsError(f"too few arguments to {name}: usage: {USAGE[name]}", where)
+        raise NewnsError(f"too many arguments to {name}: usage: {command.usage()}", extra.where)
+    if len(args) < min(counts):
+        raise NewnsError(f"too few arguments to {name}: usage: {command.usage()}", where)
     if "a" in flags and "b" in flags:
         raise NewnsError(f"{name}: -a and -b together: a member goes either after or before", where)
-    if name == "bind":
-        return Bind(flags, where, args[0], args[1])
-    if name == "mount":
-        return Mount(flags, where, args[0], args[1], args[2] if len(args) == 3 else None)
-    if name == "unmount":
-        return Unmount(flags, where, args[0] if len(args) == 2 else None, args[-1])
-    if name == "clear":
-        return Clear(flags, where)
-    if name == "cd":
-        return Cd(flags, where, args[0])
-    if name == "allow":
-        return Allow(flags, where, args[0])
-    return Include(flags, where, args[0])
+    shape = next(shape for shape in command.shapes if len(shape) == len(args))
+    return command(flags, where, **dict(zip(shape, args)))
 
 
-def _split_flags(name: str, words: list[Word]) -> tuple[str, list[Word]]:
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _split_flags(command: type[Op], words: list[Word]) -> tuple[str, list[Word]]:
     """Leading -x words are flags (a quoted or variable word never is); -- ends them."""
     flags = ""
     for i, word in enumerate(words):
@@ -315,9 +221,9 @@ def _split_flags(name: str, words: list[Word]) -> tuple[str, list[Word]]:
         if text == "--":
             return flags, words[i + 1 :]
         for col, letter in enumerate(text[1:], word.where.col + 1):
-            if letter not in FLAGS[name]:
-                allowed = " ".join("-" + f for f in FLAGS[name])
-                raise NewnsError(f"{name}: unknown flag -{letter}: {name} takes {allowed}", word.where.at(col))
+            if letter not in command.letters:
+                allowed = " ".join("-" + f for f in command.letters) or "no flags"
+                raise NewnsError(f"{command.name}: unknown flag -{letter}: {command.name} takes {allowed}", word.where.at(col))
             if letter not in flags:
                 flags += letter
     return flags, []

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from . import __version__, cli
+from . import __version__, modes
 
 EPILOG = """\b
 Examples:
@@ -96,21 +96,21 @@ def newns(
     file that starts with #!/usr/bin/env newns: ./FILE [COMMAND [ARG...]].
     """
     signals = ctx.obj
-    nsfile, argv = cli.shebang(nsfile, list(command), _after_double_dash(list(command)))
+    nsfile, argv = modes.shebang(nsfile, list(command), _after_double_dash(list(command)))
     if (check or explain) and nsfile is None:
         raise click.UsageError("--check and --explain need a namespace file: -f FILE")
     if as_owner and attach_pid is None:
         raise click.UsageError("--as-owner goes with --attach PID")
     if check:
-        cli.guarded(cli.run_check, nsfile, signals)
+        modes.guarded(modes.check, nsfile, signals)
     elif explain:
-        cli.guarded(cli.run_explain, nsfile)
+        modes.guarded(modes.explain, nsfile)
     elif ns_pid is not None:
-        cli.guarded(cli.run_ns, ns_pid)
+        modes.guarded(modes.ns, ns_pid)
     elif attach_pid is not None:
-        cli.guarded(cli.run_attach, attach_pid, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
+        modes.guarded(modes.attach, attach_pid, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
     else:
-        cli.guarded(cli.run, nsfile, argv, debug, die_with_parent, signals)
+        modes.guarded(modes.run, nsfile, argv, debug, die_with_parent, signals)
 
 
 def _after_double_dash(command: list[str]) -> bool:

@@ -7,7 +7,7 @@ whatever is mounted over that path later (Plan 9's bind by object).
 from __future__ import annotations
 
 
-from .errors import NewnsError, Where
+from .diagnostics import Diagnostic, Where
 from .record import Record
 
 
@@ -138,7 +138,7 @@ class Plan(Record):
     actions: list[Action]
     cwd: str
     cwd_where: Where | None
-    warnings: list[NewnsError]
+    warnings: list[Diagnostic]
     work_dirs: Where | None = None  # the first union that creates in a real directory: it needs work directories
     cleared: bool = False  # the command's root is NEW_ROOT
     pid_namespace: bool = False  # a #proc of its own: newns stays as the command's init

@@ -2,46 +2,59 @@
 
 newns runs on every call of a toolchain or of a CI step, so its start-up is
 its cost, and the dataclasses module with its code generation takes longer to
-load than newns takes to read, check and mount a small file. A Record class
-lists its fields with annotations (defaults after the fields without), may
-add fields to a Record it derives from, and gets __slots__, an __init__ taking
-the fields in order, __repr__ and __eq__.
+load than newns takes to read, check and mount a small file (typing alone
+costs 8 ms). A Record class lists its fields with annotations (defaults after
+the fields without; ClassVar annotations are not fields), may add fields to a
+Record it derives from, and gets __slots__, an __init__ taking the fields in
+order or by name, __repr__ and __eq__. Type checkers see it as a dataclass.
 """
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: see above
+    from collections.abc import Callable
+    from typing import Any, ClassVar, dataclass_transform
+else:
+
+    def dataclass_transform(**_options: object) -> Callable[[type], type]:
+        return lambda cls: cls
+
 
 class _RecordType(type):
-    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> type:
-        own = tuple(namespace.get("__annotations__", {}))
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> _RecordType:
+        annotations = namespace.get("__annotations__", {})
+        own = tuple(f for f, kind in annotations.items() if "ClassVar" not in str(kind))
         defaults = {field: namespace.pop(field) for field in own if field in namespace}
         namespace["__slots__"] = own
         cls = super().__new__(mcs, name, bases, namespace)
         cls._fields = getattr(cls, "_fields", ()) + own
         cls._defaults = {**getattr(cls, "_defaults", {}), **defaults}
         if cls._fields:
-            cls.__init__ = _first_init
+            cls.__init__ = _first_init  # type: ignore[misc]
         return cls
 
 
 def _first_init(self: Record, *args: object, **kwargs: object) -> None:
     """Make the class's __init__ when it is first used: most are never used in one run."""
     cls = type(self)
-    cls.__init__ = _make_init(cls._fields, cls._defaults)
+    cls.__init__ = _make_init(cls._fields, cls._defaults)  # type: ignore[method-assign]
     cls.__init__(self, *args, **kwargs)
 
 
-def _make_init(fields: tuple[str, ...], defaults: dict[str, object]):
+def _make_init(fields: tuple[str, ...], defaults: dict[str, object]) -> Callable[..., None]:
     params = ", ".join(f"{f}=_defaults[{f!r}]" if f in defaults else f for f in fields)
     body = "".join(f"\n    self.{f} = {f}" for f in fields)
-    scope: dict[str, object] = {"_defaults": defaults}
+    scope: dict[str, Any] = {"_defaults": defaults}
     exec(f"def __init__(self, {params}):{body}", scope)
-    return scope["__init__"]
+    init: Callable[..., None] = scope["__init__"]
+    return init
 
 
+@dataclass_transform()
 class Record(metaclass=_RecordType):
     __slots__ = ()
-    _fields = ()  # every field, a base Record's first
-    _defaults = {}  # field -> default
+    _fields: ClassVar[tuple[str, ...]] = ()  # every field, a base Record's first
+    _defaults: ClassVar[dict[str, object]] = {}  # field -> default
 
     def __repr__(self) -> str:
         values = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
@@ -50,4 +63,4 @@ class Record(metaclass=_RecordType):
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and all(getattr(self, f) == getattr(other, f) for f in self._fields)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]

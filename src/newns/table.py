@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os.path
 
-from .linux import world
-from .errors import Where
+from .diagnostics import Where
 from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Iterator
+
+    from .world import World
 
 
 class Member(Record):
@@ -52,8 +57,9 @@ class Found(Record):
 class MountTable(dict[str, Target]):
     """Targets by absolute path."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: World) -> None:
         super().__init__()
+        self.world = world
         self.unknown: set[str] = set()  # paths whose contents the plan can't tell
         self._below: dict[str, int] = {}  # path -> how many targets are under it
 
@@ -70,16 +76,16 @@ class MountTable(dict[str, Target]):
 
     def lookup(self, path: str) -> Found:
         if not self and not self.unknown:
-            return Found(world.kind(path), origin=path)
+            return Found(self.world.kind(path), origin=path)
         prefix = path
         while True:
             if prefix in self.unknown:
                 return Found(None)
             target = self.get(prefix)
             if target is not None:
-                return _lookup_in(target, path[len(prefix) :].lstrip("/"))
+                return _lookup_in(target, path[len(prefix) :].lstrip("/"), self.world)
             if prefix == "/":
-                return Found(world.kind(path), origin=path)
+                return Found(self.world.kind(path), origin=path)
             prefix = prefix[: prefix.rindex("/")] or "/"
 
     def kind(self, path: str) -> str | None:
@@ -100,7 +106,7 @@ class MountTable(dict[str, Target]):
         return [p for p in self if is_under(p, path)]
 
 
-def _lookup_in(target: Target, rest: str) -> Found:
+def _lookup_in(target: Target, rest: str, world: World) -> Found:
     """Find rest in a union: the first member that holds it (Plan 9's walk)."""
     for member in target.members:
         if member.fresh:
@@ -117,7 +123,7 @@ def _lookup_in(target: Target, rest: str) -> Found:
     return Found("missing")
 
 
-def ancestors(path: str):
+def ancestors(path: str) -> Iterator[str]:
     """path's directories, nearest first, / last."""
     while path != "/":
         path = path[: path.rindex("/")] or "/"

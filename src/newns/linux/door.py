@@ -13,7 +13,7 @@ import errno
 import os
 import sys
 
-from ..errors import NewnsError
+from ..diagnostics import NewnsError, printable, report, warning
 from ..labels import union_source
 from ..plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 from . import libc
@@ -51,8 +51,6 @@ class Door:
             self.console = _open_path(os.readlink(f"{self.proc}/self/fd/0"))
         for action in plan.actions:
             if self.debug and action.text:
-                from ..errors import printable
-
                 print(printable(action.text), file=sys.stderr)
             self.act(action)
 
@@ -66,9 +64,7 @@ class Door:
                 if not action.quiet:
                     raise problem from None
                 if self.debug:
-                    from ..errors import report
-
-                    report(problem, "skipped (-q)")
+                    report([warning(f"skipped (-q): {d.message}", d.where) for d in problem.diagnostics])
                 return
 
     def step(self, step: Step) -> None:

@@ -5,7 +5,7 @@ import errno
 import os
 import select
 
-from ..errors import NewnsError
+from ..diagnostics import NewnsError
 from . import libc
 from .world import namespace_id, sysctl
 

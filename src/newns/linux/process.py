@@ -24,7 +24,7 @@ import select
 import stat
 import sys
 
-from ..errors import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, NewnsError, Where, report
+from ..diagnostics import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Diagnostic, NewnsError, Where, error, fail, failure
 from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
@@ -215,12 +215,8 @@ def _as_child(parent: int, body: object) -> None:
         _die_with(parent)
         os.close(parent)
         body()  # type: ignore[operator]
-    except NewnsError as error:
-        report(error)
-    except OSError as error:
-        report(NewnsError(f"{error.filename + ': ' if error.filename else ''}{error.strerror}"))
-    except BaseException as error:
-        report(NewnsError(f"internal error, please report it: {type(error).__name__}: {error}"))
+    except BaseException as exception:
+        fail(failure(exception))
     finally:
         os._exit(EXIT_FAILURE)
 
@@ -525,8 +521,8 @@ def find_command(name: str, env: dict[str, str]) -> str:
             return candidate
         denied = denied or candidate
     if denied:
-        fail(f"{denied}: permission denied", EXIT_NOT_EXECUTABLE)
-    fail(f"{name}: command not found", EXIT_NOT_FOUND)
+        fail([error(f"{denied}: permission denied")], EXIT_NOT_EXECUTABLE)
+    fail([error(f"{name}: command not found")], EXIT_NOT_FOUND)
     raise AssertionError("unreachable")
 
 
@@ -543,22 +539,15 @@ def execute(argv: list[str], env: dict[str, str], signals: CallerSignals, *, no_
     except (OSError, ValueError) as e:
         err = getattr(e, "errno", None)
         code = EXIT_NOT_FOUND if err in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
-        fail(f"{argv[0]}: {getattr(e, 'strerror', None) or e}", code)
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> None:
-    report(NewnsError(message))
-    if sys.stderr is not None:
-        sys.stderr.flush()
-    os._exit(code)
+        fail([error(f"{argv[0]}: {getattr(e, 'strerror', None) or e}")], code)
 
 
 # -- --check and --attach: a plan carried out where nothing is kept -----------------
 
 
-def carry_out(run: Launch, joined: namespaces.Joined | None = None, *, throwaway: bool = True) -> NewnsError | None:
-    """Carry out the plan in a child, with no command: the problem it stopped at, with its
-    line, or None. throwaway: in new namespaces made and dropped like a run's (for
+def carry_out(run: Launch, joined: namespaces.Joined | None = None, *, throwaway: bool = True) -> list[Diagnostic]:
+    """Carry out the plan in a child, with no command: the problems it stopped at, with
+    their lines (none when it went through). throwaway: in new namespaces made and dropped like a run's (for
     --check), or in a copy of the namespace this process joined (to try an --attach
     first); else in the joined namespace itself. The child is forked after the join, so
     that it is in the joined PID namespace, where /proc/self is its own."""
@@ -580,14 +569,16 @@ def carry_out(run: Launch, joined: namespaces.Joined | None = None, *, throwaway
     if area is not None:
         area.remove()
     if data:
-        file, line, col, message = data.decode("utf-8", "surrogateescape").split("\0", 3)
-        where = next((a.where for a in plan.actions if (a.where.file, a.where.line, a.where.col) == (file, int(line), int(col))), None)
-        if where is None and file:
-            where = Where(file, int(line), int(col), "")
-        return NewnsError(message, where)
+        lines = {(a.where.file, a.where.line, a.where.col): a.where for a in plan.actions}
+        found = []
+        for record in data.decode("utf-8", "surrogateescape").split("\0\0")[:-1]:
+            file, line, col, message = record.split("\0", 3)
+            where = lines.get((file, int(line), int(col))) or (Where(file, int(line), int(col), "") if file else None)
+            found.append(error(message, where))
+        return found
     if os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) != 0:
-        return NewnsError("carrying out the plan ended unexpectedly")
-    return None
+        return [error("carrying out the plan ended unexpectedly")]
+    return []
 
 
 def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None, throwaway: bool, out: int) -> None:
@@ -617,14 +608,14 @@ def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None,
             namespaces.make_mounts_private()
             _build(run, area)
         os._exit(0)
-    except OSError as error:
-        _tell(out, NewnsError(f"{error.filename + ': ' if error.filename else ''}{error.strerror}"))
-    except NewnsError as error:
-        _tell(out, error)
+    except (OSError, NewnsError) as problem:
+        _tell(out, failure(problem))
 
 
-def _tell(out: int, error: NewnsError) -> None:
-    where = error.where
-    fields = [where.file, str(where.line), str(where.col)] if where else ["", "0", "0"]
-    os.write(out, "\0".join([*fields, error.message]).encode("utf-8", "surrogateescape"))
+def _tell(out: int, diagnostics: list[Diagnostic]) -> None:
+    """Write diagnostics to the parent: file, line, column and message, NUL-separated, each
+    ended by two NULs; then end."""
+    for d in diagnostics:
+        fields = [d.where.file, str(d.where.line), str(d.where.col)] if d.where else ["", "0", "0"]
+        os.write(out, ("\0".join([*fields, d.message]) + "\0\0").encode("utf-8", "surrogateescape"))
     os._exit(0)

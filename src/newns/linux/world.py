@@ -14,6 +14,22 @@ class NotRegular(OSError):
     """A namespace file that is a device, a socket or (for an include) a FIFO."""
 
 
+class Host:
+    """The caller's world, as the planner asks about it (newns.world.World)."""
+
+    def kind(self, path: str) -> str | None:
+        return kind(path)
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def read(self, path: str, *, pipe_allowed: bool) -> str:
+        return read_namespace_file(path, pipe_allowed=pipe_allowed)
+
+    def account(self) -> tuple[str, str]:
+        return account()
+
+
 def kind(path: str) -> str | None:
     """'dir', 'file', 'other' or 'missing'; None when it can't be told (no access)."""
     try:
@@ -25,10 +41,6 @@ def kind(path: str) -> str | None:
     if stat.S_ISDIR(mode):
         return "dir"
     return "file" if stat.S_ISREG(mode) else "other"
-
-
-def realpath(path: str) -> str:
-    return os.path.realpath(path)
 
 
 def account() -> tuple[str, str]:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os.path
 
-from . import nsfile
-from .linux import world
-from .errors import MAX_PROBLEMS, NewnsError, NewnsErrors, Where, kept
-from .nsfile import Allow, Bind, Cd, Clear, Include, Mount, Op, Unmount, Var, Word, quote
+from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, warning
+from .nsfile import quote
+from .operations import Allow, Bind, Cd, Clear, Mount, Op, Unmount, Unset, Word, expand
 from .plan import (
     NEW_ROOT,
     OLD_ROOT,
@@ -33,14 +32,14 @@ from .plan import (
 )
 from .table import Found, Member, MountTable, Target, ancestors, is_under
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable, Mapping
+
+    from .world import World
+
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
-MAX_DEPTH = 64
-"""How deeply includes may nest."""
-MAX_INCLUDES = 10_000
-MAX_TOTAL = world.MAX_FILE
-"""Bounds on what a file and its includes may read: includes that include the same file
-twice at each level would otherwise ask for 2**depth files."""
 
 FSTYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -50,102 +49,42 @@ DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
 }
 
 
-class _TooLarge(NewnsError):
-    """Includes past newns's bounds: reading stops there."""
+class Planner:
+    """Turns a file's operations into a Plan, keeping Plan 9's mount table as it goes;
+    asks the world (a World) what paths hold, and nothing else."""
 
-
-class _Enough(Exception):
-    """MAX_PROBLEMS found (the last says so): reading stops there."""
-
-
-class Interpreter:
-    def __init__(self, env: dict[str, str], cwd: str) -> None:
+    def __init__(self, env: Mapping[str, str], cwd: str, world: World) -> None:
         self.env = dict(env)
         if "user" not in self.env or "home" not in self.env:
             user, home = world.account()
             self.env.setdefault("user", user)
             self.env.setdefault("home", home)
         self.cwd = cwd
-        self.problems: list[NewnsError] = []
-
-    # -- reading files ---------------------------------------------------
-
-    def load(self, path: str) -> list[Op]:
-        """The operations of a file and its includes, in order; problems are collected."""
-        if not path:
-            raise NewnsError("the namespace file's name is empty")
-        try:
-            text = world.read_namespace_file(path, pipe_allowed=True)
-        except (OSError, ValueError) as e:
-            raise NewnsError(f"can't read namespace file {path}: {_why(e)}") from None
-        self.read = len(text)
-        self.included = 0
-        out: list[Op] = []
-        try:
-            self._read(path, text, [world.realpath(path)], out)
-        except _TooLarge as problem:
-            self.problems.append(kept(problem))
-        except _Enough:
-            pass
-        return out
-
-    def _read(self, path: str, text: str, stack: list[str], out: list[Op]) -> None:
-        file_ops, problems = nsfile.parse(text, path)
-        self.problems.extend(problems)
-        if len(self.problems) >= MAX_PROBLEMS:
-            if not self.problems[-1].message.endswith("reads no further"):
-                self.problems.append(NewnsError(f"{MAX_PROBLEMS} problems: newns reads no further", self.problems[-1].where))
-            raise _Enough
-        for op in file_ops:
-            if not isinstance(op, Include):
-                out.append(op)
-                continue
-            try:
-                self._include(op, path, stack, out)
-            except _TooLarge:
-                raise
-            except NewnsError as problem:
-                if not op.quiet:
-                    self.problems.append(kept(problem))
-
-    def _include(self, op: Include, path: str, stack: list[str], out: list[Op]) -> None:
-        name = os.path.join(os.path.dirname(path), self.expand(op.path))
-        real = world.realpath(name)
-        if real in stack:
-            chain = " -> ".join(stack[stack.index(real) :] + [real])
-            raise NewnsError(f"include cycle: {chain}", op.path.where)
-        if len(stack) > MAX_DEPTH:
-            raise _TooLarge(f". {name}: includes nested deeper than {MAX_DEPTH} files", op.path.where)
-        self.included += 1
-        if self.included > MAX_INCLUDES:
-            raise _TooLarge(f"the namespace file and its includes are too large: more than {MAX_INCLUDES} includes", op.path.where)
-        try:
-            text = world.read_namespace_file(name, pipe_allowed=False)
-        except (OSError, ValueError) as e:
-            raise NewnsError(f". {name}: {_why(e)}", op.path.where) from None
-        self.read += len(text)
-        if self.read > MAX_TOTAL:
-            raise _TooLarge(f"the namespace file and its includes are too large: more than {MAX_TOTAL >> 20} MiB", op.path.where)
-        self._read(name, text, stack + [real], out)
+        self.world = world
+        self.dir = cwd
+        self.slots = 0
+        self.table = MountTable(world)
+        self.pending: set[str] = set()  # targets whose union is still to be mounted
+        self.actions: list[Action] = []
+        self.problems: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.work_dirs: Where | None = None
+        self.cleared = False
+        self.pid_namespace = False
+        self.setuid_allowed = False
+        self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
+            Bind: self._bind, Mount: self._mount, Unmount: self._unmount, Clear: self._clear,  # type: ignore[dict-item]
+            Allow: self._allow,  # type: ignore[dict-item]
+        }
 
     # -- words -----------------------------------------------------------
 
     def expand(self, word: Word) -> str:
         """A word's text: each variable's value is one literal piece of it."""
-        parts = []
-        for piece in word.pieces:
-            if isinstance(piece, Var):
-                value = self.env.get(piece.name)
-                if value is None:
-                    raise NewnsError(
-                        f"${piece.name} is not set: export it before running newns, "
-                        f"or write the path without it",
-                        piece.where,
-                    )
-                parts.append(value)
-            else:
-                parts.append(piece)
-        text = "".join(parts)
+        try:
+            text = expand(word, self.env)
+        except Unset as unset:
+            raise NewnsError(unset.message(), unset.var.where) from None
         if "\0" in text:
             raise NewnsError("a NUL byte in an argument", word.where)
         return text
@@ -160,7 +99,7 @@ class Interpreter:
         text = self.expand(word)
         if not text:
             raise NewnsError(f"empty {what}", word.where)
-        if _names_device(word):
+        if word.names_device:
             name, _, rest = text[1:].partition("/")
             if name != "old":
                 raise NewnsError(
@@ -184,20 +123,11 @@ class Interpreter:
 
     # -- planning --------------------------------------------------------
 
-    def plan(self, ops_: list[Op]) -> Plan:
-        """The whole file as kernel steps; raises NewnsErrors with every problem."""
-        self.dir = self.cwd
-        self.slots = 0
-        self.table = MountTable()
-        self.pending: set[str] = set()  # targets whose union is still to be mounted
-        self.actions: list[Action] = []
-        self.warnings: list[NewnsError] = []
-        self.work_dirs: Where | None = None
-        self.cleared = False
-        self.pid_namespace = False
-        self.setuid_allowed = False
+    def plan(self, ops: list[Op]) -> Plan:
+        """The whole file as kernel steps; raises NewnsError with every problem (and the
+        warnings found with them)."""
         cwd, cwd_where = None, None
-        for op in ops_:
+        for op in ops:
             action = Action(op.where, None, op.quiet, [])
             try:
                 action.text = self.text(op)
@@ -208,55 +138,45 @@ class Interpreter:
                     self._apply(op, action)
             except NewnsError as problem:
                 if op.quiet:
-                    self._warn(NewnsError(f"skipped (-q): {problem.message}", problem.where))
+                    for d in problem.diagnostics:
+                        self._warn(f"skipped (-q): {d.message}", d.where)
                 else:
-                    self.problems.append(kept(problem))
+                    self.problems += problem.diagnostics
                     if len(self.problems) >= MAX_PROBLEMS:
-                        self.problems.append(NewnsError(f"{MAX_PROBLEMS} problems: newns checks no further", op.where))
+                        self.problems.append(error(f"{MAX_PROBLEMS} problems: newns checks no further", op.where))
                         break
                 continue
             self.actions.append(action)
         self._flush_all()
         if self.problems:
-            raise NewnsErrors(self.problems)
+            raise NewnsError.of(self.problems + self.warnings)
         _release_after_last_use(self.actions)
         return Plan(
             self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace,
             self.setuid_allowed,
         )
 
-    def _warn(self, warning: NewnsError) -> None:
+    def _warn(self, message: str, where: Where | None) -> None:
         """Keep a warning; past MAX_PROBLEMS, only count it."""
         if len(self.warnings) < MAX_PROBLEMS:
-            self.warnings.append(warning)
+            self.warnings.append(warning(message, where))
         elif len(self.warnings) == MAX_PROBLEMS:
-            self.warnings.append(NewnsError(f"more than {MAX_PROBLEMS} warnings: the rest are not shown", warning.where))
+            self.warnings.append(warning(f"more than {MAX_PROBLEMS} warnings: the rest are not shown", where))
 
     def text(self, op: Op) -> str:
         """The line as -d echoes it: command, flags and expanded, quoted words."""
-        name = {Bind: "bind", Mount: "mount", Unmount: "unmount", Clear: "clear", Cd: "cd", Allow: "allow"}[type(op)]
-        words = [name] + (["-" + op.flags] if op.flags else [])
-        for field in ("new", "source", "dir", "old", "spec", "what"):
-            word = getattr(op, field, None)
-            if word is not None:
-                words.append(quote(self.expand(word)))
-        return " ".join(words)
+        words = [op.name] + (["-" + op.flags] if op.flags else [])
+        return " ".join(words + [quote(self.expand(word)) for word in op.arguments()])
 
     def _apply(self, op: Op, action: Action) -> None:
         if "C" in op.flags:
-            self._warn(NewnsError("-C (cache) has no effect on Linux", op.where))
-        if isinstance(op, Bind):
-            self._bind(op, action)
-        elif isinstance(op, Mount):
-            self._mount(op, action)
-        elif isinstance(op, Unmount):
-            self._unmount(op, action)
-        elif isinstance(op, Allow):
-            self._allow(op)
-        else:
-            self._clear(op, action)
+            self._warn("-C (cache) has no effect on Linux", op.where)
+        handler = self.handlers.get(type(op))
+        if handler is None:
+            raise AssertionError(f"no planner handler for {op!r}")
+        handler(op, action)
 
-    def _allow(self, op: Allow) -> None:
+    def _allow(self, op: Allow, action: Action) -> None:
         what = self.expand(op.what)
         if what != "setuid":
             raise NewnsError(f"allow: {what!r} is nothing newns allows: allow setuid is the one there is", op.what.where)
@@ -363,7 +283,7 @@ class Interpreter:
         source = self.expand(op.source)
         old = self.path(op.old)
         fstype = source[1:]
-        if not _names_device(op.source) or not fstype or not set(fstype) <= FSTYPE_CHARS or fstype == "old":
+        if not op.source.names_device or not fstype or not set(fstype) <= FSTYPE_CHARS or fstype == "old":
             raise NewnsError(
                 f"mount: {source or 'an empty source'}: newns mounts kernel filesystems by type, "
                 "as '#tmpfs', '#proc', '#dev' or '#mqueue'; Plan 9 file servers (/srv/...) have no "
@@ -414,7 +334,7 @@ class Interpreter:
         self._flush_all()
         slot, placed = self._new_slot(), self._new_slot()
         action.steps.append(Reroot(slot, placed))
-        table = MountTable()
+        table = MountTable(self.world)
         for path, target in self.table.items():
             table[os.path.normpath(OLD_ROOT + path)] = target
         table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
@@ -556,11 +476,9 @@ class Interpreter:
             upper = next((m for m in members if m.create), None)
             if upper is not None and upper is not members[0]:
                 self._warn(
-                    NewnsError(
-                        f"{self.show(path)}: {upper.label} takes creations (-c) but is not first in the union; "
-                        "overlayfs looks in the writable member first, so its names hide those before it",
-                        target.where,
-                    )
+                    f"{self.show(path)}: {upper.label} takes creations (-c) but is not first in the union; "
+                    "overlayfs looks in the writable member first, so its names hide those before it",
+                    target.where,
                 )
             if upper is not None and not upper.fresh and self.work_dirs is None:
                 self.work_dirs = target.where
@@ -590,11 +508,9 @@ class Interpreter:
         hidden = [p for p in hidden if p in self.table]  # mounting one may have hidden others
         lines = sorted({self.table[p].where.line for p in hidden if self.table[p].where})
         self._warn(
-            NewnsError(
-                f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
-                f"{', '.join(map(str, lines))} mounted inside it ({', '.join(self.show(p) for p in sorted(hidden))})",
-                target.where,
-            )
+            f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
+            f"{', '.join(map(str, lines))} mounted inside it ({', '.join(self.show(p) for p in sorted(hidden))})",
+            target.where,
         )
         for other in hidden:
             self._forget(other)
@@ -610,10 +526,6 @@ class Interpreter:
         self.pending.discard(path)
 
 
-def _why(error: OSError | ValueError) -> str:
-    return (error.strerror if isinstance(error, OSError) else None) or str(error)
-
-
 def _release_after_last_use(actions: list[Action]) -> None:
     """End each action with the release of the slots no later action uses."""
     last: dict[int, Action] = {}
@@ -627,12 +539,6 @@ def _release_after_last_use(actions: list[Action]) -> None:
     for action in actions:
         if id(action) in done:
             action.steps.append(Release(tuple(done[id(action)])))
-
-
-def _names_device(word: Word) -> bool:
-    """Whether a word is #name as the file wrote it: a variable's value never names a device."""
-    first = word.pieces[0]
-    return isinstance(first, str) and first.startswith("#")
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}

@@ -1,0 +1,236 @@
+"""What newns does when it runs: a plain run and the modes --check, --explain, --ns and
+--attach, each a function of its options; and how newns's own failures end it."""
+from __future__ import annotations
+
+import os
+import sys
+
+from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
+from .linux import namespaces, process, world
+from .loader import Loader
+from .planner import Planner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
+
+    from .plan import Plan
+
+
+def caller() -> tuple[dict[str, str], str]:
+    """The caller's environment and working directory, with PWD made right, as a shell does."""
+    env = dict(os.environ)
+    env["PWD"] = cwd = world.working_directory(env.get("PWD"))
+    _undo_pyenv_exec(env)
+    return env, cwd
+
+
+def _undo_pyenv_exec(env: dict[str, str]) -> None:
+    """newns installed with a pyenv Python's pip is started through a pyenv shim, whose
+    `pyenv exec` puts that Python's bin directory first on PATH: the command would find
+    that Python before the one a namespace file chose. Take it off again."""
+    root, path = env.get("PYENV_ROOT"), env.get("PATH", "")
+    first, _, rest = path.partition(":")
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    if root and first == here and here.startswith(os.path.join(root, "versions", "")):
+        env["PATH"] = rest
+
+
+def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> Plan:
+    """The file's plan; raises NewnsError with every problem."""
+    host = world.Host()
+    loader = Loader(host, env)
+    ops = loader.load(nsfile) if nsfile is not None else []
+    planner = Planner(env, cwd, host)
+    try:
+        plan = planner.plan(ops)
+    except NewnsError as failed:
+        raise NewnsError.of(sorted(loader.problems + failed.diagnostics, key=Diagnostic.position)) from None
+    if loader.problems:
+        raise NewnsError.of(sorted(loader.problems + plan.warnings, key=Diagnostic.position))
+    return plan
+
+
+def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: process.CallerSignals) -> None:
+    env, cwd = caller()
+    try:
+        plan = planned(nsfile, env, cwd)
+    except NewnsError as failed:  # the problems; the warnings with them under -d
+        raise NewnsError.of([d for d in failed.diagnostics if debug or d.severity == "error"]) from None
+    if debug:
+        report(plan.warnings)
+    if nsfile is not None:
+        env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
+    argv = argv or [env.get("SHELL") or "/bin/sh"]
+    process.launch(process.Launch(plan, argv, env, cwd, debug, die_with_parent, signals))
+
+
+def check(nsfile: str, signals: process.CallerSignals) -> int:
+    """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems.
+
+    A file whose lines all check is then carried out in a throwaway namespace,
+    so that what only the kernel can refuse is found at its line too."""
+    env, cwd = caller()
+    try:
+        plan = planned(nsfile, env, cwd)
+    except NewnsError as failed:
+        if all(d.where is None for d in failed.diagnostics):
+            raise  # the file as a whole: newns's own failure
+        found = failed.diagnostics
+    else:
+        found = plan.warnings + process.carry_out(process.Launch(plan, [], env, cwd, False, False, signals))
+    for diagnostic in sorted(found, key=Diagnostic.position):
+        output(diagnostic.shown(line_only=True))
+    return EXIT_FAILURE if any(d.severity == "error" for d in found) else 0
+
+
+def explain(nsfile: str) -> None:
+    from .explain import explain
+
+    plan = planned(nsfile, *caller())
+    for line in explain(plan, rootless=namespaces.rootless(), uid=os.geteuid(), gid=os.getegid()):
+        output(line)
+
+
+def ns(pid: str) -> None:
+    from .nsdump import namespace_lines
+
+    mountinfo, cwd = world.process_view(pid)
+    for line in namespace_lines(mountinfo, cwd):
+        output(line)
+
+
+def attach(
+    pid: int, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
+    signals: process.CallerSignals,
+) -> None:
+    """Change the running namespace of pid as the file says (all of it, or nothing), then run a
+    command in it if one is given."""
+    joined = namespaces.Joined(pid)
+    _refuse_host(pid, joined, allow_host)
+    env = dict(os.environ)
+    if joined.owner != os.geteuid():
+        owner = namespaces.user_name(joined.owner)
+        if not as_owner:
+            raise NewnsError(
+                f"--attach {pid}: that namespace belongs to {owner} (uid {joined.owner}), not to you: "
+                f"what runs there runs whatever {owner} put there. "
+                f"Add --as-owner to act as {owner} there, with their ids and no privilege"
+            )
+        if os.geteuid() != 0:
+            raise NewnsError(f"--attach {pid}: that namespace belongs to {owner}: only root can act as another user")
+        namespaces.become(joined.owner, joined.owner_gid())
+        env = _owners_environment(env, joined.owner)
+        for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+            if fd > 2:  # no descriptor of root's goes with them
+                try:
+                    os.set_inheritable(fd, False)
+                except OSError:
+                    pass
+    _, cwd = world.process_view(pid)
+    joined.alive()
+    cwd = cwd or "/"
+    env["PWD"] = cwd
+    if nsfile is not None:
+        host = world.Host()
+        loader = Loader(host, env)
+        file_ops = loader.load(nsfile)
+        if loader.problems:
+            raise NewnsError.of(loader.problems)
+        joined.enter()
+        plan = Planner(env, cwd, host).plan(file_ops)
+        if plan.cleared or plan.pid_namespace or plan.work_dirs:
+            raise NewnsError(
+                f"--attach: {nsfile} needs clear, #proc or a real directory taking creations, "
+                "which only a new namespace can have"
+            )
+        launch = process.Launch(plan, argv, env, cwd, debug, False, signals)
+        for throwaway in (True, False):  # a copy first: a file that fails there changes nothing
+            problems = process.carry_out(launch, joined, throwaway=throwaway)
+            if problems:
+                raise NewnsError.of(problems)
+        if not argv:
+            return
+    else:
+        joined.enter()
+    if not _chdir(cwd):
+        _chdir("/")
+    argv = argv or [env.get("SHELL") or "/bin/sh"]
+    if joined.other_pid_namespace():
+        process.run_joined(argv, env, signals)
+    process.execute(argv, env, signals, no_new_privs=True)
+
+
+def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:
+    """The environment a command gets as another user: theirs, as su gives it; none of root's."""
+    import pwd
+
+    entry = pwd.getpwuid(uid)
+    kept = {k: v for k, v in env.items() if k in ("TERM", "LANG", "COLORTERM") or k.startswith("LC_")}
+    return kept | {
+        "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "SHELL": entry.pw_shell or "/bin/sh",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
+    """--attach changes only the namespace it names: not the host's (the caller's own, or
+    PID 1's), nor any other through mounts that propagate."""
+    target = os.fstat(joined.fds["mnt"]).st_ino
+    hosts = {world.namespace_id("self")}
+    try:
+        hosts.add(world.namespace_id(1))
+    except OSError:
+        pass
+    if target in hosts:
+        if allow_host:
+            return
+        raise NewnsError(
+            f"--attach {pid}: that process is in your own mount namespace or the initial one (PID 1's): "
+            "changing it changes the host's mount table, which newns otherwise never touches. "
+            "Add --allow-host-namespace if that is what you want."
+        )
+    shared = namespaces.shared_mount(world.process_view(pid)[0])
+    joined.alive()
+    if shared is not None:
+        point, group = shared
+        raise NewnsError(
+            f"--attach {pid}: its mount {printable(point)} is shared (peer group {group}): a mount made under it "
+            "would appear in the other namespaces of the group, the host's perhaps. "
+            "Make the namespace's mounts private first (mount --make-rprivate /, inside it)"
+        )
+
+
+def _chdir(path: str) -> bool:
+    try:
+        os.chdir(path)
+        return True
+    except OSError:
+        return False
+
+
+def output(line: str) -> None:
+    """A line of a mode's output; standard output that is closed is newns's own failure."""
+    if sys.stdout is None:
+        raise NewnsError("can't write the output: standard output is closed")
+    print(line)
+
+
+def shebang(nsfile: str | None, argv: list[str], dashdash: bool) -> tuple[str | None, list[str]]:
+    """Without -f, the first argument is the namespace file when the kernel ran that file
+    as a script: a path to an executable file whose #! line runs newns, and no -- before it."""
+    if nsfile is None and not dashdash and argv and world.names_newns(argv[0]):
+        return argv[0], argv[1:]
+    return nsfile, argv
+
+
+def guarded(mode: Callable[..., int | None], *args: object) -> None:
+    """Run a mode; newns's own failures are a message and exit 125."""
+    try:
+        code = mode(*args)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        sys.exit(code)
+    except Exception as exception:  # a bug too: say so in one line, and exit as newns's failures do
+        report(failure(exception))
+    os._exit(EXIT_FAILURE)  # nothing more to flush: what was to be written could not be

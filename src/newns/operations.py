@@ -1,0 +1,162 @@
+"""The operations a namespace file is made of: one class a command, holding all that is
+known of it but its meaning (which the planner gives): its name, flag letters, the
+shapes its arguments may take, and their fields.
+
+To add a line type: a class here (and in COMMANDS), its rule in grammar.lark, its
+handler in planner.Planner.HANDLERS, its line in newns(5).
+"""
+from __future__ import annotations
+
+from .diagnostics import Where
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Mapping
+    from typing import ClassVar
+
+
+class Quoted(str):
+    """Text that was quoted in the file: never a flag or a comment."""
+
+    __slots__ = ()
+
+
+class Var(Record):
+    """A $NAME or ${NAME} in a word."""
+
+    name: str
+    where: Where
+
+
+class Word(Record):
+    """One argument: literal text and variables, joined."""
+
+    pieces: tuple[str | Var, ...]
+    where: Where
+
+    @property
+    def bare(self) -> str | None:
+        """The word's text when it is one unquoted piece, else None."""
+        piece = self.pieces[0]
+        if len(self.pieces) == 1 and isinstance(piece, str) and not isinstance(piece, Quoted):
+            return piece
+        return None
+
+    @property
+    def names_device(self) -> bool:
+        """Whether the word is #name as the file wrote it, bare or quoted ('#tmpfs'): a
+        variable's value never names a device."""
+        first = self.pieces[0]
+        return isinstance(first, str) and first.startswith("#")
+
+
+class Op(Record):
+    """One line's operation; flags are the letters given, e.g. 'ac'."""
+
+    flags: str
+    where: Where
+
+    name: ClassVar[str]
+    letters: ClassVar[str]  # the flags it takes
+    shapes: ClassVar[tuple[tuple[str, ...], ...]]  # its arguments' fields, for each number of them
+
+    @property
+    def quiet(self) -> bool:
+        return "q" in self.flags
+
+    @classmethod
+    def usage(cls) -> str:
+        """bind [-abcCqr] new old: fields some shape lacks are in brackets."""
+        longest = max(cls.shapes, key=len)
+        words = [cls.name] + ([f"[-{cls.letters}]"] if cls.letters else [])
+        words += [f if all(f in shape for shape in cls.shapes) else f"[{f}]" for f in longest]
+        return " ".join(words)
+
+    def arguments(self) -> list[Word]:
+        """Its words, in the order the file gives them."""
+        longest = max(self.shapes, key=len)
+        return [w for w in (getattr(self, f) for f in longest) if w is not None]
+
+
+class Bind(Op):
+    name = "bind"
+    letters = "abcCqr"
+    shapes = (("new", "old"),)
+    new: Word
+    old: Word
+
+
+class Mount(Op):
+    name = "mount"
+    letters = "abcCqr"
+    shapes = (("source", "old"), ("source", "old", "spec"))
+    source: Word
+    old: Word
+    spec: Word | None = None
+
+
+class Unmount(Op):
+    name = "unmount"
+    letters = "q"
+    shapes = (("old",), ("new", "old"))
+    old: Word
+    new: Word | None = None
+
+
+class Clear(Op):
+    name = "clear"
+    letters = "q"
+    shapes = ((),)
+
+
+class Cd(Op):
+    name = "cd"
+    letters = "q"
+    shapes = (("dir",),)
+    dir: Word
+
+
+class Include(Op):
+    name = "."
+    letters = "q"
+    shapes = (("path",),)
+    path: Word
+
+
+class Allow(Op):
+    """A Linux extension: `allow setuid` lets set-user-ID programs gain privilege (no no_new_privs)."""
+
+    name = "allow"
+    letters = ""
+    shapes = (("what",),)
+    what: Word
+
+
+COMMANDS: dict[str, type[Op]] = {cls.name: cls for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow)}
+PLAN9_ONLY = ("chdev", "import")
+
+
+class Unset(Exception):
+    """A variable a word needs is not set."""
+
+    def __init__(self, var: Var) -> None:
+        super().__init__(var.name)
+        self.var = var
+
+    def message(self) -> str:
+        return f"${self.var.name} is not set: export it before running newns, or write the path without it"
+
+
+def expand(word: Word, env: Mapping[str, str]) -> str:
+    """A word's text: each variable's value is one literal piece of it. Raises Unset."""
+    parts = []
+    for piece in word.pieces:
+        if isinstance(piece, Var):
+            value = env.get(piece.name)
+            if value is None:
+                raise Unset(piece)
+            parts.append(value)
+        else:
+            parts.append(piece)
+    return "".join(parts)

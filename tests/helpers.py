@@ -1,0 +1,249 @@
+"""What the tests share: who runs newns, a tree of files for a test, a terminal, and
+small probes of what a namespace left behind. conftest.py holds the fixtures."""
+from __future__ import annotations
+
+import os
+import pty
+import pwd
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+NEWNS = str(Path(sys.executable).parent / "newns")
+TEST_USER = "newns-test"
+OTHER_USER = "newns-test2"
+ROOT = os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs newns in a test."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @property
+    def rootless(self) -> bool:
+        return self.uid != 0
+
+    def run(self, args, *, cwd, env=None, input=None, timeout=60) -> subprocess.CompletedProcess:
+        full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8"}
+        full_env.update(env or {})
+        switch = {} if self.uid == os.geteuid() else {"user": self.uid, "group": self.gid, "extra_groups": []}
+        return subprocess.run(
+            args, cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
+            timeout=timeout, **switch,
+        )
+
+    def newns(self, *args, **kwargs) -> subprocess.CompletedProcess:
+        return self.run([NEWNS, *args], **kwargs)
+
+
+def _account(name: str) -> Caller:
+    """An unprivileged account, made when missing (the tests run as root to make one)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+        entry = pwd.getpwnam(name)
+    return Caller(name, entry.pw_uid, entry.pw_gid)
+
+
+def _test_user() -> Caller:
+    account = _account(TEST_USER)
+    return Caller("user", account.uid, account.gid)
+
+
+def other_user() -> Caller:
+    """A second unprivileged user, to attack the first; root makes it."""
+    return _account(OTHER_USER)
+
+
+def callers() -> list[str]:
+    return ["root", "user"] if ROOT else ["user"]
+
+
+def unprivileged() -> Caller:
+    """The user the rootless path runs as: newns-test when the tests run as root, else whoever runs them."""
+    return _test_user() if ROOT else Caller("user", os.geteuid(), os.getegid())
+
+
+def make_tree(caller: Caller, where: str = "/tmp") -> Tree:
+    """A scratch directory the caller owns, in a place every user can reach."""
+    base = Path(tempfile.mkdtemp(prefix="newns-test-", dir=where))
+    base.chmod(0o755)
+    tree = Tree(base, caller)
+    tree.own()
+    return tree
+
+
+def remove_tree(tree: Tree) -> None:
+    subprocess.run(["chmod", "-R", "u+rwX", str(tree.base)], check=False)
+    shutil.rmtree(tree.base, ignore_errors=True)
+
+
+def scratch(caller: Caller, where: str = "/tmp"):
+    """make_tree, for a fixture: removed afterwards."""
+    tree = make_tree(caller, where)
+    yield tree
+    remove_tree(tree)
+
+
+class Tree:
+    """Files for a test, owned by the caller."""
+
+    def __init__(self, base: Path, caller: Caller) -> None:
+        self.base = base
+        self.caller = caller
+
+    def __truediv__(self, name: str) -> Path:
+        return self.base / name
+
+    def make(self, files: dict[str, str]) -> None:
+        """Create files (a name ending in / is a directory)."""
+        for name, text in files.items():
+            path = self.base / name
+            if name.endswith("/"):
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        self.own()
+
+    def own(self) -> None:
+        if os.geteuid() == 0 and self.caller.uid != 0:
+            subprocess.run(["chown", "-R", f"{self.caller.uid}:{self.caller.gid}", str(self.base)], check=True)
+
+    def ns(self, text: str, name: str = "test.ns") -> Path:
+        self.make({name: text})
+        return self.base / name
+
+    def newns(self, *args, env=None, **kwargs) -> subprocess.CompletedProcess:
+        full_env = {"T": str(self.base)}
+        full_env.update(env or {})
+        return self.caller.newns(*args, cwd=self.base, env=full_env, **kwargs)
+
+
+def mount_table() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return f.read().splitlines()
+
+
+class Terminal:
+    """A program on a pseudo-terminal of its own (its controlling terminal), typed at and
+    read as a person would: send() what is typed, expect() what should appear."""
+
+    def __init__(self, caller: Caller, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.chdir(cwd)
+                if caller.uid != os.geteuid():
+                    os.setgroups([])
+                    os.setgid(caller.gid)
+                    os.setuid(caller.uid)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+        self.output = b""
+        self.seen = 0  # how much of output expect() has matched past
+
+    def send(self, text: str | bytes) -> None:
+        os.write(self.fd, text.encode() if isinstance(text, str) else text)
+
+    def _read(self, timeout: float) -> bool:
+        if not select.select([self.fd], [], [], timeout)[0]:
+            return True
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the terminal's last user has gone
+            return False
+        self.output += chunk
+        return bool(chunk)
+
+    def expect(self, pattern: str, timeout: float = 60) -> re.Match:
+        """Wait for pattern (a regular expression) in what the terminal printed since the last match."""
+        regex = re.compile(pattern.encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            found = regex.search(self.output, self.seen)
+            if found:
+                self.seen = found.end()
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read(min(left, 1.0)) and not regex.search(self.output, self.seen):
+                raise AssertionError(f"no {pattern!r} in {self.text()!r}")
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace").replace("\r\n", "\n")
+
+    def close(self, timeout: float = 60) -> int:
+        """Read to the end, and the program's exit code (killed after timeout: a hang)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            open_ = self._read(0.2)
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                while self._read(0.1) and select.select([self.fd], [], [], 0)[0]:
+                    pass
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            if not open_:
+                time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        raise AssertionError(f"no end after {timeout}s: {self.text()!r}")
+
+
+HANG = 120
+"""Seconds after which a run counts as hung: generous, not a timing threshold."""
+ROOT_CALLER = Caller("root", 0, 0)
+
+
+def needs_root(reason: str):
+    return pytest.mark.skipif(not ROOT, reason=f"needs root: {reason}")
+
+
+def tree_env(tree: Tree) -> dict[str, str]:
+    """The environment Caller.run gives, for Popen, with T the tree."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tree.base), "LANG": "C.UTF-8", "T": str(tree.base)}
+
+
+def spawn(tree: Tree, args: list[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start a process as the tree's caller, in the tree, its output readable line by line."""
+    caller = tree.caller
+    switch = {} if caller.uid == os.geteuid() else {"user": caller.uid, "group": caller.gid, "extra_groups": []}
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(args, cwd=tree.base, env={**tree_env(tree), **(env or {})}, text=True, **switch, **kwargs)
+
+
+def snapshot(path: Path) -> dict[str, bytes | None]:
+    """Everything under path: each file's bytes, None for a directory."""
+    return {str(p.relative_to(path)): None if p.is_dir() else p.read_bytes() for p in sorted(path.rglob("*"))}
+
+
+def small_root(tree: Tree, name: str) -> Path:
+    """A root tree holding dash as /bin/sh and the libraries it loads, owned by the caller."""
+    root = tree / name
+    for d in ("bin", "proc", "dev", "tmp", "mnt", "etc"):
+        (root / d).mkdir(parents=True)
+    shutil.copy2("/bin/dash", root / "bin/sh")
+    ldd = subprocess.run(["ldd", "/bin/dash"], capture_output=True, text=True, check=True).stdout
+    for lib in re.findall(r"(/\S+) \(0x", ldd):
+        (root / lib.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(lib, root / lib.lstrip("/"))
+    tree.own()
+    return root
