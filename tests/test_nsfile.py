@@ -104,7 +104,6 @@ def test_every_command():
         ("bind /a /b # note\n", 12, "comments go on their own line"),
         ("bind /a /b #note\n", 12, "comments go on their own line"),
         ("bind -x /a /b\n", 7, "unknown flag -x"),
-        ("bind -ab /a /b\n", 1, "-a and -b together"),
         ("bind /a\n", 1, "too few arguments to bind"),
         ("bind /a /b /c\n", 12, "too many arguments to bind"),
         ("mount /a\n", 1, "too few arguments to mount"),

@@ -58,13 +58,16 @@ def _step(step: Step, held: dict[int, str]) -> str:
     if isinstance(step, Attach):
         mode = ", then read-only, recursively (mount_setattr)" if step.readonly else ""
         held[step.placed] = step.target
-        return f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {_onto(step.target, step.point)} (open_tree, move_mount){mode}"
+        return (
+            f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {_onto(step.target, step.point)} "
+            f"(open_tree, move_mount){mode} -> #{step.placed}"
+        )
     if isinstance(step, Overlay):
         layers = ", ".join(f"{held.get(s, f'#{s}')}" for s in step.lowers)
         upper = f"; upperdir {held.get(step.upper, f'#{step.upper}')}" if step.upper is not None else "; read-only"
         mode = "; read-only" if step.readonly and step.upper is not None else ""
         held[step.placed] = step.target
-        return f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode}"
+        return f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode} -> #{step.placed}"
     if isinstance(step, Detach):
         return f"umount -l {step.target}"
     if isinstance(step, MakePoint):

@@ -201,8 +201,6 @@ def _operation(name: str, words: list[Word], where: Where) -> Op:
         raise NewnsError(f"too many arguments to {name}: usage: {command.usage()}", extra.where)
     if len(args) < min(counts):
         raise NewnsError(f"too few arguments to {name}: usage: {command.usage()}", where)
-    if "a" in flags and "b" in flags:
-        raise NewnsError(f"{name}: -a and -b together: a member goes either after or before", where)
     shape = next(shape for shape in command.shapes if len(shape) == len(args))
     return command(flags, where, **dict(zip(shape, args)))
 

@@ -169,6 +169,8 @@ class Planner:
         return " ".join(words + [quote(self.expand(word)) for word in op.arguments()])
 
     def _apply(self, op: Op, action: Action) -> None:
+        if "a" in op.flags and "b" in op.flags:
+            raise NewnsError(f"{op.name}: -a and -b together: a member goes either after or before", op.where)
         if "C" in op.flags:
             self._warn("-C (cache) has no effect on Linux", op.where)
         handler = self.handlers.get(type(op))

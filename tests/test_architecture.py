@@ -1,0 +1,85 @@
+"""The rules of docs/architecture.md, held: who may import what, and no import cycles."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import newns
+
+PACKAGE = Path(newns.__file__).parent
+CORE = {"diagnostics", "record", "operations", "nsfile", "loader", "planner", "table", "plan", "labels", "explain",
+        "nsdump", "world"}
+"""The pure core: it makes no system call, and imports nothing of linux/."""
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def imports(name: str, path: Path) -> set[str]:
+    """Everything a module imports, at its top or inside a function: absolute names, and
+    newns's own modules as their names within the package."""
+    package = name.split(".")[:-1] if not path.name == "__init__.py" else name.split(".")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+                if node.module is None:
+                    found |= {".".join(base + [alias.name]) for alias in node.names}
+                else:
+                    found.add(module)
+            else:
+                found.add(node.module or "")
+    return {f"newns.{n}" if n and not n.startswith(("newns", "")) else n for n in found if n}
+
+
+def own(names: set[str], all_modules: dict[str, Path]) -> set[str]:
+    return {n for n in names if n in all_modules}
+
+
+def test_only_the_linux_package_imports_ctypes():
+    for name, path in modules().items():
+        if "ctypes" in imports(name, path):
+            assert name == "linux.libc", f"{name} imports ctypes: only linux/libc.py may"
+
+
+def test_the_core_imports_nothing_of_linux():
+    for name, path in modules().items():
+        if name in CORE:
+            assert not any(n == "linux" or n.startswith("linux.") for n in imports(name, path)), name
+
+
+def test_there_are_no_import_cycles():
+    all_modules = modules()
+    graph = {name: own(imports(name, path), all_modules) - {name} for name, path in all_modules.items()}
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for other in sorted(graph[name]):
+            if state.get(other) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(trail[trail.index(other) :] + [other]))
+            if other not in state:
+                visit(other, trail + [other])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_the_planner_loads_without_ctypes_or_typing():
+    """The core is in-process testable anywhere, and costs newns's start nothing it needn't."""
+    code = "import sys, newns.planner, newns.loader; print(sorted({'ctypes', 'typing'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "[]\n"

@@ -1,0 +1,173 @@
+"""The planner in-process, on a made-up world: no namespace, no mount, no system call.
+
+Each test gives the planner a file and a world (which paths exist, and what
+they are) and compares its plan, as --explain prints it, with the plan
+expected: unions, what a mount covers, when a pending union is mounted,
+clear and the mount points newns makes. These run anywhere, user namespaces
+or not.
+"""
+from __future__ import annotations
+
+import pytest
+
+from newns import nsfile
+from newns.diagnostics import NewnsError
+from newns.explain import explain
+from newns.planner import Planner
+
+WORLD = {
+    "/": "dir", "/w": "dir", "/a": "dir", "/a/sub": "dir", "/b": "dir", "/c": "dir", "/t": "dir", "/t/sub": "dir",
+    "/usr": "dir", "/etc": "dir", "/f": "file", "/dev": "dir", "/dev/null": "other", "/dev/zero": "other",
+}
+
+
+class MadeUp:
+    """A world of paths and their kinds; everything else is missing."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = paths
+
+    def kind(self, path: str) -> str | None:
+        return self.paths.get(path, "missing")
+
+    def realpath(self, path: str) -> str:
+        return path
+
+    def read(self, path: str, *, pipe_allowed: bool) -> str:
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def account(self) -> tuple[str, str]:
+        return "u", "/home/u"
+
+
+def planned(text: str, paths: dict[str, str] = WORLD):
+    ops, problems = nsfile.parse(text, "t.ns")
+    assert problems == []
+    return Planner({"X": "/a"}, "/w", MadeUp(paths)).plan(ops)
+
+
+def steps(text: str, paths: dict[str, str] = WORLD) -> list[str]:
+    """The plan's lines between the namespace's making and the command's exec."""
+    lines = explain(planned(text, paths), rootless=False, uid=0, gid=0)
+    start = lines.index("mount --make-rprivate /") + 1
+    return lines[start : next(i for i, line in enumerate(lines) if line.startswith(("chdir ", "pivot_root")))]
+
+
+def problems(text: str, paths: dict[str, str] = WORLD) -> list[str]:
+    with pytest.raises(NewnsError) as raised:
+        planned(text, paths)
+    return [d.shown(line_only=True) for d in raised.value.diagnostics]
+
+
+def test_a_bind_replaces():
+    assert steps("bind /a /t\n") == [
+        "# t.ns:1:1: bind /a /t",
+        "  open /a (O_PATH) -> #1",
+        "  mount --rbind /a /t (open_tree, move_mount) -> #2",
+        "  close #1 #2",
+    ]
+
+
+def test_a_union_is_one_overlay_mounted_once_at_the_end():
+    assert steps("bind -a /a /t\nbind -bc /b /t\n") == [
+        "# t.ns:1:1: bind -a /a /t",
+        "  open /a (O_PATH) -> #1",
+        "  open /t (O_PATH) -> #2",
+        "# t.ns:2:1: bind -bc /b /t",
+        "  open /b (O_PATH) -> #3",
+        "# t.ns:2:1: the union changed here, mounted now",
+        "  mount -t overlay /t: lowerdir+ /t, /a; upperdir /b -> #4",
+        "  close #1 #2 #3 #4",
+    ]
+
+
+def test_a_union_is_mounted_when_a_later_line_looks_inside_it():
+    assert steps("bind -a /a /t\nbind /b /t/sub\n") == [
+        "# t.ns:1:1: bind -a /a /t",
+        "  open /a (O_PATH) -> #1",
+        "  open /t (O_PATH) -> #2",
+        "# t.ns:1:1: the union changed here, mounted now",
+        "  mount -t overlay /t: lowerdir+ /t, /a; read-only -> #3",
+        "  close #1 #2 #3",
+        "# t.ns:2:1: bind /b /t/sub",
+        "  open /b (O_PATH) -> #4",
+        "  mount --rbind /b /t/sub (open_tree, move_mount) -> #5",
+        "  close #4 #5",
+    ]
+
+
+def test_a_mount_covers_what_was_mounted_inside_it():
+    plan = planned("mount '#tmpfs' /t/sub\nbind /b /t\n")
+    assert [w.shown(line_only=True) for w in plan.warnings] == [
+        "t.ns:2:1: warning: /t now hides what line 1 mounted inside it (/t/sub)"
+    ]
+    assert steps("mount '#tmpfs' /t/sub\nbind /b /t\n")[-4:] == [
+        "# t.ns:2:1: bind /b /t",
+        "  open /b (O_PATH) -> #3",
+        "  mount --rbind /b /t (open_tree, move_mount) -> #4",
+        "  close #3 #4",
+    ]
+
+
+def test_clear_builds_from_an_empty_root_with_made_up_mount_points():
+    assert steps("clear\nbind #old/usr /usr\nmount -c '#tmpfs' /tmp\nbind #old/a /tmp/x/y\n") == [
+        "# t.ns:1:1: clear",
+        "  mount a hidden tmpfs root, pivot_root into it: the namespace so far at /oldroot, "
+        "a new empty tmpfs -> #1, a copy at /newroot -> #2",
+        "  close #1",
+        "# t.ns:2:1: bind '#old/usr' /usr",
+        "  mkdir /newroot/usr -> #3 (a mount point in a new filesystem, made beneath #2, no symlink followed)",
+        "  open /oldroot/usr (O_PATH) -> #4",
+        "  mount --rbind /oldroot/usr /newroot/usr (#3) (open_tree, move_mount) -> #5",
+        "  close #3 #4 #5",
+        "# t.ns:3:1: mount -c '#tmpfs' /tmp",
+        "  mkdir /newroot/tmp -> #6 (a mount point in a new filesystem, made beneath #2, no symlink followed)",
+        "  fsopen tmpfs, fsmount -> #7",
+        "  mount --rbind new tmpfs #7 /newroot/tmp (#6) (open_tree, move_mount) -> #8",
+        "  close #2 #6 #7",
+        "# t.ns:4:1: bind '#old/a' /tmp/x/y",
+        "  mkdir /newroot/tmp/x/y -> #9 (a mount point in a new filesystem, made beneath #8, no symlink followed)",
+        "  open /oldroot/a (O_PATH) -> #10",
+        "  mount --rbind /oldroot/a /newroot/tmp/x/y (#9) (open_tree, move_mount) -> #11",
+        "  close #8 #9 #10 #11",
+    ]
+
+
+def test_no_mount_point_is_made_up_in_a_real_directory_or_a_shared_kernel_filesystem():
+    assert problems("bind /a /t/missing\n") == ["t.ns:1:9: bind: /t/missing: no such directory"]
+    assert problems("mount '#tmpfs' /t\nbind -bc /b /t\nbind /a /t/new\n") == [
+        "t.ns:3:9: bind: /t/new: no such directory (in what line 2 put on /t)"
+    ]
+    # a devtmpfs is the host's own: what is in it can't be told, and nothing is made there
+    assert "mkdir" not in "".join(steps("mount '#devtmpfs' /t\nbind /a /t/new\n"))
+
+
+def test_a_variable_is_a_literal_piece_and_an_unset_one_an_error():
+    assert steps("bind $X /t\n")[0] == "# t.ns:1:1: bind /a /t"
+    assert problems("bind $NOPE /t\n") == [
+        "t.ns:1:6: $NOPE is not set: export it before running newns, or write the path without it"
+    ]
+
+
+def test_quiet_lines_become_warnings():
+    plan = planned("bind -q /missing /t\n")
+    assert [w.shown(line_only=True) for w in plan.warnings] == [
+        "t.ns:1:9: warning: skipped (-q): bind: /missing: no such file or directory"
+    ]
+    assert plan.actions == []
+
+
+def test_the_process_around_the_plan():
+    lines = explain(planned("mount '#proc' /proc\nbind -c /a /t\n", {**WORLD, "/proc": "dir"}), rootless=True, uid=1000, gid=100)
+    assert lines[:6] == [
+        "unshare(CLONE_NEWUSER|CLONE_NEWPID)",
+        "write uid_map '1000 1000 1', setgroups 'deny', gid_map '100 100 1'",
+        "fork: newns stays as the parent; the child is PID 1 of the new PID namespace, and dies with newns",
+        "unshare(CLONE_NEWNS)",
+        "mount --make-rprivate /",
+        "# t.ns:1:1: mount '#proc' /proc",
+    ]
+    assert lines[-2:] == [
+        "fork: the command, a child of PID 1, which reaps orphans",
+        "no_new_privs, a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command",
+    ]
