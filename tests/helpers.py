@@ -247,3 +247,19 @@ def small_root(tree: Tree, name: str) -> Path:
         shutil.copy2(lib, root / lib.lstrip("/"))
     tree.own()
     return root
+
+
+def newns_started(pid: int) -> None:
+    """Wait until the newns of pid runs its own code. Python, as it starts, ignores SIGPIPE
+    and catches SIGINT (which newns can't change); newns then lets Ctrl-C end it."""
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if line.startswith(("SigIgn:", "SigCgt:")))
+        except OSError:
+            return
+        ignored, caught = (int(fields[k].strip(), 16) for k in ("SigIgn", "SigCgt"))
+        if ignored & (1 << (signal.SIGPIPE - 1)) and not caught & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.001)

@@ -83,3 +83,17 @@ def test_the_planner_loads_without_ctypes_or_typing():
     code = "import sys, newns.planner, newns.loader; print(sorted({'ctypes', 'typing'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == "[]\n"
+
+
+def test_what_runs_inside_the_namespace_imports_nothing_late():
+    """After clear, newns's own files are out of reach: the door and what launches the command
+    import every module they need before the namespace is built."""
+    allowed = {  # these run before the namespace is entered
+        ("linux/process.py", "_work_area"), ("linux/namespaces.py", "user_name"), ("linux/namespaces.py", "owner_gid"),
+    }
+    for name in ("linux/door.py", "linux/process.py", "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py"):
+        tree = ast.parse((PACKAGE / name).read_text())
+        for function in ast.walk(tree):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                late = [n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))]
+                assert not late or (name, function.name) in allowed, f"{name}: {function.name} imports late"

@@ -17,7 +17,10 @@ import sysconfig
 import time
 
 import pytest
-from helpers import HANG, NEWNS, ROOT_CALLER, Terminal, Tree, make_tree, mount_table, needs_root, other_user, remove_tree, spawn, unprivileged
+from helpers import (
+    HANG, NEWNS, ROOT_CALLER, Terminal, Tree, make_tree, mount_table, needs_root, newns_started, other_user, remove_tree, spawn,
+    unprivileged,
+)
 
 from newns import nsfile, operations
 
@@ -519,6 +522,7 @@ def test_ctrl_c_while_reading_a_large_file(tree):
     for mode in (["--check", "-f", str(ns)], ["-f", str(ns), "true"]):
         for delay in (0.05, 0.3):
             run = spawn(tree, [NEWNS, *mode])
+            newns_started(run.pid)
             time.sleep(delay)
             run.send_signal(signal.SIGINT)
             out, err = run.communicate(timeout=HANG)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import HANG, NEWNS, Terminal, Tree, small_root, spawn
+from helpers import HANG, NEWNS, Terminal, Tree, newns_started, small_root, spawn
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACES = REPO / "namespaces"
@@ -204,6 +204,7 @@ def test_a_signal_during_set_up_ends_newns_and_the_command_never_runs(tree, sig)
     for _ in range(12):
         (tree / "ran").unlink(missing_ok=True)
         run = spawn(tree, [NEWNS, "-f", str(ns), "sh", "-c", TRAPPING])
+        newns_started(run.pid)
         time.sleep(rng.uniform(0, span * 1.5))
         run.send_signal(sig)
         out, err = run.communicate(timeout=HANG)

@@ -44,7 +44,7 @@ def escape_char(char: str) -> str:
 
 def printable(text: str, *, keep: str = "") -> str:
     """text as it may be written to a terminal: unprintable characters (but those in keep) escaped."""
-    if not any(is_unprintable(c) for c in text):
+    if text.isprintable() or not any(is_unprintable(c) for c in text):  # isprintable: the quick look
         return text
     return "".join(escape_char(c) if is_unprintable(c) and c not in keep else c for c in text)
 

@@ -117,7 +117,7 @@ def union_lines(members: list[tuple[str, bool]], target: str, readonly: bool) ->
         order = [(0, "")] + [(i, "-a") for i in range(1, len(names))]
     else:
         order = [(i, "-a") for i in range(seed + 1, len(names))] + [(i, "-b") for i in range(seed - 1, -1, -1)]
-    lines = []
+    lines: list[str] = []
     for i, flag in order:
         flags = flag + ("c" if creates[i] else "") + ("r" if readonly and not lines else "")
         flags = ("-" + flags.lstrip("-")) if flags else ""

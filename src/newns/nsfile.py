@@ -235,7 +235,7 @@ def quote(text: str) -> str:
     quoting as Plan 9's ns(1) prints a word, and $'...' for what rc quoting can't hold (a
     newline, any control character, a byte that is not UTF-8), so no text can make more
     than one word or line."""
-    if any(is_unprintable(c) for c in text):
+    if not text.isprintable() and any(is_unprintable(c) for c in text):  # isprintable: the quick look
         return "$'" + "".join(_escape(c) for c in text) + "'"
     if text and _SPECIAL.isdisjoint(text) and not text.startswith("-"):
         return text

@@ -19,16 +19,11 @@ can't be executed; 127 when it is not found.
 """
 
 
-class ProcessId(click.ParamType):
+def process_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """A process: its number, or 'self'."""
-
-    name = "PID"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        if text != "self" and not (text.isdigit() and int(text) > 0):
-            self.fail(f"{text!r} is not a process ID", param, ctx)
-        return text
+    if value is not None and value != "self" and not (value.isdigit() and int(value) > 0):
+        raise click.BadParameter(f"{value!r} is not a process ID")
+    return value
 
 
 @click.command(
@@ -49,7 +44,7 @@ class ProcessId(click.ParamType):
     "--ns",
     "ns_pid",
     metavar="[PID]",
-    type=ProcessId(),
+    callback=process_id,
     is_flag=False,
     flag_value="self",
     help="Print the mount namespace of PID (default: your own) as a namespace file.",

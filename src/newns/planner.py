@@ -209,8 +209,8 @@ class Planner:
     def _hidden_by(self, path: str) -> str:
         """Which earlier line decides what path holds, for an error message."""
         holder = self.table.holder(path)
-        where = self.table[holder].where if holder else None
-        return f" (in what line {where.line} put on {self.show(holder)})" if where else ""
+        where = self.table[holder].where if holder is not None else None
+        return f" (in what line {where.line} put on {self.show(holder)})" if holder is not None and where else ""
 
     def _check_new(self, path: str, word: Word, command: str) -> None:
         """After clear, only the new namespace changes; #old is there to bind from."""
@@ -249,7 +249,7 @@ class Planner:
             return None
         members = self.table[base].members
         member = members[0] if len(members) == 1 else next((m for m in members if m.create), None)
-        if member is None or not member.fresh:
+        if member is None or member.made is None:
             return None
         for made in reversed(missing):
             member.made[os.path.relpath(made, base)] = "dir" if directory or made != path else "file"
@@ -367,7 +367,7 @@ class Planner:
                 found = self.table.lookup(old)
                 seed = Member(self._capture(old, action), self.show(old), found.origin, False, seed=True)
                 if found.fresh is not None:
-                    seed.fresh, seed.made = True, _made_below(found.fresh.made, found.inside)
+                    seed.fresh, seed.made = True, _made_below(found.fresh.made or {}, found.inside)
                 base = [seed]
             members = base + new if "a" in op.flags else new + base
         else:
@@ -454,6 +454,7 @@ class Planner:
 
     def _flush(self, path: str) -> None:
         target = self.table[path]
+        assert target.where is not None, "a pending union was changed by a line"
         flush = Action(target.where, None, False, [])
         self._materialize(path, flush)
         self.actions.append(flush)
@@ -508,7 +509,8 @@ class Planner:
             if other in self.pending:
                 self._flush(other)
         hidden = [p for p in hidden if p in self.table]  # mounting one may have hidden others
-        lines = sorted({self.table[p].where.line for p in hidden if self.table[p].where})
+        wheres = [self.table[p].where for p in hidden]
+        lines = sorted({where.line for where in wheres if where is not None})
         self._warn(
             f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
             f"{', '.join(map(str, lines))} mounted inside it ({', '.join(self.show(p) for p in sorted(hidden))})",

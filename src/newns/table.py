@@ -110,7 +110,7 @@ def _lookup_in(target: Target, rest: str, world: World) -> Found:
     """Find rest in a union: the first member that holds it (Plan 9's walk)."""
     for member in target.members:
         if member.fresh:
-            kind = "dir" if not rest else member.made.get(rest)
+            kind = "dir" if not rest else (member.made or {}).get(rest)
             if kind:
                 return Found(kind, fresh=member, inside=rest)
             continue

@@ -17,7 +17,13 @@ from ..diagnostics import NewnsError, printable, report, warning
 from ..labels import union_source
 from ..plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 from . import libc
-from .workdirs import WorkArea
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
+    from collections.abc import Callable
+    from typing import Any
+
+    from .workdirs import WorkArea
 
 DEVICE_LINKS = (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
@@ -37,7 +43,7 @@ class Door:
         self.staged: set[int] = set()  # fresh slots with upper and work directories made
         self.console: int | None = None
         self.proc = "/proc"  # where this process finds /proc: under OLD_ROOT once clear moved the root
-        self._steps = {
+        self._steps: dict[type, Callable[[Any], None]] = {
             Capture: self._capture, NewFs: self._new_fs, Attach: self._attach, Overlay: self._overlay,
             Detach: self._detach, MakePoint: self._make_point, Reroot: self._reroot, Devices: self._devices,
             Release: self._release,
@@ -77,9 +83,9 @@ class Door:
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
-        for fd in (self.console, self.work_run):
-            if fd is not None:
-                os.close(fd)
+        for held in (self.console, self.work_run):
+            if held is not None:
+                os.close(held)
         self.console = self.work_run = None
 
     def fd_path(self, fd: int, rest: str = "") -> str:

@@ -7,6 +7,10 @@ import ctypes
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
+    from collections.abc import Collection
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.getauxval.restype = ctypes.c_ulong
 _libc.getauxval.argtypes = [ctypes.c_ulong]
@@ -189,13 +193,13 @@ def namespace_owner(fd: int) -> int:
 class SignalFd:
     """Signals read as data (signalfd(2)): the signals must be blocked."""
 
-    def __init__(self, signals: set[int]) -> None:
+    def __init__(self, signals: Collection[int]) -> None:
         mask = ctypes.c_uint64(sum(1 << (sig - 1) for sig in signals))
         self.fd = _check(_libc.signalfd(-1, ctypes.byref(mask), os.O_CLOEXEC | os.O_NONBLOCK))
 
     def read(self) -> list[int]:
         """The signals that arrived, in order (none when none did)."""
-        found = []
+        found: list[int] = []
         while True:
             try:
                 data = os.read(self.fd, 128 * 16)

@@ -121,7 +121,7 @@ class Joined:
 
     def alive(self) -> None:
         """Raise unless the process is still there (so what was read by its PID was its own)."""
-        if select.select([self.process], [], [], 0)[0]:
+        if self.process is None or select.select([self.process], [], [], 0)[0]:
             raise NewnsError(f"--attach {self.pid}: the process has ended")
 
     def owner_gid(self) -> int:

@@ -17,7 +17,6 @@ and the command never runs.
 """
 from __future__ import annotations
 
-import _signal as signal  # the signal module's core; the module itself loads enum, slow at every start
 import errno
 import os
 import select
@@ -29,7 +28,14 @@ from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
 from .door import Door
-from .workdirs import UnsafeCache, WorkArea, cache_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow at every start
+    import signal
+
+    from .workdirs import WorkArea
+else:
+    import _signal as signal  # its core, all newns needs
 
 FORWARDED = frozenset((
     signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
@@ -122,6 +128,8 @@ def launch(run: Launch) -> None:
 
 
 def _work_area(run: Launch) -> WorkArea:
+    from .workdirs import UnsafeCache, WorkArea, cache_dir  # only a union that creates in a real directory needs it
+
     assert run.plan.work_dirs is not None
     try:
         area = WorkArea(cache_dir(run.env), os.geteuid())

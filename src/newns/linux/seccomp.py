@@ -18,7 +18,7 @@ TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 
 # audit arch -> the numbers of ioctl under it
-IOCTL = {
+IOCTL: dict[str, dict[int, tuple[int, ...]]] = {
     "x86_64": {0xC000003E: (16, 0x40000000 | 514), 0x40000003: (54,)},  # x86_64 (and x32), i386
     "aarch64": {0xC00000B7: (29,), 0x40000028: (54,)},  # arm64, arm
     "riscv64": {0xC00000F3: (29,)},
