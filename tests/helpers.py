@@ -230,6 +230,19 @@ def spawn(tree: Tree, args: list[str], env: dict[str, str] | None = None, **kwar
     return subprocess.Popen(args, cwd=tree.base, env={**tree_env(tree), **(env or {})}, text=True, **switch, **kwargs)
 
 
+def ns_of(tree: Tree, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """newns --ns of the namespace newns builds with args (a file with no #proc: the command
+    is newns's own process), run from the caller's namespace, which #old names when the caller
+    replays it. (Run inside, newns --ns is that namespace itself: clear, bind '#old/' /.)"""
+    shell = spawn(tree, [NEWNS, *args, "sh", "-c", "echo ready; read x"], env, stdin=subprocess.PIPE)
+    try:
+        assert shell.stdout.readline() == "ready\n", shell.stderr.read()
+        return tree.newns("--ns", str(shell.pid), env=env)
+    finally:
+        shell.stdin.close()
+        shell.wait(timeout=HANG)
+
+
 def snapshot(path: Path) -> dict[str, bytes | None]:
     """Everything under path: each file's bytes, None for a directory."""
     return {str(p.relative_to(path)): None if p.is_dir() else p.read_bytes() for p in sorted(path.rglob("*"))}
@@ -251,15 +264,18 @@ def small_root(tree: Tree, name: str) -> Path:
 
 def newns_started(pid: int) -> None:
     """Wait until the newns of pid runs its own code. Python, as it starts, ignores SIGPIPE
-    and catches SIGINT (which newns can't change); newns then lets Ctrl-C end it."""
+    and catches SIGINT (which newns can't change); newns then lets Ctrl-C end it, and loads
+    ctypes (a shared object in its maps) only after that."""
     deadline = time.monotonic() + HANG
     while time.monotonic() < deadline:
         try:
             with open(f"/proc/{pid}/status") as f:
                 fields = dict(line.split(":", 1) for line in f if line.startswith(("SigIgn:", "SigCgt:")))
+            with open(f"/proc/{pid}/maps") as f:
+                loaded = "_ctypes" in f.read()
         except OSError:
             return
         ignored, caught = (int(fields[k].strip(), 16) for k in ("SigIgn", "SigCgt"))
-        if ignored & (1 << (signal.SIGPIPE - 1)) and not caught & (1 << (signal.SIGINT - 1)):
+        if loaded and ignored & (1 << (signal.SIGPIPE - 1)) and not caught & (1 << (signal.SIGINT - 1)):
             return
         time.sleep(0.001)

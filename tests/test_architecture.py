@@ -10,7 +10,7 @@ import newns
 
 PACKAGE = Path(newns.__file__).parent
 CORE = {"diagnostics", "record", "operations", "nsfile", "loader", "planner", "table", "plan", "labels", "explain",
-        "nsdump", "world"}
+        "nsdump", "mountinfo", "world"}
 """The pure core: it makes no system call, and imports nothing of linux/."""
 
 

@@ -18,7 +18,8 @@ import time
 
 import pytest
 from helpers import (
-    HANG, NEWNS, ROOT_CALLER, Terminal, Tree, make_tree, mount_table, needs_root, newns_started, other_user, remove_tree, spawn,
+    HANG, NEWNS, ROOT_CALLER, Terminal, Tree, make_tree, mount_table, needs_root, newns_started, ns_of, other_user, remove_tree,
+    spawn,
     unprivileged,
 )
 
@@ -207,7 +208,7 @@ def test_ns_output_reads_back_as_the_same_single_words(tree):
     lines = [f"bind $T/a $T/$V{i}\n" for i in range(len(names))]
     env = {f"V{i}": name for i, name in enumerate(names)}
     ns = tree.ns("".join(lines))
-    result = tree.newns("-f", str(ns), NEWNS, "--ns", env=env)
+    result = ns_of(tree, ["-f", str(ns)], env)
     assert result.returncode == 0, result.stderr
     assert "\nmount '#tmpfs' /etc\n" not in result.stdout
     targets = [old for verb, new, old in dumped_binds(result.stdout) if old.startswith(str(tree.base))]
@@ -217,7 +218,7 @@ def test_ns_output_reads_back_as_the_same_single_words(tree):
 def test_a_union_members_name_cannot_forge_members(tree):
     tree.make({"t/": "", f"{UNION_FORGED}/": ""})
     ns = tree.ns("bind -a $T/$M $T/t\n")
-    result = tree.newns("-f", str(ns), NEWNS, "--ns", env={"M": UNION_FORGED})
+    result = ns_of(tree, ["-f", str(ns)], {"M": UNION_FORGED})
     assert result.returncode == 0, result.stderr
     mine = [b for b in dumped_binds(result.stdout) if b[2] == str(tree / "t")]
     assert mine == [("bind", str(tree / UNION_FORGED), str(tree / "t"))], result.stdout
@@ -556,9 +557,16 @@ def test_ns_does_not_believe_an_overlay_source_that_does_not_fit_its_layers(tree
     tree.make({"a/": "", "b/": "", "t/": "", "u/": ""})
     script = (
         f'mount -t overlay "newns:-{tree / "t"}" -o lowerdir={tree / "a"}:{tree / "b"} {tree / "t"} && '
-        f'mount -t overlay "newns:-/x -/y -/z" -o lowerdir={tree / "a"}:{tree / "b"} {tree / "u"} && {NEWNS} --ns'
+        f'mount -t overlay "newns:-/x -/y -/z" -o lowerdir={tree / "a"}:{tree / "b"} {tree / "u"} && '
+        "echo ready && read x"
     )
-    result = tree.caller.run(["unshare", "-rm", "sh", "-c", script], cwd=tree.base)
+    mounted = spawn(tree, ["unshare", "-rm", "sh", "-c", script], stdin=subprocess.PIPE)
+    try:
+        assert mounted.stdout.readline() == "ready\n", mounted.stderr.read()
+        result = tree.newns("--ns", str(mounted.pid))
+    finally:
+        mounted.stdin.close()
+        mounted.wait(timeout=HANG)
     assert result.returncode == 0, result
     lines = [line for line in result.stdout.splitlines() if str(tree.base) in line and not line.startswith("cd ")]
     assert len(lines) == 2 and all(line.startswith("# ") for line in lines), result.stdout

@@ -317,23 +317,20 @@ def run_bytes(caller, args, *, cwd, env):
 
 
 def agree(check, run) -> None:
-    """newns runs the command or exits 125; what --check refuses, a run refuses before the command,
-    with the same problems."""
+    """--check is exact: what it refuses, a run refuses before the command (stopping at the
+    first of them the kernel refuses, where --check goes on); what it passes, a run builds."""
     no_crash(check)
     no_crash(run)
     refused = problems_of_check(check)
     if refused:
         assert run.returncode == 125, run
         assert run.stdout == b""
-        assert problems_of_run(run) == refused
+        found = problems_of_run(run)
+        assert found and found <= refused, (found, refused)
         return
-    assert run.returncode in (0, 125, 127), run
+    assert run.returncode in (0, 127), run  # 127: no echo after clear
     if run.returncode == 0:
         assert (run.stdout, run.stderr) == (b"RAN\n", b"")
-    else:
-        # Refused by the kernel while building (named at its line), or no echo after clear.
-        assert run.stdout == b""
-        assert problems_of_run(run), run.stderr
 
 
 @pytest.fixture

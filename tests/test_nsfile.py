@@ -113,7 +113,7 @@ def test_every_command():
         ("chdev -r Ms\n", 1, "Plan 9 command"),
         ("bind 'a b /c\n", 6, "unterminated quote"),
         ("bind $ /c\n", 6, "'$' must start a variable name"),
-        ("bind ${x /c\n", 6, "'$' must start a variable name"),
+        ("bind ${x /c\n", 6, "unclosed ${x: write ${x}"),
         ("'bind' /a /b\n", 1, "a line starts with a command name"),
         ("bind'x' /a\n", 5, "separate words with spaces"),
     ],

@@ -39,6 +39,9 @@ class MadeUp:
     def account(self) -> tuple[str, str]:
         return "u", "/home/u"
 
+    def mount_points(self) -> list[str]:
+        return ["/", "/proc", "/dev", "/dev/pts"]
+
 
 def planned(text: str, paths: dict[str, str] = WORLD):
     ops, problems = nsfile.parse(text, "t.ns")
@@ -75,7 +78,7 @@ def test_a_union_is_one_overlay_mounted_once_at_the_end():
         "  open /t (O_PATH) -> #2",
         "# t.ns:2:1: bind -bc /b /t",
         "  open /b (O_PATH) -> #3",
-        "# t.ns:2:1: the union changed here, mounted now",
+        "# t.ns:2:1: the union on /t, changed by this line, mounted now",
         "  mount -t overlay /t: lowerdir+ /t, /a; upperdir /b -> #4",
         "  close #1 #2 #3 #4",
     ]
@@ -86,7 +89,7 @@ def test_a_union_is_mounted_when_a_later_line_looks_inside_it():
         "# t.ns:1:1: bind -a /a /t",
         "  open /a (O_PATH) -> #1",
         "  open /t (O_PATH) -> #2",
-        "# t.ns:1:1: the union changed here, mounted now",
+        "# t.ns:1:1: the union on /t, changed by this line, mounted now",
         "  mount -t overlay /t: lowerdir+ /t, /a; read-only -> #3",
         "  close #1 #2 #3",
         "# t.ns:2:1: bind /b /t/sub",
@@ -149,12 +152,73 @@ def test_a_variable_is_a_literal_piece_and_an_unset_one_an_error():
     ]
 
 
-def test_quiet_lines_become_warnings():
+def test_quiet_lines_become_notes():
     plan = planned("bind -q /missing /t\n")
     assert [w.shown(line_only=True) for w in plan.warnings] == [
-        "t.ns:1:9: warning: skipped (-q): bind: /missing: no such file or directory"
+        "t.ns:1:9: note: skipped (-q): bind: /missing: no such file or directory"
     ]
     assert plan.actions == []
+
+
+def test_a_line_the_kernel_refused_is_planned_away():
+    ops, _ = nsfile.parse("mount -q '#nosuchfs' /t\nbind /a /t\n", "t.ns")
+    plan = Planner({}, "/w", MadeUp(WORLD)).plan(ops, frozenset({0}))
+    assert [a.text for a in plan.actions] == ["bind /a /t"]
+    assert "umount" not in "".join(explain(plan, rootless=False, uid=0, gid=0))
+
+
+def test_a_replacement_hides_what_was_mounted_inside_and_a_union_keeps_it():
+    # Plan 9: after bind /c /t, /t/sub is /c's own sub; after bind -a /c /t, it is still /a.
+    replaced = steps("bind /b /t\nbind /a /t/sub\nbind /c /t\n", {**WORLD, "/b/sub": "dir", "/c/sub": "dir"})
+    assert replaced[-4:] == [
+        "# t.ns:3:1: bind /c /t",
+        "  open /c (O_PATH) -> #5",
+        "  mount --rbind /c /t (open_tree, umount -l /t, move_mount) -> #6",
+        "  close #5 #6",
+    ]
+    kept = steps("bind /b /t\nbind /a /t/sub\nbind -a /c /t\n", {**WORLD, "/b/sub": "dir", "/c/sub": "dir"})
+    assert kept[-4:] == [
+        "# t.ns:3:1: the union on /t, changed by this line, mounted now",
+        "  mount -t overlay /t: lowerdir+ /b, /c; read-only, umount -l /t -> #6",
+        "  mount --rbind /a /t/sub (open_tree, move_mount) -> #7",
+        "  close #1 #3 #5 #6 #7",
+    ]
+
+
+def test_a_line_onto_the_root_changes_it():
+    plan = planned("bind /a /\n")
+    assert plan.cleared
+    assert steps("bind /a /\n") == [
+        "# t.ns:1:1: bind /a /",
+        "  mount a hidden tmpfs root, pivot_root into it: the namespace so far at /oldroot, "
+        "a new empty tmpfs -> #1, a copy at /newroot -> #2",
+        "  open /oldroot/a (O_PATH) -> #3",
+        "  mount --rbind /oldroot/a /newroot (open_tree, umount -l /newroot, move_mount) -> #4",
+        "  close #1 #2 #3 #4",
+    ]
+    assert problems("bind /f /\n") == ["t.ns:1:6: bind: /f: not a directory"]
+    assert problems("bind /a /\nclear\n") == [
+        "t.ns:2:1: only one clear in a file, and line 1 started the new namespace (a clear, or a line onto /): "
+        "newns keeps one #old"
+    ]
+
+
+def test_a_union_onto_the_root_keeps_what_is_mounted_in_it():
+    lines = steps("bind /b /t\nbind -a /a /\n", {**WORLD, "/proc": "dir"})
+    assert lines[lines.index("# t.ns:2:1: the union on /, changed by this line, mounted now") :] == [
+        "# t.ns:2:1: the union on /, changed by this line, mounted now",
+        "  mount -t overlay /newroot: lowerdir+ /oldroot, /oldroot/a; read-only, umount -l /newroot -> #9",
+        "  mount --rbind /b /newroot/t (open_tree, move_mount) -> #10",
+        "  mount --rbind /oldroot/dev /newroot/dev (open_tree, move_mount) -> #11",
+        "  mount --rbind /oldroot/proc /newroot/proc (open_tree, move_mount) -> #12",
+        "  close #1 #5 #6 #7 #8 #9 #10 #11 #12",
+    ]
+
+
+def test_unmount_of_what_nobody_mounted_is_a_problem():
+    assert problems("unmount /t\n") == ["t.ns:1:9: unmount: nothing is mounted on /t"]
+    assert problems("clear\nunmount /proc\n") == ["t.ns:2:9: unmount: nothing is mounted on /proc"]
+    assert steps("unmount /proc\n")[1] == "  umount -l /proc, again while something is mounted there"
 
 
 def test_the_process_around_the_plan():
@@ -171,3 +235,18 @@ def test_the_process_around_the_plan():
         "fork: the command, a child of PID 1, which reaps orphans",
         "no_new_privs, a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command",
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["bind -- -d /t", "bind '/a b' /t", "bind -ac '/it''s' /t", "mount '#tmpfs' /t 'size=1m,mode=0700'", "unmount /t",
+     "bind $'/a\\nb' /t"],
+)
+def test_the_d_text_of_a_line_reads_back_as_the_same_operation(line):
+    world = {**WORLD, "/-d": "dir", "/a b": "dir", "/it's": "dir", "/a\nb": "dir"}
+    ops, _ = nsfile.parse(line + "\n", "t.ns")
+    planner = Planner({}, "/", MadeUp(world))
+    again, problems = nsfile.parse(planner.text(ops[0]) + "\n", "t.ns")
+    assert problems == []
+    assert [planner.expand(w) for w in again[0].arguments()] == [planner.expand(w) for w in ops[0].arguments()]
+    assert (type(again[0]), again[0].flags) == (type(ops[0]), ops[0].flags)

@@ -73,16 +73,17 @@ class Where(Record):
 
 
 class Diagnostic(Record):
-    """One problem ("error": newns stops) or warning ("warning": it may go on)."""
+    """One problem ("error": newns stops), warning ("warning": it may go on) or note ("note":
+    what -d tells, such as a -q line skipped)."""
 
     severity: str
     message: str
     where: Where | None
 
     def shown(self, *, line_only: bool = False) -> str:
-        """As newns writes it: `newns: FILE:LINE:COL: [warning: ]message` and the line with a
-        caret; line_only: `FILE:LINE:COL: [warning: ]message` alone (--check)."""
-        text = printable(f"warning: {self.message}" if self.severity == "warning" else self.message)
+        """As newns writes it: `newns: FILE:LINE:COL: [warning: |note: ]message` and the line
+        with a caret; line_only: `FILE:LINE:COL: [warning: |note: ]message` alone (--check)."""
+        text = printable(self.message if self.severity == "error" else f"{self.severity}: {self.message}")
         if self.where is None:
             return f"newns: {text}"
         if line_only:
@@ -102,12 +103,19 @@ def warning(message: str, where: Where | None = None) -> Diagnostic:
     return Diagnostic("warning", message, where)
 
 
-class NewnsError(Exception):
-    """newns's own failure, exit 125: every diagnostic found, errors and the warnings with them."""
+def note(message: str, where: Where | None = None) -> Diagnostic:
+    return Diagnostic("note", message, where)
 
-    def __init__(self, message: str, where: Where | None = None) -> None:
+
+class NewnsError(Exception):
+    """newns's own failure, exit 125: every diagnostic found, errors and the warnings with them.
+    absent: the problem is only that something is not there (a path, a variable), which is
+    what a -q line allows: skipping it is a note, not a warning."""
+
+    def __init__(self, message: str, where: Where | None = None, *, absent: bool = False) -> None:
         super().__init__(message)
         self.diagnostics = [error(message, where)]
+        self.absent = absent
 
     @classmethod
     def of(cls, diagnostics: list[Diagnostic]) -> NewnsError:

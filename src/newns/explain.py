@@ -35,7 +35,8 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     lines.append("mount --make-rprivate /")
     held: dict[int, str] = {}
     for action in plan.actions:
-        lines.append(f"# {action.where}: {action.text or 'the union changed here, mounted now'}")
+        text = action.text if action.op is not None else f"{action.text}, changed by this line, mounted now"
+        lines.append(f"# {action.where}: {text}")
         lines.extend("  " + _step(step, held) for step in action.steps)
     if plan.cleared:
         lines.append(f"pivot_root {NEW_ROOT} (chdir {NEW_ROOT}; pivot_root . .; umount -l .): the rest, {OLD_ROOT} too, is detached")
@@ -45,6 +46,10 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     privileges = "" if plan.setuid_allowed else "no_new_privs, "
     lines.append(f"{privileges}a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command")
     return lines
+
+
+def _replacing(replace: bool, target: str) -> str:
+    return f", umount -l {target}" if replace else ""
 
 
 def _step(step: Step, held: dict[int, str]) -> str:
@@ -60,16 +65,19 @@ def _step(step: Step, held: dict[int, str]) -> str:
         held[step.placed] = step.target
         return (
             f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {_onto(step.target, step.point)} "
-            f"(open_tree, move_mount){mode} -> #{step.placed}"
+            f"(open_tree{_replacing(step.replace, step.target)}, move_mount){mode} -> #{step.placed}"
         )
     if isinstance(step, Overlay):
         layers = ", ".join(f"{held.get(s, f'#{s}')}" for s in step.lowers)
         upper = f"; upperdir {held.get(step.upper, f'#{step.upper}')}" if step.upper is not None else "; read-only"
         mode = "; read-only" if step.readonly and step.upper is not None else ""
         held[step.placed] = step.target
-        return f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode} -> #{step.placed}"
+        return (
+            f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode}"
+            f"{_replacing(step.replace, step.target)} -> #{step.placed}"
+        )
     if isinstance(step, Detach):
-        return f"umount -l {step.target}"
+        return f"umount -l {step.target}" + (", again while something is mounted there" if step.every else "")
     if isinstance(step, MakePoint):
         what = "mkdir" if step.directory else "touch"
         return f"{what} {step.path} -> #{step.slot} (a mount point in a new filesystem, made beneath #{step.base}, no symlink followed)"

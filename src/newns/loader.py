@@ -4,7 +4,8 @@ from __future__ import annotations
 import os.path
 
 from . import nsfile
-from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, error
+from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, error, note, warning
+from .nsfile import quote
 from .operations import Include, Op, Unset, expand
 
 TYPE_CHECKING = False
@@ -32,6 +33,7 @@ class Loader:
         self.world = world
         self.env = env
         self.problems: list[Diagnostic] = []
+        self.notes: list[Diagnostic] = []  # what -d tells: -q includes skipped
         self.read = 0
         self.included = 0
 
@@ -68,12 +70,16 @@ class Loader:
             except NewnsError as problem:
                 if not op.quiet:
                     self.problems += problem.diagnostics
+                elif problem.absent:
+                    self.notes += [note(f"skipped (-q): {d.message}", d.where) for d in problem.diagnostics]
+                else:
+                    self.notes += [warning(f"skipped (-q): {d.message}", d.where) for d in problem.diagnostics]
 
     def _include(self, op: Include, path: str, stack: list[str], out: list[Op]) -> None:
         try:
             name = os.path.join(os.path.dirname(path), expand(op.path, self.env))
         except Unset as unset:
-            raise NewnsError(unset.message(), unset.var.where) from None
+            raise NewnsError(unset.message(), unset.var.where, absent=True) from None
         real = self.world.realpath(name)
         if real in stack:
             chain = " -> ".join(stack[stack.index(real) :] + [real])
@@ -85,6 +91,9 @@ class Loader:
             self._stop(f"the namespace file and its includes are too large: more than {MAX_INCLUDES} includes", op)
         try:
             text = self.world.read(name, pipe_allowed=False)
+        except FileNotFoundError as e:
+            hint = "" if op.quiet else f": `. -q {quote(expand(op.path, self.env))}` includes it only where it exists"
+            raise NewnsError(f". {name}: {why(e)}{hint}", op.path.where, absent=True) from None
         except (OSError, ValueError) as e:
             raise NewnsError(f". {name}: {why(e)}", op.path.where) from None
         self.read += len(text)

@@ -36,33 +36,38 @@ def _undo_pyenv_exec(env: dict[str, str]) -> None:
         env["PATH"] = rest
 
 
-def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> Plan:
-    """The file's plan; raises NewnsError with every problem."""
+def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Callable[[frozenset[int]], Plan]]:
+    """The file's plan, and how to plan it again without operations the kernel refused;
+    raises NewnsError with every problem."""
     host = world.Host()
     loader = Loader(host, env)
     ops = loader.load(nsfile) if nsfile is not None else []
-    planner = Planner(env, cwd, host)
+
+    def plan(skipped: frozenset[int] = frozenset()) -> Plan:
+        return Planner(env, cwd, host).plan(ops, skipped)
+
     try:
-        plan = planner.plan(ops)
+        first = plan()
     except NewnsError as failed:
-        raise NewnsError.of(sorted(loader.problems + failed.diagnostics, key=Diagnostic.position)) from None
+        raise NewnsError.of(sorted(loader.problems + loader.notes + failed.diagnostics, key=Diagnostic.position)) from None
+    first.warnings = sorted(loader.notes + first.warnings, key=Diagnostic.position)
     if loader.problems:
-        raise NewnsError.of(sorted(loader.problems + plan.warnings, key=Diagnostic.position))
-    return plan
+        raise NewnsError.of(sorted(loader.problems + first.warnings, key=Diagnostic.position))
+    return first, plan
 
 
 def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: process.CallerSignals) -> None:
     env, cwd = caller()
     try:
-        plan = planned(nsfile, env, cwd)
-    except NewnsError as failed:  # the problems; the warnings with them under -d
+        plan, replan = planned(nsfile, env, cwd)
+    except NewnsError as failed:  # the problems; the warnings and notes with them under -d
         raise NewnsError.of([d for d in failed.diagnostics if debug or d.severity == "error"]) from None
     if debug:
         report(plan.warnings)
     if nsfile is not None:
         env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    process.launch(process.Launch(plan, argv, env, cwd, debug, die_with_parent, signals))
+    process.launch(process.Launch(plan, replan, argv, env, cwd, debug, die_with_parent, signals))
 
 
 def check(nsfile: str, signals: process.CallerSignals) -> int:
@@ -72,14 +77,14 @@ def check(nsfile: str, signals: process.CallerSignals) -> int:
     so that what only the kernel can refuse is found at its line too."""
     env, cwd = caller()
     try:
-        plan = planned(nsfile, env, cwd)
+        plan, replan = planned(nsfile, env, cwd)
     except NewnsError as failed:
         if all(d.where is None for d in failed.diagnostics):
             raise  # the file as a whole: newns's own failure
         found = failed.diagnostics
     else:
-        found = plan.warnings + process.carry_out(process.Launch(plan, [], env, cwd, False, False, signals))
-    for diagnostic in sorted(found, key=Diagnostic.position):
+        found = plan.warnings + process.carry_out(process.Launch(plan, replan, [], env, cwd, False, False, signals))[0]
+    for diagnostic in sorted((d for d in found if d.severity != "note"), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
     return EXIT_FAILURE if any(d.severity == "error" for d in found) else 0
 
@@ -87,7 +92,7 @@ def check(nsfile: str, signals: process.CallerSignals) -> int:
 def explain(nsfile: str) -> None:
     from .explain import explain
 
-    plan = planned(nsfile, *caller())
+    plan, _ = planned(nsfile, *caller())
     for line in explain(plan, rootless=namespaces.rootless(), uid=os.geteuid(), gid=os.getegid()):
         output(line)
 
@@ -96,7 +101,7 @@ def ns(pid: str) -> None:
     from .nsdump import namespace_lines
 
     mountinfo, cwd = world.process_view(pid)
-    for line in namespace_lines(mountinfo, cwd):
+    for line in namespace_lines(mountinfo, cwd, world.process_view("self")[0]):
         output(line)
 
 
@@ -138,17 +143,24 @@ def attach(
         if loader.problems:
             raise NewnsError.of(loader.problems)
         joined.enter()
-        plan = Planner(env, cwd, host).plan(file_ops)
+
+        def replan(skipped: frozenset[int] = frozenset()) -> Plan:
+            return Planner(env, cwd, host).plan(file_ops, skipped)
+
+        plan = replan()
         if plan.cleared or plan.pid_namespace or plan.work_dirs:
             raise NewnsError(
-                f"--attach: {nsfile} needs clear, #proc or a real directory taking creations, "
+                f"--attach: {nsfile} needs clear, a line onto /, #proc or a real directory taking creations, "
                 "which only a new namespace can have"
             )
-        launch = process.Launch(plan, argv, env, cwd, debug, False, signals)
-        for throwaway in (True, False):  # a copy first: a file that fails there changes nothing
-            problems = process.carry_out(launch, joined, throwaway=throwaway)
-            if problems:
-                raise NewnsError.of(problems)
+        # A copy first: a file that fails there changes nothing; then the plan that went through there.
+        problems, skipped = process.carry_out(process.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
+        if problems:
+            raise NewnsError.of(problems)
+        launch = process.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals)
+        problems, _ = process.carry_out(launch, joined, throwaway=False)
+        if problems:
+            raise NewnsError.of(problems)
         if not argv:
             return
     else:

@@ -1,25 +1,56 @@
-"""--ns: a process's mount namespace as a namespace file, as Plan 9's ns(1) prints one.
+"""--ns: a process's mount namespace as a namespace file that rebuilds it, as Plan 9's ns(1) prints one.
 
-Read from /proc/PID/mountinfo, in mount order: a filesystem's first mount is
-`mount '#type' path` (or a comment, for a disk, which a namespace file can't
-mount); later mounts of the same filesystem are binds from where its files are
-already seen; unions newns built are their bind -a/-b/-c lines, from the
-member list newns gives each overlay as its source.
+The file starts with clear, then rebuilds the process's mounts (its
+/proc/PID/mountinfo) in mount order, each after the mount it is on, from
+#old: the namespace of whoever replays the file, taken to be the one newns
+--ns runs in (its own mountinfo). A mount of a filesystem mounted there,
+showing the same files, is a bind from #old, which keeps its contents; as
+newns binds recursively, the mounts under it come along and need no line of
+their own (those the process lacks are unmounted). A later mount of a
+filesystem already rebuilt is a bind from where it shows. A union newns built
+is its bind -a/-b/-c lines, from the member list newns gives each overlay as
+its source; a /dev newns built is mount '#dev'; another kernel filesystem is
+`mount '#type' path` with the options a file can give back; a disk, or
+anything else, is a comment. The working directory is the last line.
 """
 from __future__ import annotations
 
 from .diagnostics import printable
 from .labels import union_members
+from .mountinfo import unescape
 from .nsfile import quote
+from .planner import DEVICE_NODES
 from .record import Record
 
 KERNEL_FILESYSTEMS = frozenset(
     "tmpfs proc sysfs devpts mqueue cgroup cgroup2 securityfs debugfs tracefs pstore bpf "
     "hugetlbfs configfs fusectl binfmt_misc efivarfs ramfs devtmpfs autofs".split()
 )
+KEPT_OPTIONS = {
+    "tmpfs": frozenset("size nr_inodes mode uid gid huge inode32 inode64 noswap".split()),
+    "ramfs": frozenset(["mode"]),
+    "devpts": frozenset("mode ptmxmode uid gid max newinstance".split()),
+    "proc": frozenset("hidepid subset gid".split()),
+    "cgroup2": frozenset(
+        "nsdelegate favordynmods memory_localevents memory_recursiveprot memory_hugetlb_accounting "
+        "pids_localevents".split()
+    ),
+    "hugetlbfs": frozenset("pagesize size min_size nr_inodes mode uid gid".split()),
+    "bpf": frozenset("mode uid gid delegate_cmds delegate_maps delegate_progs delegate_attachs".split()),
+    "debugfs": frozenset("mode uid gid".split()),
+    "tracefs": frozenset("mode uid gid".split()),
+}
+"""The options of a superblock that a mount line gives back, for each type; a cgroup (v1) keeps
+all but its release agent: its controllers, its name."""
+DEV_MADE = frozenset(DEVICE_NODES) | {"console", "pts", "shm"}
+"""What newns mounts in a #dev."""
+DEV_OPTIONS = "size=64k,mode=755"
+"""The options of the tmpfs of a #dev, as the kernel shows them, when its line gave none."""
 
 
 class Mountinfo(Record):
+    ident: str
+    parent: str
     device: str
     root: str
     point: str
@@ -28,12 +59,23 @@ class Mountinfo(Record):
     source: str
     super_options: str
 
+    def readonly(self) -> bool:
+        return "ro" in self.options.split(",")
+
     def layers(self) -> tuple[int, bool]:
         """An overlay's lower layers, counted, and whether it has an upper one."""
         options = self.super_options.split(",")
         lowers = sum(1 for o in options if o.startswith("lowerdir+="))
         lowers += sum(len(o.split("=", 1)[1].split(":")) for o in options if o.startswith("lowerdir="))
         return lowers, any(o.startswith("upperdir=") for o in options)
+
+    def kept_options(self) -> str:
+        """The superblock's options a mount line can give back."""
+        options = [o for o in self.super_options.split(",") if o not in ("", "rw", "ro")]
+        if self.fstype == "cgroup":
+            return ",".join(o for o in options if not o.startswith("release_agent="))
+        kept = KEPT_OPTIONS.get(self.fstype, frozenset())
+        return ",".join(o for o in options if o.partition("=")[0] in kept)
 
 
 def parse(text: str) -> list[Mountinfo]:
@@ -46,53 +88,209 @@ def parse(text: str) -> list[Mountinfo]:
         tail = fields.index("-", 6)
         mounts.append(
             Mountinfo(
-                fields[2], _unescape(fields[3]), _unescape(fields[4]), fields[5], fields[tail + 1],
-                _unescape(fields[tail + 2]), " ".join(fields[tail + 3 :]),
+                fields[0], fields[1], fields[2], unescape(fields[3]), unescape(fields[4]), fields[5],
+                fields[tail + 1], unescape(fields[tail + 2]), " ".join(fields[tail + 3 :]),
             )
         )
     return mounts
 
 
-def _unescape(text: str) -> str:
-    """The kernel writes a space, tab, newline and backslash in a field as \\ooo."""
-    if "\\" not in text:
-        return text
-    out, pos = [], 0
-    while pos < len(text):
-        digits = text[pos + 1 : pos + 4]
-        if text[pos] == "\\" and len(digits) == 3 and set(digits) <= set("01234567"):
-            out.append(chr(int(digits, 8)))
-            pos += 4
-        else:
-            out.append(text[pos])
-            pos += 1
-    return "".join(out)
+class Tree:
+    """Mounts as the kernel holds them: each mount's children, and what a path shows."""
+
+    def __init__(self, mounts: list[Mountinfo]) -> None:
+        self.children: dict[str, list[Mountinfo]] = {}
+        self.root: Mountinfo | None = None
+        listed = {mount.ident for mount in mounts}
+        for mount in mounts:
+            self.add(mount, root=mount.parent not in listed and self.root is None)
+
+    def add(self, mount: Mountinfo, *, root: bool = False) -> None:
+        self.children.setdefault(mount.parent, []).append(mount)
+        if root:
+            self.root = mount
+
+    def shows(self, path: str) -> Mountinfo | None:
+        """The mount whose files path leads into: from the root, the topmost mount on each
+        directory of path that is a mount point."""
+        mount = self.root
+        for prefix in _prefixes(path):
+            while mount is not None:
+                above = [m for m in self.children.get(mount.ident, []) if m.point == prefix]
+                if not above:
+                    break
+                mount = above[-1]
+        return mount
+
+    def under(self, mount: Mountinfo, path: str) -> list[Mountinfo]:
+        """mount's children at path or below it."""
+        return [m for m in self.children.get(mount.ident, []) if _at_or_under(m.point, path)]
 
 
-def namespace_lines(mountinfo: str, cwd: str | None) -> list[str]:
-    """The lines; the cd line only when the process's working directory could be read."""
-    lines = []
-    seen: list[Mountinfo] = []
-    for mount in parse(mountinfo):
-        lines.extend(_lines(mount, seen))
-        seen.append(mount)
+def namespace_lines(mountinfo: str, cwd: str | None, own_mountinfo: str) -> list[str]:
+    """The lines that rebuild a process's namespace (its mountinfo) from the caller's (its own
+    mountinfo, what #old names when it replays them); the cd line only when the process's
+    working directory could be read."""
+    lines = ["clear"] + Rebuild(parse(mountinfo), Tree(parse(own_mountinfo))).lines()
     if cwd is not None:
         lines.append(f"cd {quote(cwd)}")
     return lines
 
 
-def _lines(mount: Mountinfo, seen: list[Mountinfo]) -> list[str]:
-    readonly = "ro" in mount.options.split(",")
-    members = union_members(mount.source) if mount.fstype == "overlay" else None
-    if members is not None and _consistent(members, mount):
-        return union_lines(members, mount.point, readonly)
-    for earlier in reversed(seen):
-        if earlier.device == mount.device and (mount.root + "/").startswith(earlier.root.rstrip("/") + "/"):
-            source = earlier.point.rstrip("/") + mount.root[len(earlier.root.rstrip("/")) :]
-            return [f"bind{' -r' if readonly else ''} {quote(source or '/')} {quote(mount.point)}"]
-    if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
-        return [f"mount{' -r' if readonly else ''} {quote('#' + mount.fstype)} {quote(mount.point)}"]
-    return [f"# {printable(mount.point)}: {printable(mount.fstype)} {printable(mount.source)}, its {printable(mount.root)}"]
+class Rebuild:
+    """The lines that rebuild a namespace's mounts (mounts) after clear, from the caller's (old)."""
+
+    def __init__(self, mounts: list[Mountinfo], old: Tree) -> None:
+        self.target = Tree(mounts)
+        self.old = old
+        self.built = Tree([])  # the mounts the lines so far rebuild, as the replay will have them
+        self.rebuilt: set[str] = set()
+        self.order = _parents_first(mounts)
+
+    def lines(self) -> list[str]:
+        out = []
+        for mount in self.order:
+            if mount.ident not in self.rebuilt:
+                out += self._rebuild(mount)
+        return out
+
+    def _rebuild(self, mount: Mountinfo) -> list[str]:
+        lines = self._bind(mount) or self._union(mount) or [self._mount(mount)]
+        self._built(mount)
+        return lines
+
+    def _bind(self, mount: Mountinfo) -> list[str]:
+        """A bind from where mount's files show: in #old, else in what the lines so far
+        rebuild; then unmounts of what came with it that the process does not have."""
+        for tree, prefix in ((self.old, "#old"), (self.built, "")):
+            found = _shown(tree, mount)
+            if found is not None:
+                shown, path = found
+                extra = self._came_with(tree, shown, path, mount)
+                bind = _words("bind -r" if mount.readonly() else "bind", prefix + path, mount.point)
+                return [bind] + [_words("unmount -q", point) for point in extra]
+        return []
+
+    def _union(self, mount: Mountinfo) -> list[str]:
+        """A union newns built, as lines; none for any other mount."""
+        members = union_members(mount.source) if mount.fstype == "overlay" and mount.root == "/" else None
+        if members is None or not _consistent(members, mount):
+            return []
+        named = [(_member_name(name, mount.point), create) for name, create in members]
+        if any(name is None for name, _ in named):
+            return []
+        given = [(name, create) for name, create in named if name is not None]
+        return union_lines(given, mount.point, mount.readonly())
+
+    def _mount(self, mount: Mountinfo) -> str:
+        """A new kernel filesystem as a mount line, a /dev newns built as mount '#dev'; a comment
+        for anything else."""
+        options = mount.kept_options()
+        if self._is_dev(mount):
+            for made in self.target.children.get(mount.ident, []):
+                self._built(made)
+            return _words("mount", "#dev", mount.point, options if options != DEV_OPTIONS else "")
+        if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
+            return _words("mount -r" if mount.readonly() else "mount", "#" + mount.fstype, mount.point, options)
+        return (
+            f"# {printable(mount.point)}: {printable(mount.fstype)} {printable(mount.source)}, "
+            f"its {printable(mount.root)}"
+        )
+
+    def _built(self, mount: Mountinfo) -> None:
+        self.built.add(mount, root=mount is self.order[0])
+        self.rebuilt.add(mount.ident)
+
+    def _came_with(self, tree: Tree, source: Mountinfo, path: str, mount: Mountinfo) -> list[str]:
+        """A bind of path, in source's filesystem, onto mount's point brings the mounts under
+        path along: each is taken for the process's mount it stands for (now rebuilt). The
+        mount points of those that stand for none, to unmount."""
+        extra = []
+        for below in tree.under(source, path):
+            where = _join(mount.point, below.point[len(path.rstrip("/")) :])
+            twin = next(
+                (
+                    m for m in self.target.children.get(mount.ident, [])
+                    if m.ident not in self.rebuilt and (m.point, m.device, m.root) == (where, below.device, below.root)
+                ),
+                None,
+            )
+            if twin is None:
+                extra.append(where)
+                continue
+            self._built(twin)
+            extra += self._came_with(tree, below, below.point, twin)
+        return extra
+
+    def _is_dev(self, mount: Mountinfo) -> bool:
+        """Whether mount is a /dev newns built: a tmpfs holding the device nodes, a devpts
+        and a shm of its own."""
+        if mount.fstype != "tmpfs" or mount.root != "/":
+            return False
+        inside = len(mount.point.rstrip("/")) + 1
+        made = {m.point[inside:]: m.fstype for m in self.target.children.get(mount.ident, [])}
+        return made.get("pts") == "devpts" and made.get("shm") == "tmpfs" and set(made) <= DEV_MADE
+
+
+def _shown(tree: Tree, mount: Mountinfo) -> tuple[Mountinfo, str] | None:
+    """A mount in tree of mount's filesystem, holding mount's files where that path shows them:
+    it and the path."""
+    for mounts in tree.children.values():
+        for candidate in mounts:
+            if candidate is mount or candidate.device != mount.device or not _at_or_under(mount.root, candidate.root):
+                continue
+            path = _join(candidate.point, mount.root[len(candidate.root.rstrip("/")) :])
+            if tree.shows(path) is candidate:
+                return candidate, path
+    return None
+
+
+def _parents_first(mounts: list[Mountinfo]) -> list[Mountinfo]:
+    """The mounts in mount order, each after the mount it is on."""
+    by_ident = {mount.ident: mount for mount in mounts}
+    order: list[Mountinfo] = []
+    placed: set[str] = set()
+    for mount in mounts:
+        chain: list[Mountinfo] = []
+        below: Mountinfo | None = mount
+        while below is not None and below.ident not in placed:
+            chain.append(below)
+            placed.add(below.ident)
+            below = by_ident.get(below.parent)
+        order += reversed(chain)
+    return order
+
+
+def _prefixes(path: str) -> list[str]:
+    """/, then each directory down to path."""
+    parts = [p for p in path.split("/") if p]
+    return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _at_or_under(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
+
+
+def _join(point: str, rest: str) -> str:
+    """point, then rest (a path below it, or /: point itself)."""
+    return point.rstrip("/") + rest.rstrip("/") or "/"
+
+
+def _is_old(name: str) -> bool:
+    return name == "#old" or name.startswith("#old/")
+
+
+def _words(command: str, *words: str) -> str:
+    """A line: the command (with its flags), then the words that are not empty, quoted."""
+    return " ".join([command] + [quote(word) for word in words if word])
+
+
+def _member_name(name: str, target: str) -> str | None:
+    """A union member's name as the rebuilding file gives it: the root after clear is the
+    rebuilt root itself; None for a name the file can't give."""
+    if name == "clear":
+        return "/" if target == "/" else None
+    return name
 
 
 def _consistent(members: list[tuple[str, bool]], mount: Mountinfo) -> bool:
@@ -121,6 +319,6 @@ def union_lines(members: list[tuple[str, bool]], target: str, readonly: bool) ->
     for i, flag in order:
         flags = flag + ("c" if creates[i] else "") + ("r" if readonly and not lines else "")
         flags = ("-" + flags.lstrip("-")) if flags else ""
-        verb = "mount" if names[i].startswith("#") else "bind"
+        verb = "bind" if _is_old(names[i]) or not names[i].startswith("#") else "mount"
         lines.append(" ".join(w for w in (verb, flags, quote(names[i]), quote(target)) if w))
     return lines

@@ -170,6 +170,8 @@ def _variable(line: str, pos: int, end: int, where: Where) -> tuple[str, int]:
             return line[first:last], last
         if last < end and line[last] == "}":
             return line[first:last], last + 1
+        name = line[first:last]
+        raise NewnsError(f"unclosed ${{{name}: write ${{{name}}}", where.at(pos + 1))
     raise _unexpected(line, pos, where, after_name=False)
 
 

@@ -28,13 +28,15 @@ class NewFs(Record):
 
 class Attach(Record):
     """Mount a copy of the tree held in slot (with its submounts) onto target, or onto the
-    mount point held in point; hold what was mounted in placed."""
+    mount point held in point; hold what was mounted in placed. replace: unmount what the
+    plan mounted on target first, once the copy is made (it may be a copy of what is inside it)."""
 
     slot: int
     target: str
     readonly: bool
     point: int | None
     placed: int
+    replace: bool = False
 
 
 class Overlay(Record):
@@ -51,12 +53,15 @@ class Overlay(Record):
     members: tuple[tuple[str, bool], ...]
     point: int | None
     placed: int
+    replace: bool = False  # as Attach's
 
 
 class Detach(Record):
-    """Unmount what is mounted on target, with everything under it."""
+    """Unmount what is mounted on target, with everything under it; every: also what was
+    mounted there before it, down to the directory (an unmount line)."""
 
     target: str
+    every: bool = False
 
 
 class MakePoint(Record):
@@ -126,12 +131,14 @@ NEW_ROOT = "/newroot"
 
 
 class Action(Record):
-    """The steps of one line (text is the line after expansion, for -d)."""
+    """The steps of one line (text is the line after expansion, for -d); op is the line's
+    place in the file's operations, None for a union mounted on behalf of earlier lines."""
 
     where: Where
     text: str | None
     quiet: bool
     steps: list[Step]
+    op: int | None = None
 
 
 class Plan(Record):

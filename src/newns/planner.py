@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os.path
 
-from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, warning
+from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, note, warning
 from .nsfile import quote
-from .operations import Allow, Bind, Cd, Clear, Mount, Op, Unmount, Unset, Word, expand
+from .operations import Allow, Bind, Cd, Clear, Mount, Op, Quoted, Unmount, Unset, Var, Word, expand
 from .plan import (
     NEW_ROOT,
     OLD_ROOT,
@@ -30,7 +30,7 @@ from .plan import (
     Reroot,
     slots_used,
 )
-from .table import Found, Member, MountTable, Target, ancestors, is_under
+from .table import Found, Member, MountTable, Target, ancestors, is_under, provider
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
@@ -69,7 +69,7 @@ class Planner:
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self.work_dirs: Where | None = None
-        self.cleared = False
+        self.cleared: Where | None = None  # the line that started the new namespace
         self.pid_namespace = False
         self.setuid_allowed = False
         self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
@@ -84,7 +84,7 @@ class Planner:
         try:
             text = expand(word, self.env)
         except Unset as unset:
-            raise NewnsError(unset.message(), unset.var.where) from None
+            raise NewnsError(unset.message(), unset.var.where, absent=True) from None
         if "\0" in text:
             raise NewnsError("a NUL byte in an argument", word.where)
         return text
@@ -102,11 +102,7 @@ class Planner:
         if word.names_device:
             name, _, rest = text[1:].partition("/")
             if name != "old":
-                raise NewnsError(
-                    f"{text}: Plan 9 device paths have no Linux equivalent; "
-                    "mount kernel filesystems by type instead, as in mount '#tmpfs' /tmp",
-                    word.where,
-                )
+                raise NewnsError(f"{text}: {_device_hint(name)}", word.where)
             if not self.cleared:
                 raise NewnsError("#old is the namespace as it was before clear, and no clear comes before this line", word.where)
             return os.path.normpath(f"{OLD_ROOT}/{rest}")
@@ -123,27 +119,30 @@ class Planner:
 
     # -- planning --------------------------------------------------------
 
-    def plan(self, ops: list[Op]) -> Plan:
+    def plan(self, ops: list[Op], skipped: frozenset[int] = frozenset()) -> Plan:
         """The whole file as kernel steps; raises NewnsError with every problem (and the
-        warnings found with them)."""
+        warnings found with them). skipped: operations, by index, that the kernel refused
+        when an earlier plan was carried out (a -q line): planned as if they were not there."""
         cwd, cwd_where = None, None
-        for op in ops:
-            action = Action(op.where, None, op.quiet, [])
+        for index, op in enumerate(ops):
+            if index in skipped:
+                continue
+            action = Action(op.where, None, op.quiet, [], index)
             try:
-                action.text = self.text(op)
                 if isinstance(op, Cd):
-                    cwd = self._cd(op)
+                    cwd = self._line(op, action)
                     cwd_where = op.where
                 else:
-                    self._apply(op, action)
+                    self._line(op, action)
             except NewnsError as problem:
                 if op.quiet:
                     for d in problem.diagnostics:
-                        self._warn(f"skipped (-q): {d.message}", d.where)
+                        self._warn(f"skipped (-q): {d.message}", d.where, note if problem.absent else warning)
                 else:
                     self.problems += problem.diagnostics
                     if len(self.problems) >= MAX_PROBLEMS:
-                        self.problems.append(error(f"{MAX_PROBLEMS} problems: newns checks no further", op.where))
+                        last = self.problems[MAX_PROBLEMS - 1].where
+                        self.problems[MAX_PROBLEMS:] = [error(f"{MAX_PROBLEMS} problems: newns checks no further", last)]
                         break
                 continue
             self.actions.append(action)
@@ -152,21 +151,44 @@ class Planner:
             raise NewnsError.of(self.problems + self.warnings)
         _release_after_last_use(self.actions)
         return Plan(
-            self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared, self.pid_namespace,
-            self.setuid_allowed,
+            self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared is not None,
+            self.pid_namespace, self.setuid_allowed,
         )
 
-    def _warn(self, message: str, where: Where | None) -> None:
-        """Keep a warning; past MAX_PROBLEMS, only count it."""
+    def _line(self, op: Op, action: Action) -> str | None:
+        """Check a line and plan its steps into action (a cd's: the directory); raises NewnsError
+        with the line's problems: each unset variable, and the first other problem."""
+        unset = [
+            error(Unset(piece).message(), piece.where)
+            for word in op.arguments() for piece in word.pieces if isinstance(piece, Var) and piece.name not in self.env
+        ]
+        try:
+            action.text = None if unset else self.text(op)
+            if isinstance(op, Cd):
+                return self._cd(op)
+            self._apply(op, action)
+        except NewnsError as problem:
+            if not unset:
+                raise
+            both = NewnsError.of(sorted(unset + [d for d in problem.diagnostics if d not in unset], key=Diagnostic.position))
+            both.absent = problem.absent
+            raise both from None
+        return None
+
+    def _warn(self, message: str, where: Where | None, kind: Callable[..., Diagnostic] = warning) -> None:
+        """Keep a warning (or a note); past MAX_PROBLEMS, only count it."""
         if len(self.warnings) < MAX_PROBLEMS:
-            self.warnings.append(warning(message, where))
+            self.warnings.append(kind(message, where))
         elif len(self.warnings) == MAX_PROBLEMS:
             self.warnings.append(warning(f"more than {MAX_PROBLEMS} warnings: the rest are not shown", where))
 
     def text(self, op: Op) -> str:
         """The line as -d echoes it: command, flags and expanded, quoted words."""
         words = [op.name] + (["-" + op.flags] if op.flags else [])
-        return " ".join(words + [quote(self.expand(word)) for word in op.arguments()])
+        texts = [self.expand(word) for word in op.arguments()]
+        if any(text.startswith("-") for text in texts):
+            words.append("--")
+        return " ".join(words + [quote(text) for text in texts])
 
     def _apply(self, op: Op, action: Action) -> None:
         if "a" in op.flags and "b" in op.flags:
@@ -201,7 +223,8 @@ class Planner:
         kind = (found or self.table.lookup(path)).kind
         if kind == "missing":
             what = "directory" if directory else "file or directory"
-            raise NewnsError(f"{command}: {self.show(path)}: no such {what}{self._hidden_by(path)}", word.where)
+            hint = self._hidden_by(path) or _quoting_hint(word)
+            raise NewnsError(f"{command}: {self.show(path)}: no such {what}{hint}", word.where, absent=True)
         if directory and kind not in ("dir", None):
             raise NewnsError(f"{command}: {self.show(path)}: not a directory", word.where)
         return kind
@@ -263,6 +286,10 @@ class Planner:
         new = self.path(op.new)
         old = self.path(op.old)
         self._flush_under((new, old))
+        if old == "/" and not self.cleared:
+            self._existing(new, op.new, "bind", directory=True)  # before the root changes
+            self._reroot(op, action, keep="a" in op.flags or "b" in op.flags)
+            new, old = os.path.normpath(OLD_ROOT + new), NEW_ROOT
         new_found = self.table.lookup(new)
         new_kind = self._existing(new, op.new, "bind", found=new_found)
         old_kind, point = self._target(op, old, action, directory=new_kind == "dir")
@@ -278,13 +305,18 @@ class Planner:
             if "c" in op.flags:
                 members[0].create = True
         else:
-            members = [Member(self._capture(new, action), self.show(new), new_found.origin, "c" in op.flags)]
+            for inside in sorted((p for p in self.pending if is_under(p, new)), key=len):
+                if inside in self.pending:
+                    self._flush(inside)  # a bind copies what is mounted inside its source
+            members = [Member(self._capture(new, action), self.show(new), new_found.origin, "c" in op.flags, at=new)]
         self._join(op, old, old_kind, point, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:
         source = self.expand(op.source)
-        old = self.path(op.old)
         fstype = source[1:]
+        if op.source.names_device and fstype[:1] in PLAN9_DEVICES and fstype[1:2] in ("", "/"):
+            raise NewnsError(f"mount: {source}: {_device_hint(fstype)}", op.source.where)
+        old = self.path(op.old)
         if not op.source.names_device or not fstype or not set(fstype) <= FSTYPE_CHARS or fstype == "old":
             raise NewnsError(
                 f"mount: {source or 'an empty source'}: newns mounts kernel filesystems by type, "
@@ -295,9 +327,12 @@ class Planner:
         refused = sorted(set(op.flags) & set({"proc": "abc", "dev": "abcr"}.get(fstype, "")))
         if refused:
             raise NewnsError(f"mount: #{fstype} replaces a directory: no {', '.join('-' + f for f in refused)}", op.where)
-        self._flush_under((old,))
-        old_kind, point = self._target(op, old, action, directory=True)
         spec = self.expand(op.spec) if op.spec is not None else None
+        self._flush_under((old,))
+        if old == "/" and not self.cleared:
+            self._reroot(op, action, keep="a" in op.flags or "b" in op.flags)
+            old = NEW_ROOT
+        old_kind, point = self._target(op, old, action, directory=True)
         if fstype == "dev":
             self._devices(op, old, old_kind, point, spec, action)
             return
@@ -332,7 +367,17 @@ class Planner:
     def _clear(self, op: Clear, action: Action) -> None:
         """An empty namespace: the one built so far stays reachable as #old for the rest of the file."""
         if self.cleared:
-            raise NewnsError("only one clear in a file: newns keeps one #old", op.where)
+            raise NewnsError(
+                f"only one clear in a file, and line {self.cleared.line} started the new namespace "
+                "(a clear, or a line onto /): newns keeps one #old",
+                op.where,
+            )
+        self._reroot(op, action, keep=False)
+
+    def _reroot(self, op: Op, action: Action, *, keep: bool) -> None:
+        """Start the new namespace, the one built so far reachable as #old: empty, or (keep,
+        for a union onto /) holding the old root and what is mounted in it, as the seed of
+        that union. A line onto / changes the root as Plan 9's does, as after clear."""
         self._flush_all()
         slot, placed = self._new_slot(), self._new_slot()
         action.steps.append(Reroot(slot, placed))
@@ -342,23 +387,43 @@ class Planner:
         table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
         if OLD_ROOT not in table:
             table[OLD_ROOT] = Target([Member(0, "/", "/", False)], False, None, mounted=True)
-        root = Member(slot, "clear", None, True, fresh=True, made={})
-        table[NEW_ROOT] = Target([root], False, op.where, mounted=True, placed=placed)
-        self.table = table
-        self.cleared = True
+        if keep:
+            old = Member(self._capture(OLD_ROOT, action), "#old", "/", False, seed=True)
+            table[NEW_ROOT] = Target([old], False, op.where, mounted=True, placed=placed, shown=[old])
+            for path, target in self.table.items():  # each seen again through the old root
+                copy = Target(target.members, target.readonly, target.where, mounted=True, shown=target.shown)
+                table[os.path.normpath(NEW_ROOT + path)] = copy
+            self.table, self.cleared = table, op.where
+            self._caller_mounts(NEW_ROOT, "/", action)
+        else:
+            root = Member(slot, "clear", None, True, fresh=True, made={})
+            table[NEW_ROOT] = Target([root], False, op.where, mounted=True, placed=placed)
+            self.table, self.cleared = table, op.where
+
+    def _caller_mounts(self, path: str, origin: str, action: Action) -> None:
+        """The caller's mounts inside origin, the directory that seeds a union on path, as
+        targets under path: mounted again on top of the union where its seed shows them
+        (Plan 9 keeps what is mounted inside a union's members)."""
+        prefix = origin.rstrip("/") + "/"
+        inside = [p for p in self.world.mount_points() if p.startswith(prefix) and p != origin]
+        for point in dict.fromkeys(inside):
+            if any(is_under(point, other) for other in inside):
+                continue  # comes with the mount above it
+            where = os.path.normpath(path + "/" + point[len(prefix) :])
+            if self.table.holder(where) != path:
+                continue  # a line of the file put something else there
+            source = os.path.normpath(OLD_ROOT + point) if self.cleared else point
+            member = Member(self._capture(source, action), point, point, False)
+            self.table[where] = Target([member], False, None, mounted=True, shown=[member])
 
     def _join(
         self, op: Bind | Mount, old: str, old_kind: str | None, point: int | None, new: list[Member], action: Action
     ) -> None:
         """Put new members into old's union as the flags say; point holds old when this file made it."""
         target = self.table.get(old)
-        if target is not None and target.nested and target.mounted:
-            raise NewnsError(
-                f"can't change {self.show(old)} after a later line mounted inside it: "
-                "put the lines that change it first",
-                op.old.where,
-            )
-        if "a" in op.flags or "b" in op.flags:
+        union = "a" in op.flags or "b" in op.flags
+        seeded = None
+        if union:
             if old_kind not in ("dir", None):
                 raise NewnsError(f"{self.show(old)}: -a and -b make unions of directories", op.old.where)
             if target is not None:
@@ -368,6 +433,8 @@ class Planner:
                 seed = Member(self._capture(old, action), self.show(old), found.origin, False, seed=True)
                 if found.fresh is not None:
                     seed.fresh, seed.made = True, _made_below(found.fresh.made or {}, found.inside)
+                elif found.origin is not None:
+                    seeded = found.origin
                 base = [seed]
             members = base + new if "a" in op.flags else new + base
         else:
@@ -377,14 +444,15 @@ class Planner:
                 f"{self.show(old)}: a union of {len(members)} members; overlayfs takes at most {MAX_LAYERS}",
                 op.where,
             )
-        if target is None or "a" not in op.flags and "b" not in op.flags:
-            readonly = "r" in op.flags
-        else:
-            readonly = target.readonly or "r" in op.flags
-        mounted = target.mounted if target else False
+        readonly = "r" in op.flags or union and target is not None and target.readonly
         if target is not None:
             point = target.point
-        self.table[old] = Target(members, readonly, op.where, mounted=mounted, point=point)
+            shown, mounted = target.shown, target.mounted
+        else:
+            shown, mounted = None, False
+        self.table[old] = Target(members, readonly, op.where, mounted=mounted, point=point, shown=shown)
+        if seeded is not None:
+            self._caller_mounts(old, seeded, action)
         if len(members) == 1:
             self._materialize(old, action)
         else:
@@ -399,8 +467,12 @@ class Planner:
         target = self.table.get(old)
         if op.new is None:
             if target is None:
-                action.steps.append(Detach(old))
+                if self._mounted_on(old) is False:
+                    raise NewnsError(f"unmount: nothing is mounted on {self.show(old)}", op.old.where)
+                action.steps.append(Detach(old, every=True))
                 self.table.unknown.add(old)
+                for inside in self.table.under(old):
+                    self._forget(inside)
             elif target.mounted:
                 self._detach(old, action)
             else:
@@ -419,13 +491,28 @@ class Planner:
         target.where = op.where
         if not target.members:
             if target.mounted:
-                self._detach(old, action)
+                self._detach(old, action, every=False)
             else:
                 self._forget(old)
         elif len(target.members) == 1:
             self._materialize(old, action)
         else:
             self.pending.add(old)
+
+    def _mounted_on(self, path: str) -> bool | None:
+        """Whether something is mounted on path as the namespace stands; None when that
+        can't be told before the run (a member's own mounts, say)."""
+        if path in self.table:
+            return True
+        holder = self.table.holder(path)
+        if path in self.table.unknown or any(a in self.table.unknown for a in ancestors(path)):
+            return None
+        if holder is None:
+            return path in self.world.mount_points()
+        members = self.table[holder].members
+        if len(members) > 1 or members[0].fresh or self.table.kind(path) == "missing":
+            return False  # an overlay shows no mounts of its members, a new filesystem has none
+        return None
 
     # -- mounting what the table says ----------------------------------------
 
@@ -455,26 +542,39 @@ class Planner:
     def _flush(self, path: str) -> None:
         target = self.table[path]
         assert target.where is not None, "a pending union was changed by a line"
-        flush = Action(target.where, None, False, [])
+        flush = Action(target.where, f"the union on {self.show(path)}", False, [])
         self._materialize(path, flush)
         self.actions.append(flush)
 
     def _materialize(self, path: str, action: Action) -> None:
-        """Mount a target as its members now say: nothing, a bind or one overlay."""
+        """Mount a target as its members now say: nothing, a bind or one overlay; then again on
+        top what earlier lines mounted inside it and it still shows (see _cover)."""
         target = self.table[path]
-        if target.mounted:
-            self._detach(path, action)
-            self.table[path] = target
-            target.mounted = False
-            target.placed = None
         members = target.members
         self.pending.discard(path)
-        if len(members) == 1 and members[0].seed:
-            return
-        self._cover(path, target, keeps_own=any(m.seed for m in members))
+        source = members[0].at if len(members) == 1 else None
+        carried = [(p[len(source) :], self.table[p]) for p in self.table.under(source)] if source else []
+        kept = self._cover(path, target, source)
+        replace = target.mounted
+        target.mounted, target.placed, target.shown = False, None, None
+        if not (len(members) == 1 and members[0].seed):
+            self._mount_members(path, target, action, replace=replace)
+        elif replace:
+            action.steps.append(Detach(path))
+        for rest, inside in carried:  # a bind copies what is mounted inside its source, as Plan 9 walks it
+            self.table[path.rstrip("/") + rest] = Target(
+                inside.members, inside.readonly, inside.where, mounted=True, shown=inside.shown
+            )
+        for inner in kept:
+            self.table[inner].mounted = False
+            self.table[inner].point = None  # its point is under what now covers it
+            self._materialize(inner, action)
+
+    def _mount_members(self, path: str, target: Target, action: Action, *, replace: bool) -> None:
+        members = target.members
         target.placed = self._new_slot()
         if len(members) == 1:
-            action.steps.append(Attach(members[0].slot, path, target.readonly, target.point, target.placed))
+            action.steps.append(Attach(members[0].slot, path, target.readonly, target.point, target.placed, replace))
         else:
             upper = next((m for m in members if m.create), None)
             if upper is not None and upper is not members[0]:
@@ -488,40 +588,60 @@ class Planner:
             lowers = tuple(m.slot for m in members if m is not upper)
             names = tuple((m.label, m is upper) for m in members)
             action.steps.append(
-                Overlay(path, lowers, upper.slot if upper else None, target.readonly, names, target.point, target.placed)
+                Overlay(
+                    path, lowers, upper.slot if upper else None, target.readonly, names, target.point, target.placed,
+                    replace,
+                )
             )
         target.mounted = True
-        for above in ancestors(path):
-            if above in self.table and self.table[above].mounted:
-                self.table[above].nested = True
+        target.shown = list(members)
 
-    def _cover(self, path: str, target: Target, *, keeps_own: bool) -> None:
-        """Mounting on path hides what earlier lines mounted inside it.
+    def _cover(self, path: str, target: Target, source: str | None) -> list[str]:
+        """What earlier lines mounted inside path that stays when path is mounted again, nearest
+        first; the rest is hidden, and forgotten (with a warning, unless it is inside source,
+        the path a bind copies, and so comes along).
 
-        As on Plan 9, unions still to be mounted inside it are mounted first,
-        and hidden with the rest, unless the new mount is a union that keeps
-        path's own directory: through it they stay visible, mounted on top."""
+        As on Plan 9, a mount inside stays when the member that holds its mount
+        point is still the one that shows there: an -a member added to a union
+        keeps what was mounted inside its first members, a replacement hides it.
+        Unions still to be mounted inside path are mounted first."""
         inside = self.table.under(path)
-        hidden = [p for p in inside if not keeps_own or p not in self.pending]
-        if not hidden:
-            return
-        for other in sorted(hidden, key=len):
+        if not inside:
+            return []
+        for other in sorted(inside, key=len):
             if other in self.pending:
                 self._flush(other)
-        hidden = [p for p in hidden if p in self.table]  # mounting one may have hidden others
-        wheres = [self.table[p].where for p in hidden]
-        lines = sorted({where.line for where in wheres if where is not None})
-        self._warn(
-            f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
-            f"{', '.join(map(str, lines))} mounted inside it ({', '.join(self.show(p) for p in sorted(hidden))})",
-            target.where,
-        )
+        inside = self.table.under(path)
+        direct = [p for p in inside if not any(is_under(p, q) for q in inside)]
+        kept: list[str] = []
+        hidden: list[str] = []
+        for other in sorted(direct, key=len):
+            rest = other[len(path) :].lstrip("/")
+            now = provider(target.members, rest, self.world)
+            if target.shown is None:
+                stays = now is not None and now.seed
+            else:
+                before = provider(target.shown, rest, self.world)
+                stays = now is not None and before is not None and now.slot == before.slot
+            (kept if stays else hidden).append(other)
+        lost = [p for p in hidden if self.table[p].where is not None and not (source and is_under(p, source))]
+        lines = sorted({w.line for p in lost if (w := self.table[p].where) is not None})
+        if lines:
+            shown = [self.show(p) for p in sorted(lost)]
+            self._warn(
+                f"{self.show(path)} now hides what line{'s' if len(lines) > 1 else ''} "
+                f"{', '.join(map(str, lines))} mounted inside it ({', '.join(shown)})",
+                target.where,
+            )
         for other in hidden:
-            self._forget(other)
+            for gone in [other, *self.table.under(other)]:
+                self._forget(gone)
+        return kept
 
-    def _detach(self, path: str, action: Action) -> None:
-        """Unmount a target; everything this file mounted inside it goes with it."""
-        action.steps.append(Detach(path))
+    def _detach(self, path: str, action: Action, *, every: bool = True) -> None:
+        """What is mounted on path goes, what this file mounted inside it too; every: and what
+        was there before (`unmount old`), else what was there shows again."""
+        action.steps.append(Detach(path, every=every))
         for other_path in [path, *self.table.under(path)]:
             self._forget(other_path)
 
@@ -546,6 +666,37 @@ def _release_after_last_use(actions: list[Action]) -> None:
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}
+
+PLAN9_DEVICES = {
+    "c": "the console device: mount '#dev' /dev gives a /dev of the harmless devices",
+    "p": "the process device: mount '#proc' /proc",
+    "d": "the descriptor device: /dev/fd, which mount '#dev' /dev gives",
+    "e": "the environment device: the command gets the caller's environment",
+    "s": "a file server posted in /srv: Linux has none; bind a directory, or mount a kernel filesystem by type",
+    "/": "the root device: the root is /, or #old/ after clear",
+    "|": "the pipe device: Linux makes pipes without one",
+    "M": "the mount driver: bind a directory instead",
+    "l": "the network device: the command has the caller's network",
+    "I": "the IP device: the command has the caller's network",
+}
+
+
+def _device_hint(name: str) -> str:
+    """What a Plan 9 device path (#name) is nearest to on Linux."""
+    letter = name[:1]
+    if letter in PLAN9_DEVICES:
+        return f"a Plan 9 device path, {PLAN9_DEVICES[letter]}"
+    return "Plan 9 device paths have no Linux equivalent; mount kernel filesystems by type instead, as in mount '#tmpfs' /tmp"
+
+
+def _quoting_hint(word: Word) -> str:
+    """For a path that is not there: a ~ or a \" the file meant as a shell would."""
+    text = "".join(piece for piece in word.pieces if isinstance(piece, str) and not isinstance(piece, Quoted))
+    if text.startswith("~"):
+        return ": ~ is not special in a namespace file, write $home"
+    if '"' in text:
+        return ": a namespace file quotes with ' (as rc does), not \""
+    return ""
 
 
 def _made_below(made: dict[str, str], inside: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ class Member(Record):
     fresh: bool = False  # a new filesystem: holds only what `made` lists
     seed: bool = False  # the target's own directory, from the first -a or -b
     made: dict[str, str] | None = None  # for a new filesystem: path inside -> kind of what newns made there
+    at: str | None = None  # the path it was bound from, when what was mounted inside it comes along
 
 
 class Target(Record):
@@ -40,9 +41,9 @@ class Target(Record):
     readonly: bool
     where: Where | None  # the last line that changed it
     mounted: bool = False
-    nested: bool = False  # something was mounted inside it after it was mounted
     placed: int | None = None  # the slot holding what the plan mounted there
     point: int | None = None  # the slot holding its mount point, when this file made it
+    shown: list[Member] | None = None  # the members as the plan last mounted them
 
 
 class Found(Record):
@@ -52,6 +53,7 @@ class Found(Record):
     origin: str | None = None  # the same file in the caller's namespace
     fresh: Member | None = None  # the new filesystem holding it
     inside: str = ""  # its path inside that filesystem
+    member: Member | None = None  # the union member it was found in
 
 
 class MountTable(dict[str, Target]):
@@ -112,15 +114,21 @@ def _lookup_in(target: Target, rest: str, world: World) -> Found:
         if member.fresh:
             kind = "dir" if not rest else (member.made or {}).get(rest)
             if kind:
-                return Found(kind, fresh=member, inside=rest)
+                return Found(kind, fresh=member, inside=rest, member=member)
             continue
         if member.origin is None:
             return Found(None)
         candidate = os.path.join(member.origin, rest) if rest else member.origin
         kind = world.kind(candidate)
         if kind != "missing":
-            return Found(kind, origin=candidate)
+            return Found(kind, origin=candidate, member=member)
     return Found("missing")
+
+
+def provider(members: list[Member], rest: str, world: World) -> Member | None:
+    """The member of a union that holds rest (a path inside it); None when none does, or
+    when that can't be told."""
+    return _lookup_in(Target(members, False, None), rest, world).member
 
 
 def ancestors(path: str) -> Iterator[str]:

@@ -22,3 +22,6 @@ class World(Protocol):
 
     def account(self) -> tuple[str, str]:
         """The caller's user name and home directory."""
+
+    def mount_points(self) -> list[str]:
+        """The caller's mount points, in mount order (a path twice when mounts are stacked there)."""

@@ -13,8 +13,9 @@ import errno
 import os
 import sys
 
-from ..diagnostics import NewnsError, printable, report, warning
+from ..diagnostics import NewnsError, printable
 from ..labels import union_source
+from ..mountinfo import mount_points
 from ..plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
 from . import libc
 
@@ -28,6 +29,15 @@ if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
 DEVICE_LINKS = (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
 DEVICE_MOUNTS = (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777"))
+
+
+class Refused(Exception):
+    """The kernel refused a step of action: the problem, at the action's line."""
+
+    def __init__(self, action: Action, problem: NewnsError) -> None:
+        super().__init__(str(problem))
+        self.action = action
+        self.problem = problem
 
 
 class Door:
@@ -50,13 +60,13 @@ class Door:
         }
 
     def run(self, plan: Plan) -> None:
-        """Every action in order; a failure stops here with the action's line, unless it is -q."""
+        """Every action in order; the first the kernel refuses raises Refused."""
         if os.isatty(0) and any(isinstance(s, Devices) for a in plan.actions for s in a.steps):
             # The terminal, by its path, before anything is mounted over it: a
             # descriptor from the caller's namespace can't be mounted in this one.
             self.console = _open_path(os.readlink(f"{self.proc}/self/fd/0"))
         for action in plan.actions:
-            if self.debug and action.text:
+            if self.debug and action.text and action.op is not None:
                 print(printable(action.text), file=sys.stderr)
             self.act(action)
 
@@ -65,13 +75,8 @@ class Door:
             try:
                 self.step(step)
             except OSError as e:
-                what = action.text or f"the union on {getattr(step, 'target', '')}"
-                problem = NewnsError(f"{what}: {self.explain(step, e)}", action.where)
-                if not action.quiet:
-                    raise problem from None
-                if self.debug:
-                    report([warning(f"skipped (-q): {d.message}", d.where) for d in problem.diagnostics])
-                return
+                what = action.text or "a step"
+                raise Refused(action, NewnsError(f"{what}: {self.explain(step, e)}", action.where)) from None
 
     def step(self, step: Step) -> None:
         handler = self._steps.get(type(step))
@@ -102,11 +107,14 @@ class Door:
 
     def _attach(self, step: Attach) -> None:
         mnt = libc.open_tree_clone(self.fds[step.slot], recursive=True)
-        self._place(mnt, step.target, step.point, step.readonly)
+        self._place(mnt, step.target, step.point, step.readonly, step.replace)
         self.fds[step.placed] = mnt
 
     def _detach(self, step: Detach) -> None:
-        libc.umount_detach(os.fsencode(step.target))
+        target = os.fsencode(step.target)
+        libc.umount_detach(target)
+        while step.every and step.target in self._mount_points():
+            libc.umount_detach(target)
 
     def _release(self, step: Release) -> None:
         for slot in step.slots:
@@ -133,7 +141,7 @@ class Door:
                 raise
             self.fds[step.placed] = self._old_overlay(layers, options, source, step)
             return
-        self._place(mnt, step.target, step.point, step.readonly)
+        self._place(mnt, step.target, step.point, step.readonly, step.replace)
         self.fds[step.placed] = mnt
 
     def _upper(self, slot: int) -> tuple[str, str]:
@@ -170,6 +178,8 @@ class Door:
         data = ",".join(words).encode("utf-8", "surrogateescape")
         if len(data) >= 4096:
             raise OSError(errno.E2BIG, "too many members for this kernel's overlayfs (Linux 6.8 takes up to 500)")
+        if step.replace:
+            libc.umount_detach(os.fsencode(step.target))
         dest = self.fds[step.point] if step.point is not None else _open_path(step.target)
         back = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -240,11 +250,14 @@ class Door:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _place(self, mnt: int, target: str, point: int | None, readonly: bool) -> None:
+    def _place(self, mnt: int, target: str, point: int | None, readonly: bool, replace: bool = False) -> None:
         """Mount the detached mount mnt onto the mount point held in point, or else onto the
-        object now at target; read-only, every mount in it, if asked."""
+        object now at target; read-only, every mount in it, if asked; replace: in place of
+        what is mounted on target."""
         if readonly:
             libc.set_readonly(mnt)
+        if replace:
+            libc.umount_detach(os.fsencode(target))
         if point is not None:
             libc.move_mount(mnt, self.fds[point])
             return
@@ -275,7 +288,8 @@ class Door:
             for slot in step.lowers:
                 layer = os.readlink(self.fd_path(self.fds[slot]))
                 if mounts := self._mounts_under(layer):
-                    crowded.append(f"{layer} has {', '.join(mounts[:3])}{' ...' if len(mounts) > 3 else ''}")
+                    shown = [_as_named(p) for p in mounts[:3]]
+                    crowded.append(f"{_as_named(layer)} has {', '.join(shown)}{' ...' if len(mounts) > 3 else ''}")
             if crowded:
                 return (
                     f"{message}: in a user namespace overlayfs can't use a member with mounts under it "
@@ -287,6 +301,8 @@ class Door:
             return f"can't make the missing mount point {step.path}: {message}"
         if isinstance(step, (Attach, Overlay)) and error.errno == errno.ENOENT:
             return f"{message}; the mount point must exist: newns makes missing ones only in a #tmpfs, #dev or after clear"
+        if isinstance(step, Detach) and error.errno == errno.EINVAL and step.target not in self._mount_points():
+            return f"nothing is mounted on {step.target}"
         if isinstance(step, Detach) and error.errno == errno.EINVAL and self.rootless:
             return (
                 f"{message}: mounts inherited from the caller are locked in a user namespace; "
@@ -297,9 +313,20 @@ class Door:
     def _mounts_under(self, path: str) -> list[str]:
         """Mount points strictly under path in this namespace."""
         prefix = path.rstrip("/") + "/"
-        with open(f"{self.proc}/self/mountinfo") as f:
-            points = [line.split()[4] for line in f]
-        return list(dict.fromkeys(p for p in points if p.startswith(prefix) and p != path))
+        return list(dict.fromkeys(p for p in self._mount_points() if p.startswith(prefix) and p != path))
+
+    def _mount_points(self) -> list[str]:
+        """This namespace's mount points, as seen from this process's root."""
+        with open(f"{self.proc}/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            return mount_points(f.read())
+
+
+def _as_named(path: str) -> str:
+    """A path of the namespace being built as a namespace file names it."""
+    for root, named in ((NEW_ROOT, ""), (OLD_ROOT, "#old")):
+        if path == root or path.startswith(root + "/"):
+            return named + path[len(root) :] or "/"
+    return path
 
 
 def new_fs(fstype: str, options: str | None) -> int:

@@ -52,6 +52,23 @@ def unshare_more(flags: int) -> None:
         raise NewnsError(f"can't make a new namespace: {e.strerror}") from None
 
 
+def keep_copy() -> int:
+    """Keep this mount namespace as it is (a descriptor of it) and go on in a copy of it."""
+    kept = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    unshare_more(libc.CLONE_NEWNS)
+    return kept
+
+
+def start_over(kept: int) -> None:
+    """Leave the mount namespace built so far for a new copy of the one kept (keep_copy);
+    the root and working directory go back to the kept namespace's root."""
+    try:
+        libc.setns(kept, libc.CLONE_NEWNS)
+    except OSError as e:
+        raise NewnsError(f"can't go back to the namespace kept to start again: {e.strerror}") from None
+    unshare_more(libc.CLONE_NEWNS)
+
+
 def make_mounts_private() -> None:
     """No mount made here reaches another namespace, and none made elsewhere arrives."""
     try:

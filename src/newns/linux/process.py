@@ -23,15 +23,16 @@ import select
 import stat
 import sys
 
-from ..diagnostics import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Diagnostic, NewnsError, Where, error, fail, failure
+from ..diagnostics import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Diagnostic, NewnsError, Where, error, fail, failure, note, report
 from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
-from .door import Door
+from .door import Door, Refused
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow at every start
     import signal
+    from collections.abc import Callable
 
     from .workdirs import WorkArea
 else:
@@ -75,9 +76,11 @@ class CallerSignals:
 
 
 class Launch(Record):
-    """What running a command in a namespace needs."""
+    """What running a command in a namespace needs; replan makes the file's plan again
+    without the operations given (by index), which the kernel refused."""
 
     plan: Plan
+    replan: Callable[[frozenset[int]], Plan]
     argv: list[str]
     env: dict[str, str]
     cwd: str
@@ -237,13 +240,10 @@ def _die_with(parent: int) -> None:
         os._exit(EXIT_FAILURE)
 
 
-def _build(run: Launch, area: WorkArea | None) -> None:
-    plan = run.plan
-    door = Door(debug=run.debug, rootless=namespaces.rootless(), work=area)
-    try:
-        door.run(plan)
-    finally:
-        door.close()
+def _build(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None) -> Plan:
+    """Build the namespace (this process is in a new one of its own) and enter it; the plan
+    that went through (see _built)."""
+    plan = _built(run, area, found)
     if plan.cleared:
         os.chdir(NEW_ROOT)
         libc.pivot_root(b".", b".")
@@ -258,6 +258,41 @@ def _build(run: Launch, area: WorkArea | None) -> None:
     elif not _chdir(run.cwd):
         _chdir("/")
         run.env["PWD"] = "/"
+    return plan
+
+
+def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None, *, again: bool = True) -> Plan:
+    """Carry out the plan in this process's mount namespace; the plan that went through.
+
+    A -q line the kernel refuses is left out: the namespace is built again,
+    from a copy of it kept before the first mount (again), by the plan made
+    without that line. found: --check's problems; it goes on likewise past
+    each line refused, to find the next."""
+    plan, skipped, pristine = run.plan, set(), None
+    if again and (found is not None or any(action.quiet for action in plan.actions)):
+        pristine = namespaces.keep_copy()
+    try:
+        while True:
+            door = Door(debug=run.debug, rootless=namespaces.rootless(), work=area)
+            try:
+                door.run(plan)
+                return plan
+            except Refused as refused:
+                action = refused.action
+                if action.op is None or pristine is None or not action.quiet and found is None:
+                    raise refused.problem from None
+                if not action.quiet:
+                    found += refused.problem.diagnostics  # type: ignore[operator]
+                elif run.debug:
+                    report([note(f"skipped (-q): {d.message}", d.where) for d in refused.problem.diagnostics])
+                skipped.add(action.op)
+            finally:
+                door.close()
+            namespaces.start_over(pristine)
+            plan = run.replan(frozenset(skipped))
+    finally:
+        if pristine is not None:
+            os.close(pristine)
 
 
 def _exec(run: Launch) -> None:
@@ -553,12 +588,17 @@ def execute(argv: list[str], env: dict[str, str], signals: CallerSignals, *, no_
 # -- --check and --attach: a plan carried out where nothing is kept -----------------
 
 
-def carry_out(run: Launch, joined: namespaces.Joined | None = None, *, throwaway: bool = True) -> list[Diagnostic]:
-    """Carry out the plan in a child, with no command: the problems it stopped at, with
-    their lines (none when it went through). throwaway: in new namespaces made and dropped like a run's (for
-    --check), or in a copy of the namespace this process joined (to try an --attach
-    first); else in the joined namespace itself. The child is forked after the join, so
-    that it is in the joined PID namespace, where /proc/self is its own."""
+def carry_out(
+    run: Launch, joined: namespaces.Joined | None = None, *, throwaway: bool = True
+) -> tuple[list[Diagnostic], frozenset[int]]:
+    """Carry out the plan in a child, with no command: the problems found, at their lines
+    (none when it went through), and the operations left out because the kernel refused
+    them (-q lines; with throwaway, any line, so as to find the next problem).
+
+    throwaway: in new namespaces made and dropped like a run's (for --check),
+    or in a copy of the namespace this process joined (to try an --attach
+    first); else in the joined namespace itself. The child is forked after the
+    join, so that it is in the joined PID namespace, where /proc/self is its own."""
     plan = run.plan
     area = _work_area(run) if plan.work_dirs else None
     readable, writable = os.pipe()
@@ -576,54 +616,62 @@ def carry_out(run: Launch, joined: namespaces.Joined | None = None, *, throwaway
     _, status = os.waitpid(pid, 0)
     if area is not None:
         area.remove()
-    if data:
-        lines = {(a.where.file, a.where.line, a.where.col): a.where for a in plan.actions}
-        found = []
-        for record in data.decode("utf-8", "surrogateescape").split("\0\0")[:-1]:
-            file, line, col, message = record.split("\0", 3)
-            where = lines.get((file, int(line), int(col))) or (Where(file, int(line), int(col), "") if file else None)
-            found.append(error(message, where))
-        return found
-    if os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) != 0:
-        return [error("carrying out the plan ended unexpectedly")]
-    return []
+    lines = {(a.where.file, a.where.line, a.where.col): a.where for a in plan.actions}
+    found, skipped = [], set()
+    for record in data.decode("utf-8", "surrogateescape").split("\0\0")[:-1]:
+        kind, *fields = record.split("\0", 4)
+        if kind == "S":
+            skipped.add(int(fields[0]))
+        if kind != "E":
+            continue
+        file, line, col, message = fields
+        where = lines.get((file, int(line), int(col))) or (Where(file, int(line), int(col), "") if file else None)
+        found.append(error(message, where))
+    if not data.endswith(b"D\0\0") and not found:
+        found.append(error("carrying out the plan ended unexpectedly"))
+    return found, frozenset(skipped)
 
 
 def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None, throwaway: bool, out: int) -> None:
-    """The child of carry_out: on out, the problem that stopped it (file, line, column, message)."""
+    """The child of carry_out: writes on out each problem (E), each operation left out (S),
+    and D when it is done."""
+    found: list[Diagnostic] = []
+    skipped: frozenset[int] = frozenset()
+    collect = found if throwaway else None
     try:
         if joined is not None:
             if throwaway:
                 namespaces.unshare_more(libc.CLONE_NEWNS)
                 namespaces.make_mounts_private()
-            door = Door(debug=run.debug and not throwaway, rootless=namespaces.rootless())
-            try:
-                door.run(run.plan)
-            finally:
-                door.close()
+            skipped = _skipped(run, _built(run, None, collect, again=throwaway))
         elif run.plan.pid_namespace:
             namespaces.unshare(libc.CLONE_NEWPID)
             pid = os.fork()
             if pid == 0:  # the init: #proc can only be mounted from inside
                 namespaces.unshare_more(libc.CLONE_NEWNS)
                 namespaces.make_mounts_private()
-                _build(run, area)
-                os._exit(0)
+                _tell(out, found, _skipped(run, _build(run, area, collect)))
             _, status = os.waitpid(pid, 0)
-            os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else EXIT_FAILURE)
+            os._exit(0)
         else:
             namespaces.unshare(libc.CLONE_NEWNS)
             namespaces.make_mounts_private()
-            _build(run, area)
-        os._exit(0)
+            skipped = _skipped(run, _build(run, area, collect))
     except (OSError, NewnsError) as problem:
-        _tell(out, failure(problem))
+        found += failure(problem)
+    _tell(out, found, skipped)
 
 
-def _tell(out: int, diagnostics: list[Diagnostic]) -> None:
-    """Write diagnostics to the parent: file, line, column and message, NUL-separated, each
-    ended by two NULs; then end."""
-    for d in diagnostics:
-        fields = [d.where.file, str(d.where.line), str(d.where.col)] if d.where else ["", "0", "0"]
-        os.write(out, ("\0".join([*fields, d.message]) + "\0\0").encode("utf-8", "surrogateescape"))
+def _skipped(run: Launch, plan: Plan) -> frozenset[int]:
+    """The operations the plan that went through left out, of those the file has."""
+    done = {action.op for action in plan.actions}
+    return frozenset(op for op in {action.op for action in run.plan.actions} - done if op is not None)
+
+
+def _tell(out: int, found: list[Diagnostic], skipped: frozenset[int]) -> None:
+    """Write to the parent, NUL-separated, each record ended by two NULs: E, file, line,
+    column and message for a problem; S and an operation's index; D at the end. Then end."""
+    records = [["E", *([d.where.file, str(d.where.line), str(d.where.col)] if d.where else ["", "0", "0"]), d.message] for d in found]
+    records += [["S", str(op)] for op in sorted(skipped)] + [["D"]]
+    os.write(out, "".join("\0".join(r) + "\0\0" for r in records).encode("utf-8", "surrogateescape"))
     os._exit(0)

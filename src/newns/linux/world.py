@@ -6,6 +6,8 @@ import errno
 import os
 import stat
 
+from ..mountinfo import mount_points
+
 MAX_FILE = 16 << 20
 """The largest namespace file newns reads (16 MiB): a file is text a person wrote."""
 
@@ -15,10 +17,19 @@ class NotRegular(OSError):
 
 
 class Host:
-    """The caller's world, as the planner asks about it (newns.world.World)."""
+    """The caller's world, as the planner asks about it (newns.world.World). Each answer is
+    kept: a plan made again (when the kernel refused a -q line) sees the world the first
+    one saw."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, str | None] = {}
+        self.mounts: list[str] | None = None
 
     def kind(self, path: str) -> str | None:
-        return kind(path)
+        known = self.kinds.get(path, "")
+        if known == "":
+            known = self.kinds[path] = kind(path)
+        return known
 
     def realpath(self, path: str) -> str:
         return os.path.realpath(path)
@@ -28,6 +39,11 @@ class Host:
 
     def account(self) -> tuple[str, str]:
         return account()
+
+    def mount_points(self) -> list[str]:
+        if self.mounts is None:
+            self.mounts = mount_points(process_view("self")[0])
+        return self.mounts
 
 
 def kind(path: str) -> str | None:

@@ -1,0 +1,205 @@
+"""Plan 9's meaning, run for real: a line onto /, rebinding what has mounts inside,
+unmount, -q lines the kernel refuses, and --check agreeing with a run."""
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import NEWNS, needs_root, scratch, small_root, unprivileged
+
+LS = "/usr/bin/ls"
+NAMESPACES = Path(__file__).parent.parent / "namespaces"
+
+
+def check_and_run(tree, text: str, *command: str):
+    """--check of the file, then a run of command in it."""
+    ns = tree.ns(text)
+    check = tree.newns("--check", "-f", str(ns))
+    return check, tree.newns("-f", str(ns), *command)
+
+
+# -- a line onto / -----------------------------------------------------------------------
+
+SHOW = "echo /*; read line < /doc/paper; echo $line"
+"""What the command sees, with dash's builtins only: the root's names, and /doc/paper."""
+
+
+def test_bind_onto_the_root_makes_it_the_root(tree):
+    small_root(tree, "web")
+    tree.make({"web/doc/": "", "doc/paper": "PAPER", "web/index": ""})
+    check, run = check_and_run(tree, "bind $T/doc $T/web/doc\nbind $T/web /\n", "/bin/sh", "-c", SHOW)
+    assert (check.returncode, check.stdout) == (0, "")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["/bin /dev /doc /etc /index /lib /lib64 /mnt /proc /tmp", "PAPER"]
+
+
+@pytest.fixture
+def shm_tree(caller):
+    """A tree on a filesystem of its own (/dev/shm, a tmpfs): overlayfs takes no member that
+    contains another, so a union on / takes its members from other filesystems."""
+    yield from scratch(caller, "/dev/shm")
+
+
+def test_the_9front_ftp_pattern(shm_tree):
+    """9front's lib/namespace.ftp: a union on /, binds inside it, then / replaced by a tree in it
+    (mount -a #s/boot /; bind /sys/doc /usr/web/plan9/doc; bind -c /usr/none/incoming
+    /usr/web/incoming/none; bind /usr/web /)."""
+    tree = shm_tree
+    small_root(tree, "boot/srv/web")
+    tree.make({"boot/srv/web/plan9/doc/": "", "boot/srv/web/incoming/none/": "", "doc/paper": "PAPER", "incoming/": ""})
+    check, run = check_and_run(
+        tree,
+        "bind -a $T/boot /\n"
+        "bind $T/doc /srv/web/plan9/doc\n"
+        "bind -c $T/incoming /srv/web/incoming/none\n"
+        "bind /srv/web /\n",
+        "/bin/sh", "-c", "echo /*; read line < /plan9/doc/paper; echo $line; echo up > /incoming/none/f",
+    )
+    if tree.caller.rootless:  # the old root has mounts under it, locked in a user namespace
+        assert check.returncode == 125 and ":1:1: the union on /:" in check.stdout, check.stdout
+        assert "in a user namespace overlayfs can't use a member with mounts under it (#old has " in check.stdout
+        assert run.returncode == 125 and "mounts under it" in run.stderr, run.stderr
+        return
+    assert (check.returncode, check.stdout) == (0, "")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[1:] == ["PAPER"]
+    assert run.stdout.split()[:-1] == ["/bin", "/dev", "/etc", "/incoming", "/lib", "/lib64", "/mnt", "/plan9", "/proc", "/tmp"]
+    assert (tree / "incoming/f").read_text() == "up\n"
+
+
+def test_a_union_onto_the_root_keeps_the_old_root_and_what_is_mounted_in_it(shm_tree):
+    tree = shm_tree
+    tree.make({"extra/only-in-extra": ""})
+    check, run = check_and_run(
+        tree, "bind -a $T/extra /\n", "/usr/bin/sh", "-c", f"{LS} -d /only-in-extra /usr/bin/sh && /usr/bin/cat /proc/self/comm"
+    )
+    if tree.caller.rootless:
+        assert check.returncode == 125 and "mounts under it" in check.stdout, check.stdout
+        assert run.returncode == 125 and "mounts under it" in run.stderr, run.stderr
+        return
+    assert (check.returncode, check.stdout) == (0, "")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["/only-in-extra", "/usr/bin/sh", "cat"]
+
+
+def test_a_union_onto_the_root_of_the_same_filesystem_is_refused_with_the_reason(tree):
+    tree.make({"extra/": ""})
+    check, run = check_and_run(tree, "bind -a $T/extra /\n", "true")
+    assert check.returncode == 125 and ":1:1: the union on /:" in check.stdout, check.stdout
+    assert run.returncode == 125
+
+
+# -- rebinding a target with mounts inside it ----------------------------------------
+
+
+def test_rebinding_a_target_shows_the_new_one_and_its_own_insides(tree):
+    tree.make({"b/sub/from-b": "", "a/from-a": "", "c/sub/from-c": "", "t/": ""})
+    check, run = check_and_run(tree, "bind $T/b $T/t\nbind $T/a $T/t/sub\nbind $T/c $T/t\n", LS, str(tree / "t/sub"))
+    assert (check.returncode, check.stdout.count("warning")) == (0, 1), check.stdout
+    assert (run.returncode, run.stdout) == (0, "from-c\n"), run.stderr
+
+
+def test_a_member_added_to_a_union_keeps_what_was_mounted_inside(tree):
+    tree.make({"b/sub/from-b": "", "a/from-a": "", "c/more": "", "t/": ""})
+    check, run = check_and_run(
+        tree, "bind $T/b $T/t\nbind $T/a $T/t/sub\nbind -a $T/c $T/t\n", "/usr/bin/sh", "-c", f"{LS} $T/t $T/t/sub"
+    )
+    assert (check.returncode, check.stdout) == (0, "")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [f"{tree / 't'}:", "more", "sub", f"{tree / 't/sub'}:", "from-a"]
+
+
+# -- unmount -----------------------------------------------------------------------------
+
+
+@needs_root("stacks mounts in a namespace of its own, as the caller")
+def test_unmount_removes_every_mount_stacked_on_the_path(tree):
+    tree.make({"d/original": ""})
+    ns = tree.ns("unmount $T/d\n")
+    stack = f"mount -t tmpfs one {tree / 'd'} && mount -t tmpfs two {tree / 'd'} && touch {tree / 'd/top'}"
+    script = f"{stack} && {NEWNS} --check -f {ns} && {NEWNS} -f {ns} {LS} {tree / 'd'}"
+    run = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        capture_output=True, text=True, env={"T": str(tree.base), "PATH": "/usr/bin:/bin"}, timeout=60,
+    )
+    assert (run.returncode, run.stdout) == (0, "original\n"), run.stderr
+
+
+def test_unmount_where_nothing_is_mounted_is_reported_by_check(tree):
+    tree.make({"d/": ""})
+    check, run = check_and_run(tree, "unmount $T/d\n", "true")
+    assert check.returncode == 125
+    assert check.stdout.endswith(f":1:9: unmount: nothing is mounted on {tree / 'd'}\n"), check.stdout
+    assert run.returncode == 125 and "nothing is mounted" in run.stderr
+
+
+def test_unmount_after_clear_is_reported_by_check(tree):
+    check, run = check_and_run(tree, "clear\nunmount /proc\n", "true")
+    assert check.stdout.endswith(":2:9: unmount: nothing is mounted on /proc\n"), check.stdout
+    assert run.returncode == 125
+
+
+def test_unmount_of_a_locked_mount_is_reported_by_check(user_tree):
+    check, run = check_and_run(user_tree, "unmount /dev/shm\n", "true")
+    assert check.returncode == 125 and ":1:1: unmount /dev/shm:" in check.stdout and "locked" in check.stdout
+    assert run.returncode == 125 and "locked" in run.stderr
+
+
+# -- -q lines the kernel refuses ---------------------------------------------------------
+
+
+def test_a_quiet_line_the_kernel_refuses_leaves_the_rest_of_the_plan_valid(tree):
+    tree.make({"a/from-a": "", "d/": ""})
+    check, run = check_and_run(tree, "mount -q '#nosuchfs' $T/d\nbind $T/a $T/d\n", LS, str(tree / "d"))
+    assert (check.returncode, check.stdout) == (0, "")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "from-a\n", "")
+    debug = tree.newns("-d", "-f", str(tree / "test.ns"), "true")
+    assert "note: skipped (-q): mount -q '#nosuchfs'" in debug.stderr
+
+
+def test_a_quiet_line_the_kernel_refuses_in_a_pid_namespace(tree):
+    tree.make({"a/from-a": "", "d/": "", "p/": ""})
+    check, run = check_and_run(
+        tree, "mount '#proc' $T/p\nmount -q '#tmpfs' $T/d nosuchoption\nbind $T/a $T/d\n", LS, str(tree / "d")
+    )
+    assert (check.returncode, check.stdout) == (0, "")
+    assert (run.returncode, run.stdout) == (0, "from-a\n"), run.stderr
+
+
+# -- --check finds what the kernel refuses, every one, at its line -------------------------
+
+
+def test_check_reports_each_line_the_kernel_refuses(tree):
+    tree.make({"a/": "", "b/": "", "c/": ""})
+    check, run = check_and_run(
+        tree, "mount '#tmpfss' $T/a\nmount '#tmpfs' $T/b size=lots\nmount '#tmpfs' $T/c nosuchopt\n", "true"
+    )
+    lines = check.stdout.splitlines()
+    assert [line.split(":")[1:3] for line in lines] == [["1", "1"], ["2", "1"], ["3", "1"]], check.stdout
+    assert "no filesystem type 'tmpfss'" in lines[0]
+    assert run.returncode == 125 and ":1:1: mount '#tmpfss'" in run.stderr
+
+
+@needs_root("a tree owned by root that the unprivileged caller can't change")
+def test_check_finds_a_mount_point_the_caller_cannot_make(root_tree):
+    """rerootwin on a tree of root's that lacks /mnt/term: its union takes creations in memory,
+    but overlayfs in a user namespace can't make a directory the caller may not write."""
+    root_tree.make({"root/usr/": "", "root/etc/": "", "root/proc/": "", "root/dev/": "", "root/tmp/": "", "root/mnt/": ""})
+    (root_tree / "root").chmod(0o755)
+    env = {"NSROOT": str(root_tree / "root")}
+    rerootwin = str(NAMESPACES / "rerootwin")
+    check = unprivileged().newns("--check", "-f", rerootwin, cwd=root_tree.base, env=env)
+    run = unprivileged().newns("-f", rerootwin, "true", cwd=root_tree.base, env=env)
+    assert run.returncode == 125, run.stderr
+    line = run.stderr.split("\n")[0].removeprefix("newns: ")
+    assert check.returncode == 125 and line in check.stdout.splitlines(), (check.stdout, line)
+
+
+def test_the_example_in_the_readme_and_the_manual_is_what_newns_prints(tree):
+    ns = tree.ns("# a CI step\ncd /\nbind -c $src /src # the checkout\n", "ci.ns")
+    run = tree.newns("-f", ns.name, "true", env={"src": str(tree.base)})
+    printed = run.stderr.splitlines()
+    readme = (NAMESPACES.parent / "README.md").read_text().splitlines()
+    manual = (NAMESPACES.parent / "docs/newns.1").read_text().replace("\\-", "-").splitlines()
+    for text in (readme, manual):
+        at = text.index(printed[0])
+        assert text[at : at + 3] == printed

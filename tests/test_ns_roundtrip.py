@@ -1,0 +1,351 @@
+"""--ns reads back: the file newns --ns prints of a namespace, replayed by newns, builds the
+same mount table; run for real as root and rootless, and in-process on made-up tables.
+
+A namespace is dumped from outside (newns --ns PID, run in the caller's own
+namespace, which is what the dump's #old names when the caller replays it)
+and, where the namespace holds the installed newns, from inside (newns --ns
+self, replayed there). Two mount tables are the same when they have the same
+mounts, each compared by the mount points it is on from the root (which keeps
+which mount hides which), its type, whether it is read-only, and what it
+shows: for a filesystem the caller has mounted, its device and root; for a new
+one, its root, source and options.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from helpers import HANG, NEWNS, mount_table, needs_root, small_root, spawn
+
+from newns.nsdump import namespace_lines
+
+NAMESPACES = Path(__file__).parent.parent / "namespaces"
+SH = "/bin/sh"
+SHOW = "while IFS= read -r line; do printf '%s\\n' \"$line\"; done < /proc/self/mountinfo"
+"""The mount table, printed by the shell alone (a small root has nothing else)."""
+LAYERS = ("lowerdir=", "lowerdir+=", "upperdir=", "workdir=")
+"""An overlay's layers, as descriptors of the newns that mounted it: no two runs name them alike."""
+SYSTEM = "".join(
+    f"bind -r #old{os.path.realpath('/' + name)} /{name}\n"
+    for name in ("usr", "bin", "lib", "lib64")
+    if os.path.isdir("/" + name)
+)
+"""What /bin/sh needs in a cleared namespace on this machine."""
+
+
+# -- comparing mount tables ------------------------------------------------------------
+
+
+def rows(mountinfo: str, known: set[str]) -> list[tuple[object, ...]]:
+    """A mount table, comparable: one row a mount, sorted; known: the caller's devices."""
+    mounts = {}
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        tail = fields.index("-", 6)
+        mounts[fields[0]] = fields[:6] + fields[tail + 1 : tail + 4]
+    found = []
+    for ident, (_, _, device, root, point, options, fstype, source, superblock) in mounts.items():
+        place, above = [], ident
+        while above in mounts:
+            place.insert(0, mounts[above][4])
+            above = mounts[above][1]
+        if device in known:
+            shows: tuple[str, ...] = (device, root)
+        else:
+            shows = ("new", root, source, ",".join(o for o in superblock.split(",") if not o.startswith(LAYERS)))
+        found.append((tuple(place), fstype, "ro" in options.split(",")) + shows)
+    return sorted(found)
+
+
+def devices(lines: list[str]) -> set[str]:
+    return {line.split(" ")[2] for line in lines}
+
+
+# -- running, dumping and replaying ------------------------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def in_its_namespace(pid: int) -> int:
+    """The shell that pid (newns) runs, in a mount namespace other than this one."""
+    mine = os.stat("/proc/self/ns/mnt").st_ino
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline:
+        for candidate in [pid, *descendants(pid)]:
+            try:
+                elsewhere = os.stat(f"/proc/{candidate}/ns/mnt").st_ino != mine
+                if elsewhere and Path(f"/proc/{candidate}/comm").read_text() == "sh\n":
+                    return candidate
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"no shell of {pid} in a namespace of its own")
+
+
+@contextmanager
+def running(tree, args: list[str], env: dict[str, str] | None, cwd: Path | None):
+    """A shell in the namespace newns builds with args (started in cwd), waiting: its PID."""
+    start = ["env", "-C", str(cwd)] if cwd is not None else []
+    shell = spawn(tree, [*start, NEWNS, *args, "--", SH, "-c", "echo ready; read line"], env, stdin=subprocess.PIPE)
+    try:
+        assert shell.stdout.readline() == "ready\n", shell.stderr.read()
+        yield in_its_namespace(shell.pid)
+    finally:
+        shell.stdin.close()
+        try:
+            shell.wait(timeout=HANG)
+        except subprocess.TimeoutExpired:
+            shell.kill()
+            shell.wait()
+
+
+def replayed(tree, lines: str) -> str:
+    """The mount table the lines build, after --check found nothing but warnings in them."""
+    dump = tree.ns(lines, "dump.ns")
+    checked = tree.newns("--check", "-f", str(dump))
+    assert checked.returncode == 0, (lines, checked.stdout, checked.stderr)
+    assert all(": warning: " in line for line in checked.stdout.splitlines()), checked.stdout
+    replay = tree.newns("-f", str(dump), SH, "-c", SHOW)
+    assert replay.returncode == 0, (lines, replay.stderr)
+    return replay.stdout
+
+
+def reads_back(tree, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> list[str]:
+    """Dump the namespace newns builds with args from outside (newns --ns PID), replay the
+    dump and compare the mount tables; the dump's lines."""
+    with running(tree, args, env, cwd) as pid:
+        original = Path(f"/proc/{pid}/mountinfo").read_text()
+        dump = tree.newns("--ns", str(pid))
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout.splitlines()[0] == "clear", dump.stdout
+    known = devices(mount_table())
+    assert rows(replayed(tree, dump.stdout), known) == rows(original, known), dump.stdout
+    return dump.stdout.splitlines()
+
+
+def dumped(tree, text: str, **kwargs) -> list[str]:
+    """reads_back for the namespace of a file of this text."""
+    return reads_back(tree, ["-f", str(tree.ns(text))], **kwargs)
+
+
+# -- the host's namespace ------------------------------------------------------------------
+
+
+def test_the_hosts_namespace_reads_back(tree):
+    dump = tree.newns("--ns", "self")
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout.splitlines()[:2] == ["clear", "bind '#old/' /"]
+    known = devices(mount_table())
+    assert rows(replayed(tree, dump.stdout), known) == rows("\n".join(mount_table()), known)
+
+
+# -- every shipped file --------------------------------------------------------------------
+
+VARIABLES = {
+    "ci": {"HOME": "home", "home": "account"},
+    "go": {"GOS": "gos", "GOVERSION": "go1.22.5"},
+    "go1.2": {"GOS": "gos"},
+    "go-debian": {"GOVERSION": "1.19"},
+    "python": {"PYENV_ROOT": "pyenv", "PYVERSION": "3.9.18"},
+    "node": {"NVM_DIR": "nvm", "NODEVERSION": "v20.11.1"},
+    "rerootwin": {"NSROOT": "root"},
+}
+"""What each file needs from its environment: paths relative to the place, and versions."""
+PLACE = [
+    "checkout/README", "gos/go1.22.5/bin/go", "gos/go1.2/bin/go", "gos/current/", "pyenv/versions/3.9.18/bin/python3",
+    "pyenv/versions/current/", "nvm/versions/node/v20.11.1/bin/node", "nvm/versions/node/current/",
+    "home/.ssh/id_rsa", "home/.aws/credentials", "home/.netrc", "account/.gnupg/key", "account/.docker/",
+]
+
+
+def clears(path: Path) -> bool:
+    """Whether a namespace file or one it includes clears: what it builds holds no newns then."""
+    lines = path.read_text().splitlines()
+    return "clear" in lines or any(clears(path.parent / line[2:]) for line in lines if line.startswith(". "))
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(NAMESPACES)))
+def test_every_shipped_namespace_reads_back(place, name):
+    if name == "go-debian" and not (os.path.isdir("/usr/lib/go-1.19") and os.path.exists("/usr/lib/go")):
+        pytest.skip("Debian's golang-1.19-go and golang-go are not installed")
+    place.make({path: "" for path in PLACE})
+    small_root(place, "root")
+    checkout = place / "checkout"
+    env = {k: v if "VERSION" in k else str(place / v) for k, v in VARIABLES.get(name, {}).items()}
+    env["PWD"] = str(checkout)
+    nsfile = str(NAMESPACES / name)
+    reads_back(place, ["-f", nsfile], env, checkout)
+    if clears(NAMESPACES / name):
+        return  # the installed newns is out of the namespace's reach: no dump from inside
+    script = (
+        f'{NEWNS} --ns self > "$T/inside.ns" && {NEWNS} -f "$T/inside.ns" -- {SH} -c "$SHOW" && '
+        f'echo -- && {SH} -c "$SHOW"'
+    )
+    inside = place.caller.run(
+        [NEWNS, "-f", nsfile, SH, "-c", script], cwd=checkout, env={**env, "T": str(place.base), "SHOW": SHOW}
+    )
+    assert inside.returncode == 0, inside.stderr
+    replay, table = inside.stdout.split("--\n")
+    known = devices(table.splitlines())
+    assert rows(replay, known) == rows(table, known)
+
+
+# -- what a dump keeps -----------------------------------------------------------------------
+
+
+def test_tmpfs_options_are_kept(tree):
+    tree.make({"a/": "", "b/": ""})
+    lines = dumped(tree, "mount '#tmpfs' $T/a size=1m,mode=0711\nmount -r '#tmpfs' $T/b nr_inodes=64\n")
+    mine = [line for line in lines if str(tree.base) in line and not line.startswith("cd ")]
+    owner = f",uid={tree.caller.uid},gid={tree.caller.gid}" if tree.caller.rootless else ""
+    assert mine == [
+        f"mount '#tmpfs' {tree / 'a'} size=1024k,mode=711{owner}",
+        f"mount -r '#tmpfs' {tree / 'b'} nr_inodes=64{owner}",
+    ]
+    again = tree.ns("\n".join(lines) + "\n", "again.ns")
+    seen = tree.newns("-f", str(again), "stat", "-c", "%a", str(tree / "a"))
+    assert seen.stdout == "711\n", seen.stderr
+
+
+def test_a_cleared_namespace_reads_back(tree):
+    tree.make({"a/sub/": "", "a/in-a": "A", "b/in-b": "B"})
+    lines = dumped(
+        tree,
+        f"clear\n{SYSTEM}bind -r #old$T/a /data\nbind #old$T/b /data/sub\nmount '#tmpfs' /tmp size=2m\n"
+        "bind /tmp /scratch\nmount '#proc' /proc\ncd /data\n",
+    )
+    assert lines[0] == "clear" and lines[1].startswith("mount '#tmpfs' / mode=755")
+    assert f"bind -r '#old{tree / 'a'}' /data" in lines and f"bind '#old{tree / 'b'}' /data/sub" in lines
+    assert "bind /tmp /scratch" in lines and "mount '#proc' /proc" in lines
+    assert lines[-1] == "cd /data"
+
+
+def test_a_union_reads_back(tree):
+    tree.make({"b/in-b": "", "t/in-t": "", "x/in-x": ""})
+    lines = dumped(tree, "bind -a $T/b $T/t\nbind -b $T/x $T/t\n")
+    assert [line for line in lines if line.endswith(f" {tree / 't'}")] == [
+        f"bind -a {tree / 'b'} {tree / 't'}",
+        f"bind -b {tree / 'x'} {tree / 't'}",
+    ]
+
+
+def test_a_union_after_clear_names_its_members_as_the_replay_finds_them(tree):
+    """Its members are a path of the new namespace (the replay has rebuilt it before the
+    union), a directory of #old and a tmpfs."""
+    tree.make({"a/in-a": "", "u/in-u": ""})
+    text = (
+        f"clear\n{SYSTEM}mount '#proc' /proc\n"
+        "bind #old$T/a /a\nbind #old$T/u /u\nbind -a /a /u\nmount -bc '#tmpfs' /u\n"
+    )
+    lines = dumped(tree, text)
+    assert lines[-4:-1] == ["mount -c '#tmpfs' /u", f"bind -a '#old{tree / 'u'}' /u", "bind -a /a /u"]
+    again = tree.ns("\n".join(lines) + "\n", "again.ns")
+    listed = tree.newns("-f", str(again), SH, "-c", "echo /u/*")
+    assert listed.stdout == "/u/in-a /u/in-u\n", listed.stderr
+
+
+def test_names_that_need_quoting_read_back(tree):
+    name = "odd\nmount '#tmpfs' /etc\t$x"
+    tree.make({"a/in-a": "", f"{name}/": ""})
+    lines = dumped(tree, "bind $T/a $T/$V\n", env={"V": name})
+    assert "mount '#tmpfs' /etc" not in lines
+
+
+@needs_root("in a user namespace, the mounts of the caller are locked: no unmount")
+def test_a_mount_the_process_lacks_is_unmounted_after_the_bind_that_brings_it(root_tree):
+    if "/sys" not in [line.split(" ")[4] for line in mount_table()]:
+        pytest.skip("/sys is not a mount point here")
+    lines = dumped(root_tree, "unmount /sys\n")
+    assert lines[1:3] == ["bind '#old/' /", "unmount -q /sys"]
+
+
+# -- in-process: what a dump says of a made-up table -----------------------------------------
+
+HOST = """\
+20 1 8:1 / / rw - ext4 /dev/sda1 rw
+21 20 0:5 / /dev rw - devtmpfs udev rw,size=100k,mode=755
+22 21 0:6 / /dev/shm rw - tmpfs tmpfs rw
+23 22 0:7 / /dev/shm rw - tmpfs tmpfs rw,size=8k
+24 20 0:8 / /sys rw - sysfs sysfs rw
+"""
+
+
+def test_kernel_filesystems_keep_the_options_a_file_gives_back():
+    table = (
+        "1 0 0:40 / / rw - tmpfs none rw,mode=755\n"
+        "2 1 0:41 / /cpu rw - cgroup cgroup rw,cpu,cpuacct\n"
+        "3 1 0:42 / /named rw - cgroup cgroup rw,xattr,release_agent=/x,name=systemd\n"
+        "4 1 0:43 / /pts rw - devpts devpts rw,mode=620,ptmxmode=666\n"
+        "5 1 0:44 / /proc rw,nosuid - proc proc rw,hidepid=invisible,subset=pid\n"
+        "6 1 0:45 / /t ro - tmpfs none rw,size=64k,nr_inodes=9,mode=1700,inode64\n"
+        "7 1 0:46 / /c2 rw - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n"
+        "8 1 8:2 / /disk rw - ext4 /dev/sdb rw,errors=remount-ro\n"
+    )
+    assert namespace_lines(table, "/t", HOST) == [
+        "clear",
+        "mount '#tmpfs' / mode=755",
+        "mount '#cgroup' /cpu cpu,cpuacct",
+        "mount '#cgroup' /named xattr,name=systemd",
+        "mount '#devpts' /pts mode=620,ptmxmode=666",
+        "mount '#proc' /proc hidepid=invisible,subset=pid",
+        "mount -r '#tmpfs' /t size=64k,nr_inodes=9,mode=1700,inode64",
+        "mount '#cgroup2' /c2 nsdelegate,memory_recursiveprot",
+        "# /disk: ext4 /dev/sdb, its /",
+        "cd /t",
+    ]
+
+
+def test_a_filesystem_the_caller_has_is_bound_from_where_it_shows():
+    """From the mount that shows it, not from one hidden under another; what comes with a
+    bind needs no line, and what comes with it that the process lacks is unmounted."""
+    table = (
+        "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        "2 1 0:5 / /dev rw - devtmpfs udev rw,size=100k,mode=755\n"
+        "3 2 0:6 / /dev/shm rw - tmpfs tmpfs rw\n"
+        "4 3 0:7 / /dev/shm rw - tmpfs tmpfs rw,size=8k\n"
+        "5 1 0:6 / /hidden rw - tmpfs tmpfs rw\n"
+        "6 1 8:1 /home /mnt ro - ext4 /dev/sda1 rw\n"
+    )
+    assert namespace_lines(table, None, HOST) == [
+        "clear",
+        "bind '#old/' /",
+        "unmount -q /sys",
+        "mount '#tmpfs' /hidden",
+        "bind -r '#old/home' /mnt",
+    ]
+
+
+def test_a_root_union_after_clear_is_the_rebuilt_root_and_its_members():
+    table = (
+        "1 0 0:50 / / rw - overlay newns:+clear\\040-#old/r rw,lowerdir+=/proc/self/fd/3,upperdir=/u,workdir=/w\n"
+        "2 1 8:1 / /mnt/term rw - ext4 /dev/sda1 rw\n"
+        "3 2 0:5 / /mnt/term/dev rw - devtmpfs udev rw,size=100k,mode=755\n"
+        "4 3 0:6 / /mnt/term/dev/shm rw - tmpfs tmpfs rw\n"
+        "5 4 0:7 / /mnt/term/dev/shm rw - tmpfs tmpfs rw,size=8k\n"
+        "6 2 0:8 / /mnt/term/sys rw - sysfs sysfs rw\n"
+        "7 1 0:9 / /dev rw - tmpfs none rw,size=64k,mode=755\n"
+        "8 7 0:5 /null /dev/null rw - devtmpfs udev rw,size=100k,mode=755\n"
+        "9 7 0:10 / /dev/pts rw - devpts none rw,mode=620,ptmxmode=666\n"
+        "10 7 0:11 / /dev/shm rw - tmpfs none rw\n"
+    )
+    assert namespace_lines(table, "/", HOST) == [
+        "clear", "bind -a '#old/r' /", "bind '#old/' /mnt/term", "mount '#dev' /dev", "cd /",
+    ]
