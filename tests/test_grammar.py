@@ -22,6 +22,7 @@ SCANNED_TERMINALS = {
     "DASHDASH": "--(?=[ \t\r\n])",
     "UNION_FLAGS": "-[abcCqr]+(?=[ \t\r\n])",
     "QUIET_FLAGS": "-q+(?=[ \t\r\n])",
+    "ENV_FLAGS": "-[ab]+(?=[ \t\r\n])",
     "QUOTED": "'([^'\n]|'')*'",
     "ESCAPED": "\\$'([^'\\\\\n]|\\\\([\\\\'abefnrtv]|x[0-9A-Fa-f]{2}))*'",
     "VAR": "\\$(\\{[A-Za-z_][A-Za-z0-9_]*\\}|[A-Za-z_][A-Za-z0-9_]*)",
@@ -30,7 +31,7 @@ SCANNED_TERMINALS = {
     "_EOL": "[ \t\r]*\n",
 }
 """The terminals the scanner follows: a change to grammar.lark must change both."""
-KEYWORDS = {"bind", "mount", "unmount", "clear", "cd", ".", "allow"}
+KEYWORDS = {"bind", "mount", "unmount", "clear", "cd", ".", "allow", "hostname", "user", "setenv", "unsetenv"}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,11 @@ class Operations(lark.Transformer):
                 flags += "".join(c for c in child[1:] if c not in flags)
             elif isinstance(child, tuple):
                 words.append(child)
-        shape = next(shape for shape in COMMANDS[name].shapes if len(shape) == len(words))
-        return (name, flags, tuple(zip(shape, words)))
+        command = COMMANDS[name]
+        longest = max(len(shape) for shape in command.shapes)
+        rest = [(command.rest, word) for word in words[longest:]] if command.rest else []
+        shape = next((shape for shape in command.shapes if len(shape) == len(words) - len(rest)), ())
+        return (name, flags, tuple(zip(shape, words)) + tuple(rest))
 
     def bind(self, children):
         return self._command("bind", children)
@@ -106,6 +110,18 @@ class Operations(lark.Transformer):
 
     def allow(self, children):
         return self._command("allow", children)
+
+    def hostname(self, children):
+        return self._command("hostname", children)
+
+    def user(self, children):
+        return self._command("user", children)
+
+    def setenv(self, children):
+        return self._command("setenv", children)
+
+    def unsetenv(self, children):
+        return self._command("unsetenv", children)
 
 
 def lark_view(parser, line):
@@ -139,14 +155,16 @@ def scanner_view(line):
             for p in word.pieces
         )
 
+    rest = list(getattr(op, op.rest)) if op.rest else []
     shape = next(shape for shape in op.shapes if all((getattr(op, f) is not None) for f in shape)
-                 and len(shape) == len(op.arguments()))
-    return (op.name, op.flags, tuple((f, (getattr(op, f).where.col, pieces(getattr(op, f)))) for f in shape))
+                 and len(shape) == len(op.arguments()) - len(rest))
+    fields = [(f, getattr(op, f)) for f in shape] + [(op.rest, word) for word in rest]
+    return (op.name, op.flags, tuple((f, (word.where.col, pieces(word))) for f, word in fields))
 
 
 ALPHABET = st.sampled_from(
     list("ab/-#$'{}_ \t\r.1\x0b\0é\\")
-    + ["bind", "mount", "unmount", "clear", "cd", ". ", "allow", "bnid", "$x", "${y}", "${", "''", "'''", "#c",
+    + ["bind", "mount", "unmount", "clear", "cd", ". ", "allow", "hostname", "user", "setenv", "unsetenv", "bnid", "$x", "${y}", "${", "''", "'''", "#c",
        "'q r'", "$1", "}", "$'", "\\x4", "\\x4f", "\\n", "\\q", " -a", " -bc", " -q", " -x", " --", " - ", " -", "-'x'"]
 )
 
@@ -191,6 +209,22 @@ def test_scanner_reads_lines_as_lark_does(lark_parser, line):
         ". -q inc.ns",
         "allow setuid",
         "allow -q setuid",
+        "clear net",
+        "clear -q env HOME PATH $X",
+        "clear -- -x",
+        "clear -q -- env",
+        "hostname box",
+        "hostname -x",
+        "user 0",
+        "user 1000 100",
+        "user 1 2 3",
+        "setenv -b PATH $GOS/bin",
+        "setenv -ab X y",
+        "setenv -q X y",
+        "setenv X -a",
+        "setenv -- -X y",
+        "unsetenv X",
+        "unsetenv X Y",
         "bind /a /b # note",
         "bind /a",
         "bnid /a /b",

@@ -110,7 +110,8 @@ def test_newns_started_by_a_pyenv_shim_takes_that_python_off_path(home):
     assert (result.returncode, result.stdout) == (0, "python 3.9.18\n"), result.stderr
     unrelated = home.caller.run([NEWNS, "-f", str(NAMESPACES / "python"), "sh", "-c", 'echo "$PATH"'], cwd=home.base,
                                 env=env)
-    assert unrelated.stdout.split(":")[0] == str(shim_bin), "only a PATH that pyenv exec made is changed"
+    first, second = unrelated.stdout.split(":")[:2]  # the file's own setenv -b PATH, then the caller's PATH
+    assert (first, second) == (str(root / "versions/current/bin"), str(shim_bin)), "only a PATH that pyenv exec made is changed"
 
 
 # -- real toolchain trees ----------------------------------------------------------------

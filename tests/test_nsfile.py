@@ -108,7 +108,7 @@ def test_every_command():
         ("bind /a /b /c\n", 12, "too many arguments to bind"),
         ("mount /a\n", 1, "too few arguments to mount"),
         ("cd\n", 1, "too few arguments to cd"),
-        ("clear now\n", 7, "too many arguments to clear"),
+        ("hostname a b\n", 12, "too many arguments to hostname"),
         ("bnid /a /b\n", 1, "unknown command 'bnid'"),
         ("chdev -r Ms\n", 1, "Plan 9 command"),
         ("bind 'a b /c\n", 6, "unterminated quote"),

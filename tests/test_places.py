@@ -379,6 +379,7 @@ def test_a_script_names_newns_and_its_toolchain_in_its_first_line(place):
 CHECKED = {
     "demo": {"PWD": "checkout"},
     "ci": {"HOME": "home", "home": "account"},
+    "hermetic": {"HOME": "home", "home": "account"},
     "go": {"GOS": "gos", "GOVERSION": "go1.22.5"},
     "go1.2": {"GOS": "gos"},
     "go-debian": {"GOVERSION": "1.19"},

@@ -14,9 +14,18 @@ def _onto(target: str, point: int | None) -> str:
     return target if point is None else f"{target} (#{point})"
 
 
+ISOLATING = {"net": "CLONE_NEWNET", "ipc": "CLONE_NEWIPC", "uts": "CLONE_NEWUTS"}
+
+
 def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     user = ["CLONE_NEWUSER"] if rootless else []
-    maps = [f"write uid_map '{uid} {uid} 1', setgroups 'deny', gid_map '{gid} {gid} 1'"] if rootless else []
+    user += [ISOLATING[kind] for kind in plan.isolated]
+    inner_uid, inner_gid = plan.ids or (uid, gid)
+    maps = [f"write uid_map '{inner_uid} {uid} 1', setgroups 'deny', gid_map '{inner_gid} {gid} 1'"] if rootless else []
+    if plan.hostname is not None:
+        maps.append(f"sethostname {plan.hostname!r}")
+    if "net" in plan.isolated:
+        maps.append("bring lo up (SIOCSIFFLAGS IFF_UP): the new network namespace has nothing else")
     lines = []
     if plan.work_dirs:
         lines.append("make a locked run directory for overlay work directories in the cache (XDG_CACHE_HOME/newns)")
@@ -43,6 +52,10 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     lines.append(f"chdir {plan.cwd}")
     if plan.pid_namespace:
         lines.append("fork: the command, a child of PID 1, which reaps orphans")
+    if plan.env is not None:
+        lines.append(f"the command's environment: {len(plan.env)} variables, as the file's lines left it, with PWD and NEWNS set")
+    if plan.ids is not None and not rootless:
+        lines.append(f"setgroups [], setresgid {plan.ids[1]}, setresuid {plan.ids[0]}: no capability left, no_new_privs")
     privileges = "" if plan.setuid_allowed else "no_new_privs, "
     lines.append(f"{privileges}a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command")
     return lines

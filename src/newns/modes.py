@@ -101,7 +101,9 @@ def ns(pid: str) -> None:
     from .nsdump import namespace_lines
 
     mountinfo, cwd = world.process_view(pid)
-    for line in namespace_lines(mountinfo, cwd, world.process_view("self")[0]):
+    kinds, ids = world.isolation(pid)
+    lines = [f"clear {kind}" for kind in kinds] + ([f"user {ids[0]} {ids[1]}"] if ids else [])
+    for line in lines + namespace_lines(mountinfo, cwd, world.process_view("self")[0]):
         output(line)
 
 
@@ -148,10 +150,10 @@ def attach(
             return Planner(env, cwd, host).plan(file_ops, skipped)
 
         plan = replan()
-        if plan.cleared or plan.pid_namespace or plan.work_dirs:
+        if plan.cleared or plan.pid_namespace or plan.work_dirs or plan.isolated or plan.ids:
             raise NewnsError(
-                f"--attach: {nsfile} needs clear, a line onto /, #proc or a real directory taking creations, "
-                "which only a new namespace can have"
+                f"--attach: {nsfile} needs clear, a line onto /, #proc, a real directory taking creations, "
+                "clear net, clear ipc, hostname or user, which only a new namespace can have"
             )
         # A copy first: a file that fails there changes nothing; then the plan that went through there.
         problems, skipped = process.carry_out(process.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
@@ -161,6 +163,10 @@ def attach(
         problems, _ = process.carry_out(launch, joined, throwaway=False)
         if problems:
             raise NewnsError.of(problems)
+        if launch.plan.env is not None:
+            shell = env.get("SHELL")
+            env = {**launch.plan.env, "PWD": cwd}
+            argv = argv or [shell or "/bin/sh"]
         if not argv:
             return
     else:

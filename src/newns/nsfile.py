@@ -196,6 +196,10 @@ def _operation(name: str, words: list[Word], where: Where) -> Op:
         raise NewnsError(f"unknown command {name!r}: expected {_listed(list(COMMANDS))}", where)
     flags, args = _split_flags(command, words)
     counts = [len(shape) for shape in command.shapes]
+    rest: dict[str, tuple[Word, ...]] = {}
+    if command.rest and len(args) > max(counts):
+        rest[command.rest] = tuple(args[max(counts) :])
+        args = args[: max(counts)]
     if len(args) > max(counts):
         extra = args[max(counts)]
         if (extra.bare or "").startswith("#"):
@@ -204,7 +208,7 @@ def _operation(name: str, words: list[Word], where: Where) -> Op:
     if len(args) < min(counts):
         raise NewnsError(f"too few arguments to {name}: usage: {command.usage()}", where)
     shape = next(shape for shape in command.shapes if len(shape) == len(args))
-    return command(flags, where, **dict(zip(shape, args)))
+    return command(flags, where, **dict(zip(shape, args)), **rest)
 
 
 def _listed(names: list[str]) -> str:

@@ -60,6 +60,7 @@ class Op(Record):
     name: ClassVar[str]
     letters: ClassVar[str]  # the flags it takes
     shapes: ClassVar[tuple[tuple[str, ...], ...]]  # its arguments' fields, for each number of them
+    rest: ClassVar[str | None] = None  # the field holding any words after the longest shape's
 
     @property
     def quiet(self) -> bool:
@@ -71,12 +72,13 @@ class Op(Record):
         longest = max(cls.shapes, key=len)
         words = [cls.name] + ([f"[-{cls.letters}]"] if cls.letters else [])
         words += [f if all(f in shape for shape in cls.shapes) else f"[{f}]" for f in longest]
-        return " ".join(words)
+        return " ".join(words + ([f"[{cls.rest} ...]"] if cls.rest else []))
 
     def arguments(self) -> list[Word]:
         """Its words, in the order the file gives them."""
         longest = max(self.shapes, key=len)
-        return [w for w in (getattr(self, f) for f in longest) if w is not None]
+        words = [w for w in (getattr(self, f) for f in longest) if w is not None]
+        return words + list(getattr(self, self.rest)) if self.rest else words
 
 
 class Bind(Op):
@@ -105,9 +107,15 @@ class Unmount(Op):
 
 
 class Clear(Op):
+    """`clear`: a new namespace from nothing; Linux extensions: `clear net`, `clear ipc` (new
+    network and IPC namespaces), `clear env [NAME ...]` (an environment of those names only)."""
+
     name = "clear"
     letters = "q"
-    shapes = ((),)
+    shapes = ((), ("what",))
+    rest = "names"
+    what: Word | None = None
+    names: tuple[Word, ...] = ()
 
 
 class Cd(Op):
@@ -133,7 +141,47 @@ class Allow(Op):
     what: Word
 
 
-COMMANDS: dict[str, type[Op]] = {cls.name: cls for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow)}
+class Hostname(Op):
+    """A Linux extension: a UTS namespace of the command's own, with this host name."""
+
+    name = "hostname"
+    letters = ""
+    shapes = (("host",),)
+    host: Word
+
+
+class User(Op):
+    """A Linux extension: the user and group ids the command runs with."""
+
+    name = "user"
+    letters = ""
+    shapes = (("uid",), ("uid", "gid"))
+    uid: Word
+    gid: Word | None = None
+
+
+class Setenv(Op):
+    """A Linux extension: set a variable, or (-b, -a) put a value before or after it."""
+
+    name = "setenv"
+    letters = "ab"
+    shapes = (("var", "value"),)
+    var: Word
+    value: Word
+
+
+class Unsetenv(Op):
+    """A Linux extension: remove a variable."""
+
+    name = "unsetenv"
+    letters = ""
+    shapes = (("var",),)
+    var: Word
+
+
+COMMANDS: dict[str, type[Op]] = {
+    cls.name: cls for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow, Hostname, User, Setenv, Unsetenv)
+}
 PLAN9_ONLY = ("chdev", "import")
 
 

@@ -150,3 +150,7 @@ class Plan(Record):
     cleared: bool = False  # the command's root is NEW_ROOT
     pid_namespace: bool = False  # a #proc of its own: newns stays as the command's init
     setuid_allowed: bool = False  # `allow setuid`: no no_new_privs for the command
+    isolated: tuple[str, ...] = ()  # namespaces of the command's own beyond mounts: "net", "ipc", "uts"
+    hostname: str | None = None
+    ids: tuple[int, int] | None = None  # `user`: the uid and gid the command runs with
+    env: dict[str, str] | None = None  # the command's environment, when the file changed it

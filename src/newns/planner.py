@@ -12,8 +12,10 @@ from __future__ import annotations
 import os.path
 
 from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, note, warning
-from .nsfile import quote
-from .operations import Allow, Bind, Cd, Clear, Mount, Op, Quoted, Unmount, Unset, Var, Word, expand
+from .nsfile import NAME_FIRST, NAME_REST, quote
+from .operations import (
+    Allow, Bind, Cd, Clear, Hostname, Mount, Op, Quoted, Setenv, Unmount, Unset, Unsetenv, User, Var, Word, expand,
+)
 from .plan import (
     NEW_ROOT,
     OLD_ROOT,
@@ -40,6 +42,9 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
+HOST_NAME_MAX = 64
+MAX_ID = 4294967294
+"""The largest user or group id (4294967295 is -1, no id)."""
 
 FSTYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -54,13 +59,12 @@ class Planner:
     asks the world (a World) what paths hold, and nothing else."""
 
     def __init__(self, env: Mapping[str, str], cwd: str, world: World) -> None:
-        self.env = dict(env)
-        if "user" not in self.env or "home" not in self.env:
-            user, home = world.account()
-            self.env.setdefault("user", user)
-            self.env.setdefault("home", home)
-        self.cwd = cwd
         self.world = world
+        self.exported = dict(env)  # the command's environment
+        self.env_changed = False
+        self.account: dict[str, str] | None = None
+        self.env = self._variables()
+        self.cwd = cwd
         self.dir = cwd
         self.slots = 0
         self.table = MountTable(world)
@@ -72,9 +76,14 @@ class Planner:
         self.cleared: Where | None = None  # the line that started the new namespace
         self.pid_namespace = False
         self.setuid_allowed = False
+        self.isolated: list[str] = []  # namespaces of the command's own beyond mounts: net, ipc, uts
+        self.hostname: str | None = None
+        self.ids: tuple[int, int] | None = None
+        self.once: dict[str, Where] = {}  # lines that may come once in a file: where each came
         self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
             Bind: self._bind, Mount: self._mount, Unmount: self._unmount, Clear: self._clear,  # type: ignore[dict-item]
-            Allow: self._allow,  # type: ignore[dict-item]
+            Allow: self._allow, Hostname: self._hostname, User: self._user, Setenv: self._setenv,  # type: ignore[dict-item]
+            Unsetenv: self._unsetenv,  # type: ignore[dict-item]
         }
 
     # -- words -----------------------------------------------------------
@@ -152,7 +161,8 @@ class Planner:
         _release_after_last_use(self.actions)
         return Plan(
             self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared is not None,
-            self.pid_namespace, self.setuid_allowed,
+            self.pid_namespace, self.setuid_allowed, tuple(self.isolated), self.hostname, self.ids,
+            self.exported if self.env_changed else None,
         )
 
     def _line(self, op: Op, action: Action) -> str | None:
@@ -192,7 +202,8 @@ class Planner:
 
     def _apply(self, op: Op, action: Action) -> None:
         if "a" in op.flags and "b" in op.flags:
-            raise NewnsError(f"{op.name}: -a and -b together: a member goes either after or before", op.where)
+            what = "the value" if isinstance(op, Setenv) else "a member"
+            raise NewnsError(f"{op.name}: -a and -b together: {what} goes either after or before", op.where)
         if "C" in op.flags:
             self._warn("-C (cache) has no effect on Linux", op.where)
         handler = self.handlers.get(type(op))
@@ -364,8 +375,95 @@ class Planner:
         assert placed is not None
         action.steps.append(Devices(placed, old, nodes))
 
+    # -- beyond mounts: other namespaces, ids, the environment ---------------
+
+    def _once(self, what: str, op: Op) -> None:
+        """Lines that may come once in a file."""
+        first = self.once.setdefault(what, op.where)
+        if first is not op.where:
+            raise NewnsError(f"{what} comes once in a file, and line {first.line} of {first.file} has it", op.where)
+
+    def _hostname(self, op: Hostname, action: Action) -> None:
+        host = self.expand(op.host)
+        if not 0 < len(host.encode("utf-8", "surrogateescape")) <= HOST_NAME_MAX:
+            raise NewnsError(f"hostname: a host name is 1 to {HOST_NAME_MAX} bytes", op.host.where)
+        self._once("hostname", op)
+        self.hostname = host
+        self.isolated.append("uts")
+
+    def _user(self, op: User, action: Action) -> None:
+        uid = self._id(op.uid, "user id")
+        gid = self._id(op.gid, "group id") if op.gid is not None else uid
+        self._once("user", op)
+        self.ids = (uid, gid)
+
+    def _id(self, word: Word, what: str) -> int:
+        text = self.expand(word)
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+            raise NewnsError(f"user: {text!r} is not a {what}: ids are numbers, 0 to {MAX_ID} (names are not looked up)", word.where)
+        return int(text)
+
+    def _setenv(self, op: Setenv, action: Action) -> None:
+        name, value = self._variable(op.var, "setenv"), self.expand(op.value)
+        current = self.exported.get(name)
+        if current and "b" in op.flags:
+            value = f"{value}:{current}"
+        elif current and "a" in op.flags:
+            value = f"{current}:{value}"
+        self.exported[name] = value
+        self._environment_changed()
+
+    def _unsetenv(self, op: Unsetenv, action: Action) -> None:
+        self.exported.pop(self._variable(op.var, "unsetenv"), None)
+        self._environment_changed()
+
+    def _clear_env(self, op: Clear) -> None:
+        names = [self._variable(word, "clear env") for word in op.names]
+        self.exported = {name: self.exported[name] for name in names if name in self.exported}
+        self._environment_changed()
+
+    def _variable(self, word: Word, command: str) -> str:
+        name = self.expand(word)
+        if not (name[:1] in NAME_FIRST and set(name) <= NAME_REST):
+            raise NewnsError(
+                f"{command}: {name!r} is not a variable name: letters, digits and _, not starting with a digit",
+                word.where,
+            )
+        return name
+
+    def _environment_changed(self) -> None:
+        self.env_changed = True
+        self.env = self._variables()
+
+    def _variables(self) -> dict[str, str]:
+        """What $NAME reads: the command's environment; $user and $home, where it lacks
+        them, the caller's account's."""
+        env = dict(self.exported)
+        if "user" not in env or "home" not in env:
+            if self.account is None:
+                user, home = self.world.account()
+                self.account = {"user": user, "home": home}
+            env = self.account | env
+        return env
+
     def _clear(self, op: Clear, action: Action) -> None:
-        """An empty namespace: the one built so far stays reachable as #old for the rest of the file."""
+        """An empty namespace: the one built so far stays reachable as #old for the rest of the
+        file. (clear net, clear ipc, clear env: namespaces and an environment of its own.)"""
+        if op.what is not None:
+            what = self.expand(op.what)
+            if what not in ("net", "ipc", "env"):
+                raise NewnsError(
+                    f"clear: {what!r}: clear alone starts an empty namespace; "
+                    "clear net, clear ipc and clear env [NAME ...] give the command its own network, IPC or environment",
+                    op.what.where,
+                )
+            if what == "env":
+                return self._clear_env(op)
+            if op.names:
+                raise NewnsError(f"clear {what} takes no more words", op.names[0].where)
+            self._once(f"clear {what}", op)
+            self.isolated.append(what)
+            return None
         if self.cleared:
             raise NewnsError(
                 f"only one clear in a file, and line {self.cleared.line} started the new namespace "

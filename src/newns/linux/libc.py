@@ -51,6 +51,9 @@ PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
 AT_SECURE = 23
 NS_GET_OWNER_UID = 0xB704  # _IO(0xb7, 0x4)
+AF_INET, SOCK_DGRAM, SOCK_CLOEXEC = 2, 2, 0o2000000
+SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+IFF_UP = 0x1
 
 
 class _MountAttr(ctypes.Structure):
@@ -181,6 +184,24 @@ def secure_exec() -> bool:
     """Whether the kernel ran this program with privileges its caller lacks (AT_SECURE):
     set-user-ID, set-group-ID or file capabilities."""
     return bool(_libc.getauxval(AT_SECURE))
+
+
+def sethostname(name: bytes) -> None:
+    _check(_libc.sethostname(name, len(name)))
+
+
+def interface_up(name: bytes) -> None:
+    """Bring a network interface up (ip link set NAME up), as SIOCSIFFLAGS does."""
+    request = ctypes.create_string_buffer(40)  # struct ifreq: the name, then a union whose first field is the flags
+    request.raw = name.ljust(16, b"\0") + bytes(24)
+    sock = _check(_libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0))
+    try:
+        _check(_libc.ioctl(sock, SIOCGIFFLAGS, request))
+        flags = int.from_bytes(request.raw[16:18], sys.byteorder) | IFF_UP
+        request.raw = request.raw[:16] + flags.to_bytes(2, sys.byteorder) + request.raw[18:]
+        _check(_libc.ioctl(sock, SIOCSIFFLAGS, request))
+    finally:
+        os.close(sock)
 
 
 def namespace_owner(fd: int) -> int:

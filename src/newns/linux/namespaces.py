@@ -9,39 +9,70 @@ from ..diagnostics import NewnsError
 from . import libc
 from .world import namespace_id, sysctl
 
-JOINED = (("user", libc.CLONE_NEWUSER), ("mnt", libc.CLONE_NEWNS), ("pid", libc.CLONE_NEWPID))
+JOINED = (
+    ("user", libc.CLONE_NEWUSER), ("mnt", libc.CLONE_NEWNS), ("net", libc.CLONE_NEWNET), ("ipc", libc.CLONE_NEWIPC),
+    ("uts", libc.CLONE_NEWUTS), ("pid", libc.CLONE_NEWPID),
+)
 """The namespaces --attach joins, in the order they must be joined."""
+ISOLATING = {"net": libc.CLONE_NEWNET, "ipc": libc.CLONE_NEWIPC, "uts": libc.CLONE_NEWUTS}
+"""A plan's namespaces beyond mounts (clear net, clear ipc, hostname), as unshare flags."""
+
+_own_user_namespace = False  # made by unshare: a `user 0` map makes the caller look like root in it
 
 
 def rootless() -> bool:
-    return os.geteuid() != 0
+    return _own_user_namespace or os.geteuid() != 0
 
 
-def unshare(flags: int) -> None:
+def unshare(flags: int, ids: tuple[int, int] | None = None) -> None:
     """Unshare these namespaces, in a new user namespace first when not root: one that maps
-    only the caller's own uid and gid, to themselves. A death signal set for this process
-    holds across (the kernel drops it when credentials change, as they do here)."""
+    only the caller's own uid and gid, to themselves or to ids (a file's `user` line). A
+    death signal set for this process holds across (the kernel drops it when credentials
+    change, as they do here)."""
+    global _own_user_namespace
     if not rootless():
         try:
             libc.unshare(flags)
         except OSError as e:
-            raise NewnsError(f"can't make a new namespace: {e.strerror}") from None
+            raise NewnsError(f"can't make a new namespace: {e.strerror}{_refused_kinds(flags)}") from None
         return
     uid, gid, parent, death = os.geteuid(), os.getegid(), os.getppid(), libc.death_signal()
+    inner_uid, inner_gid = ids or (uid, gid)
     try:
         libc.unshare(libc.CLONE_NEWUSER | flags)
     except OSError as e:
-        raise NewnsError(userns_refusal(e.errno or 0)) from None
+        raise NewnsError(userns_refusal(e.errno or 0) + _refused_kinds(flags)) from None
+    _own_user_namespace = True
     try:
         _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        _write("/proc/self/uid_map", f"{inner_uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{inner_gid} {gid} 1")
     except OSError as e:
         raise NewnsError(userns_refusal(e.errno or 0, mapping=True)) from None
     if death:
         libc.prctl(libc.PR_SET_PDEATHSIG, death)
         if os.getppid() != parent:
             raise NewnsError("the process that started newns has ended")
+
+
+def _refused_kinds(flags: int) -> str:
+    kinds = [kind for kind, flag in ISOLATING.items() if flags & flag]
+    return f" (with new {', '.join(kinds)} namespaces: the kernel may allow only some kinds)" if kinds else ""
+
+
+def isolate(kinds: tuple[str, ...], hostname: str | None) -> None:
+    """Set up the namespaces beyond mounts just made: the host name, and the loopback
+    interface of a new network namespace up (it starts down)."""
+    try:
+        if hostname is not None:
+            libc.sethostname(hostname.encode("utf-8", "surrogateescape"))
+    except OSError as e:
+        raise NewnsError(f"can't set the host name {hostname!r}: {e.strerror}") from None
+    try:
+        if "net" in kinds:
+            libc.interface_up(b"lo")
+    except OSError as e:
+        raise NewnsError(f"can't bring up lo in the new network namespace: {e.strerror}") from None
 
 
 def unshare_more(flags: int) -> None:
@@ -119,7 +150,7 @@ class Joined:
         self.pid = pid
         self.fds: dict[str, int] = {}
         self.process: int | None = None
-        self.own = {kind: namespace_id("self", kind) for kind in ("user", "pid", "pid_for_children")}
+        self.own = {kind: namespace_id("self", kind) for kind in ("user", "pid", "pid_for_children", *ISOLATING)}
         try:
             self.process = libc.pidfd_open(pid)
         except ProcessLookupError:
@@ -162,11 +193,15 @@ class Joined:
         return os.fstat(self.fds["pid"]).st_ino != self.own["pid"]
 
     def enter(self) -> None:
-        """Join the user namespace (when it is not ours already) and the mount namespace; the
-        PID namespace is joined for the children this process makes after."""
+        """Join the user namespace (when it is not ours already), the mount namespace, and
+        the network, IPC and UTS ones that are not ours; the PID namespace is joined for the
+        children this process makes after."""
         if os.fstat(self.fds["user"]).st_ino != self.own["user"]:
             libc.setns(self.fds["user"], libc.CLONE_NEWUSER)
         libc.setns(self.fds["mnt"], libc.CLONE_NEWNS)
+        for kind, flag in ISOLATING.items():
+            if os.fstat(self.fds[kind]).st_ino != self.own[kind]:
+                libc.setns(self.fds[kind], flag)
         if os.fstat(self.fds["pid"]).st_ino != self.own["pid_for_children"]:
             libc.setns(self.fds["pid"], libc.CLONE_NEWPID)
 

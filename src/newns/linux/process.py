@@ -98,7 +98,7 @@ def launch(run: Launch) -> None:
         if os.getppid() != caller:
             os._exit(EXIT_FAILURE)
     if not plan.work_dirs and not plan.pid_namespace:
-        namespaces.unshare(libc.CLONE_NEWNS)
+        _unshare(plan, libc.CLONE_NEWNS)
         namespaces.make_mounts_private()
         _build(run, None)
         _exec(run)
@@ -107,7 +107,7 @@ def launch(run: Launch) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
     if plan.pid_namespace:
-        namespaces.unshare(libc.CLONE_NEWPID)
+        _unshare(plan, libc.CLONE_NEWPID)
         records, writable = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -153,7 +153,7 @@ def _in_place(run: Launch, area: WorkArea | None, terminal: int | None) -> None:
     """The child that becomes the command, in a process group of its own."""
     _own_group(terminal)
     signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)  # a signal sent so far ends it now
-    namespaces.unshare(libc.CLONE_NEWNS)
+    _unshare(run.plan, libc.CLONE_NEWNS)
     namespaces.make_mounts_private()
     _build(run, area)
     _exec(run)
@@ -240,22 +240,40 @@ def _die_with(parent: int) -> None:
         os._exit(EXIT_FAILURE)
 
 
+def _unshare(plan: Plan, flags: int) -> None:
+    """New namespaces of these kinds and of those the plan gives the command beyond mounts
+    (network, IPC, UTS), set up as it says; rootless, the caller is mapped to its `user`."""
+    kinds = 0
+    for kind in plan.isolated:
+        kinds |= namespaces.ISOLATING[kind]
+    namespaces.unshare(flags | kinds, plan.ids)
+    namespaces.isolate(plan.isolated, plan.hostname)
+
+
 def _build(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None) -> Plan:
     """Build the namespace (this process is in a new one of its own) and enter it; the plan
-    that went through (see _built)."""
+    that went through (see _built). The command's environment becomes the plan's."""
     plan = _built(run, area, found)
     if plan.cleared:
         os.chdir(NEW_ROOT)
         libc.pivot_root(b".", b".")
         libc.umount_detach(b".")
         os.chdir("/")
+    if plan.env is not None:
+        file = run.env.get("NEWNS")
+        run.env.clear()
+        run.env.update(plan.env)
+        if file is not None:
+            run.env["NEWNS"] = file
     if plan.cwd_where is not None:
         try:
             os.chdir(plan.cwd)
         except OSError as e:
             raise NewnsError(f"cd {plan.cwd}: {e.strerror} (in the new namespace)", plan.cwd_where) from None
         run.env["PWD"] = plan.cwd
-    elif not _chdir(run.cwd):
+    elif _chdir(run.cwd):
+        run.env["PWD"] = run.cwd
+    else:
         _chdir("/")
         run.env["PWD"] = "/"
     return plan
@@ -296,6 +314,11 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
 
 
 def _exec(run: Launch) -> None:
+    """Exec the command; as root, with the file's `user` ids and no privilege left (rootless,
+    the user namespace's map made them already)."""
+    ids = run.plan.ids
+    if ids is not None and not namespaces.rootless():
+        namespaces.become(*ids)
     execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.setuid_allowed)
 
 
@@ -645,7 +668,7 @@ def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None,
                 namespaces.make_mounts_private()
             skipped = _skipped(run, _built(run, None, collect, again=throwaway))
         elif run.plan.pid_namespace:
-            namespaces.unshare(libc.CLONE_NEWPID)
+            _unshare(run.plan, libc.CLONE_NEWPID)
             pid = os.fork()
             if pid == 0:  # the init: #proc can only be mounted from inside
                 namespaces.unshare_more(libc.CLONE_NEWNS)
@@ -654,7 +677,7 @@ def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None,
             _, status = os.waitpid(pid, 0)
             os._exit(0)
         else:
-            namespaces.unshare(libc.CLONE_NEWNS)
+            _unshare(run.plan, libc.CLONE_NEWNS)
             namespaces.make_mounts_private()
             skipped = _skipped(run, _build(run, area, collect))
     except (OSError, NewnsError) as problem:

@@ -162,6 +162,27 @@ def process_view(pid: int | str) -> tuple[str, str | None]:
     return b"".join(chunks).decode("utf-8", "surrogateescape"), cwd
 
 
+def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
+    """Which of the network and IPC namespaces of pid are not the caller's; and the ids a
+    `user` line gives when the caller replays it: those its own user namespace maps the
+    caller to, else the ids it runs with, when they are not the caller's."""
+    kinds = [kind for kind in ("net", "ipc") if namespace_id(pid, kind) != namespace_id("self", kind)]
+    own = (os.geteuid(), os.getegid())
+    if namespace_id(pid, "user") != namespace_id("self", "user"):
+        maps = []
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{pid}/{name}") as f:
+                maps.append(f.read().split())
+        if all(len(fields) == 3 and fields[2] == "1" for fields in maps):
+            inner, outer = (int(maps[0][0]), int(maps[1][0])), (int(maps[0][1]), int(maps[1][1]))
+            if outer == own:
+                return kinds, None if inner == own else inner
+    with open(f"/proc/{pid}/status") as f:
+        fields = {line.split(":")[0]: line.split()[1:] for line in f}
+    ids = (int(fields["Uid"][1]), int(fields["Gid"][1]))
+    return kinds, None if ids == own else ids
+
+
 def namespace_id(pid: int | str, kind: str = "mnt") -> int:
     """The inode that identifies a process's namespace of this kind."""
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
