@@ -70,6 +70,88 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
     process.launch(process.Launch(plan, replan, argv, env, cwd, debug, die_with_parent, signals))
 
 
+def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) -> int:
+    """Build the file's namespace and keep it alive under name, held by a process of its own
+    that outlives newns; return once it is ready."""
+    from .linux.posted import Registry
+
+    registry = Registry()
+    registry.reserve(name)
+    try:
+        env, cwd = caller()
+        plan, replan = planned(nsfile, env, cwd)
+        env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
+        readable, writable = os.pipe()
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        # What newns says while building is kept in memory and shown by the poster: every
+        # process that holds the namespace keeps its standard error, which must not be
+        # the caller's (a $(newns --post ...) would never end).
+        said = os.memfd_create("newns-post", os.MFD_CLOEXEC)
+        child = os.fork()
+        if child == 0:
+            try:
+                os.close(readable)
+                os.setsid()  # no terminal, no hangup: it outlives the caller's session
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(said, 2)
+                process.launch(process.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
+            except BaseException as exception:
+                report(failure(exception))
+            finally:
+                os._exit(EXIT_FAILURE)
+        os.close(writable)
+        os.close(null)
+        told = b""
+        while chunk := os.read(readable, 4096):
+            told += chunk
+            if b"R\0" in told:
+                break
+        os.close(readable)
+        holder = [int(r[1:]) for r in told.split(b"\0") if r.startswith(b"P")]
+        ready = b"R\0" in told and holder
+        if not ready:
+            os.waitpid(child, 0)
+        sys.stderr.flush()
+        os.write(2, os.pread(said, 1 << 20, 0))
+        os.close(said)
+        if not ready:
+            registry.remove(name)
+            return EXIT_FAILURE
+        registry.record(name, holder[-1], env["NEWNS"])
+        return 0
+    except BaseException:
+        registry.remove(name)
+        raise
+    finally:
+        registry.close()
+
+
+def posted() -> None:
+    """The caller's posted namespaces, one a line: name, file, since when."""
+    import time
+
+    from .linux.posted import Registry
+
+    registry = Registry()
+    for record in registry.all():
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.since))
+        output(f"{record.name}\t{printable(record.file)}\tsince {since}")
+    registry.close()
+
+
+def unpost(name: str) -> None:
+    """End a posted namespace: its holder is killed; processes attached to it keep running
+    (with '#proc', ending its PID namespace's init ends them too)."""
+    from .linux.posted import Registry
+
+    registry = Registry()
+    try:
+        registry.end(name)
+    finally:
+        registry.close()
+
+
 def check(nsfile: str, signals: process.CallerSignals) -> int:
     """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems.
 
@@ -108,12 +190,25 @@ def ns(pid: str) -> None:
 
 
 def attach(
-    pid: int, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
+    target: str, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
     signals: process.CallerSignals,
 ) -> None:
-    """Change the running namespace of pid as the file says (all of it, or nothing), then run a
-    command in it if one is given."""
-    joined = namespaces.Joined(pid)
+    """Change the running namespace of target (a PID, or a name --post gave) as the file says
+    (all of it, or nothing), then run a command in it if one is given."""
+    if target.isdigit():
+        pid = int(target)
+        joined = namespaces.Joined(pid)
+    else:
+        from .linux.posted import Registry
+
+        registry = Registry()
+        record = registry.find(target)
+        registry.close()
+        pid = record.pid
+        joined = namespaces.Joined(pid)
+        if not record.alive():
+            joined.close()
+            raise NewnsError(f"the namespace posted as {target!r} has ended")
     _refuse_host(pid, joined, allow_host)
     env = dict(os.environ)
     if joined.owner != os.geteuid():

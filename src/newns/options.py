@@ -26,6 +26,13 @@ def process_id(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     return value
 
 
+def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A process by its number, or a posted namespace by its name."""
+    if value is not None and value.isdigit() and int(value) == 0:
+        raise click.BadParameter("0 is not a process ID")
+    return value
+
+
 @click.command(
     context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
     epilog=EPILOG,
@@ -51,11 +58,14 @@ def process_id(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 )
 @click.option(
     "--attach",
-    "attach_pid",
-    metavar="PID",
-    type=click.IntRange(min=1),
-    help="Apply the file (if any) to the running namespace of PID, then run COMMAND (if any) in it.",
+    "attach_to",
+    metavar="PID|NAME",
+    callback=process_or_name,
+    help="Apply the file (if any) to the running namespace of PID (or posted as NAME), then run COMMAND (if any) in it.",
 )
+@click.option("--post", metavar="NAME", help="Build the file's namespace and keep it alive as NAME, for --attach NAME.")
+@click.option("--posted", is_flag=True, help="List your posted namespaces.")
+@click.option("--unpost", metavar="NAME", help="End the namespace posted as NAME.")
 @click.option(
     "--as-owner",
     is_flag=True,
@@ -78,7 +88,10 @@ def newns(
     check: bool,
     explain: bool,
     ns_pid: str | None,
-    attach_pid: int | None,
+    attach_to: str | None,
+    post: str | None,
+    posted: bool,
+    unpost: str | None,
     as_owner: bool,
     allow_host_namespace: bool,
     die_with_parent: bool,
@@ -94,16 +107,26 @@ def newns(
     nsfile, argv = modes.shebang(nsfile, list(command), _after_double_dash(list(command)))
     if (check or explain) and nsfile is None:
         raise click.UsageError("--check and --explain need a namespace file: -f FILE")
-    if as_owner and attach_pid is None:
+    if as_owner and attach_to is None:
         raise click.UsageError("--as-owner goes with --attach PID")
+    if post is not None and nsfile is None:
+        raise click.UsageError("--post NAME needs a namespace file: -f FILE")
+    if post is not None and argv:
+        raise click.UsageError("--post runs no command: --attach NAME COMMAND runs one in the namespace")
     if check:
         modes.guarded(modes.check, nsfile, signals)
     elif explain:
         modes.guarded(modes.explain, nsfile)
     elif ns_pid is not None:
         modes.guarded(modes.ns, ns_pid)
-    elif attach_pid is not None:
-        modes.guarded(modes.attach, attach_pid, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
+    elif attach_to is not None:
+        modes.guarded(modes.attach, attach_to, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
+    elif post is not None:
+        modes.guarded(modes.post, post, nsfile, debug, signals)
+    elif posted:
+        modes.guarded(modes.posted)
+    elif unpost is not None:
+        modes.guarded(modes.unpost, unpost)
     else:
         modes.guarded(modes.run, nsfile, argv, debug, die_with_parent, signals)
 

@@ -77,7 +77,9 @@ class CallerSignals:
 
 class Launch(Record):
     """What running a command in a namespace needs; replan makes the file's plan again
-    without the operations given (by index), which the kernel refused."""
+    without the operations given (by index), which the kernel refused. hold: for --post,
+    no command: a pipe to tell the poster the holder's PID (P) and that it is ready (R),
+    and /dev/null, which its standard error becomes then."""
 
     plan: Plan
     replan: Callable[[frozenset[int]], Plan]
@@ -87,6 +89,7 @@ class Launch(Record):
     debug: bool
     die_with_parent: bool
     signals: CallerSignals
+    hold: tuple[int, int] | None = None
 
 
 def launch(run: Launch) -> None:
@@ -98,6 +101,7 @@ def launch(run: Launch) -> None:
         if os.getppid() != caller:
             os._exit(EXIT_FAILURE)
     if not plan.work_dirs and not plan.pid_namespace:
+        _tell_holder(run, os.getpid())
         _unshare(plan, libc.CLONE_NEWNS)
         namespaces.make_mounts_private()
         _build(run, None)
@@ -114,6 +118,7 @@ def launch(run: Launch) -> None:
             os.close(records)
             _as_child(parent, lambda: _init(run, area, terminal, writable))
         os.close(writable)
+        _tell_holder(run, pid)
         supervisor = Supervisor(pid, terminal, records=records)
     else:
         # The command's background processes, orphaned, come to newns: they use the
@@ -122,6 +127,7 @@ def launch(run: Launch) -> None:
         pid = os.fork()
         if pid == 0:
             _as_child(parent, lambda: _in_place(run, area, terminal))
+        _tell_holder(run, pid)
         supervisor = Supervisor(pid, terminal)
     os.close(parent)
     status = supervisor.wait()
@@ -313,9 +319,32 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
             os.close(pristine)
 
 
+def _tell_holder(run: Launch, pid: int) -> None:
+    """For --post: the process whose namespaces a later --attach joins (the holder, or the
+    init of its PID namespace), by its PID in the poster's PID namespace."""
+    if run.hold is not None:
+        os.write(run.hold[0], b"P%d\0" % pid)
+
+
+def _hold(run: Launch) -> None:
+    """For --post: tell the poster the namespace is ready, let go of its standard error, and
+    keep the namespace alive until killed (--unpost); never returns."""
+    assert run.hold is not None
+    ready, null = run.hold
+    os.write(ready, b"R\0")
+    os.close(ready)
+    os.dup2(null, 2)
+    os.close(null)
+    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
+    while True:
+        signal.sigwait(SUPERVISED)
+
+
 def _exec(run: Launch) -> None:
     """Exec the command; as root, with the file's `user` ids and no privilege left (rootless,
-    the user namespace's map made them already)."""
+    the user namespace's map made them already). For --post, hold the namespace instead."""
+    if run.hold is not None:
+        _hold(run)
     ids = run.plan.ids
     if ids is not None and not namespaces.rootless():
         namespaces.become(*ids)
