@@ -115,7 +115,7 @@ def test_an_empty_file_name_with_check(tree):
 
 @pytest.mark.parametrize(
     "args",
-    [["-f"], ["-n"], ["--bogus"], ["-f", "x.ns", "--bogus"], ["--check"], ["--attach", "nope"], ["-x", "true"]],
+    [["-f"], ["-n"], ["--bogus"], ["-f", "x.ns", "--bogus"], ["--check"], ["--attach", "0"], ["--post", "x"], ["-x", "true"]],
     ids=" ".join,
 )
 def test_usage_errors_exit_2(tree, args):

@@ -31,7 +31,7 @@ SCANNED_TERMINALS = {
     "_EOL": "[ \t\r]*\n",
 }
 """The terminals the scanner follows: a change to grammar.lark must change both."""
-KEYWORDS = {"bind", "mount", "unmount", "clear", "cd", ".", "allow", "hostname", "user", "setenv", "unsetenv"}
+KEYWORDS = {"bind", "mount", "unmount", "clear", "cd", ".", "allow", "import", "hostname", "user", "setenv", "unsetenv"}
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,8 @@ class Operations(lark.Transformer):
     def allow(self, children):
         return self._command("allow", children)
 
+    vars()["import"] = lambda self, children: self._command("import", children)  # a keyword: no def
+
     def hostname(self, children):
         return self._command("hostname", children)
 
@@ -164,7 +166,7 @@ def scanner_view(line):
 
 ALPHABET = st.sampled_from(
     list("ab/-#$'{}_ \t\r.1\x0b\0é\\")
-    + ["bind", "mount", "unmount", "clear", "cd", ". ", "allow", "hostname", "user", "setenv", "unsetenv", "bnid", "$x", "${y}", "${", "''", "'''", "#c",
+    + ["bind", "mount", "unmount", "clear", "cd", ". ", "allow", "import", "hostname", "user", "setenv", "unsetenv", "bnid", "$x", "${y}", "${", "''", "'''", "#c",
        "'q r'", "$1", "}", "$'", "\\x4", "\\x4f", "\\n", "\\q", " -a", " -bc", " -q", " -x", " --", " - ", " -", "-'x'"]
 )
 
@@ -213,6 +215,10 @@ def test_scanner_reads_lines_as_lark_does(lark_parser, line):
         "clear -q env HOME PATH $X",
         "clear -- -x",
         "clear -q -- env",
+        "import host /n/remote",
+        "import -a me@host /remote /n/x",
+        "import -- -host /x",
+        "import host",
         "hostname box",
         "hostname -x",
         "user 0",

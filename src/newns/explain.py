@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from .diagnostics import printable
-from .plan import NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
+from .plan import (
+    NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Import, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step,
+)
 
 
 def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
@@ -73,6 +75,13 @@ def _step(step: Step, held: dict[int, str]) -> str:
         held[step.slot] = f"new {step.fstype} #{step.slot}"
         options = f" -o {step.options}" if step.options else ""
         return f"fsopen {step.fstype}{options}, fsmount -> #{step.slot}"
+    if isinstance(step, Import):
+        held[step.slot] = f"{step.host}:{step.remote}"
+        return (
+            f"open /dev/fuse, fsopen fuse (rootmode=40000, user_id, group_id: the caller's), fsmount -> #{step.slot}; "
+            f"beside newns, in the caller's namespaces and as the caller: sshfs -o BatchMode=yes (without a terminal) "
+            f"{step.host}:{step.remote} /dev/fd/N, serving it"
+        )
     if isinstance(step, Attach):
         mode = ", then read-only, recursively (mount_setattr)" if step.readonly else ""
         held[step.placed] = step.target

@@ -8,6 +8,7 @@ import sys
 from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
 from .linux import namespaces, process, world
 from .loader import Loader
+from .operations import Import
 from .planner import Planner
 
 TYPE_CHECKING = False
@@ -239,6 +240,8 @@ def attach(
         file_ops = loader.load(nsfile)
         if loader.problems:
             raise NewnsError.of(loader.problems)
+        # sshfs for import lines runs in this process's namespaces, not the joined ones
+        importer = process.importer(env, rehearsal=False) if any(isinstance(op, Import) for op in file_ops) else None
         joined.enter()
 
         def replan(skipped: frozenset[int] = frozenset()) -> Plan:
@@ -254,7 +257,7 @@ def attach(
         problems, skipped = process.carry_out(process.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
         if problems:
             raise NewnsError.of(problems)
-        launch = process.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals)
+        launch = process.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals, importer=importer)
         problems, _ = process.carry_out(launch, joined, throwaway=False)
         if problems:
             raise NewnsError.of(problems)

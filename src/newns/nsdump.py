@@ -192,6 +192,9 @@ class Rebuild:
             return _words("mount", "#dev", mount.point, options if options != DEV_OPTIONS else "")
         if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
             return _words("mount -r" if mount.readonly() else "mount", "#" + mount.fstype, mount.point, options)
+        host, colon, remote = mount.source.partition(":")
+        if mount.fstype == "fuse.sshfs" and colon and mount.root == "/" and host and not host.startswith("-"):
+            return _words("import", host, remote or ".", mount.point)
         return (
             f"# {printable(mount.point)}: {printable(mount.fstype)} {printable(mount.source)}, "
             f"its {printable(mount.root)}"

@@ -141,6 +141,18 @@ class Allow(Op):
     what: Word
 
 
+class Import(Op):
+    """A remote machine's directory, over SSH (sshfs): Plan 9's import. remote defaults to
+    the mount point as the file writes it."""
+
+    name = "import"
+    letters = "abcCq"
+    shapes = (("host", "old"), ("host", "remote", "old"))
+    host: Word
+    old: Word
+    remote: Word | None = None
+
+
 class Hostname(Op):
     """A Linux extension: a UTS namespace of the command's own, with this host name."""
 
@@ -180,9 +192,10 @@ class Unsetenv(Op):
 
 
 COMMANDS: dict[str, type[Op]] = {
-    cls.name: cls for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow, Hostname, User, Setenv, Unsetenv)
+    cls.name: cls
+    for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow, Import, Hostname, User, Setenv, Unsetenv)
 }
-PLAN9_ONLY = ("chdev", "import")
+PLAN9_ONLY = ("chdev",)
 
 
 class Unset(Exception):

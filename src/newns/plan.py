@@ -26,6 +26,14 @@ class NewFs(Record):
     options: str | None
 
 
+class Import(Record):
+    """Hold a new FUSE filesystem served by sshfs: remote on host, over SSH."""
+
+    slot: int
+    host: str
+    remote: str
+
+
 class Attach(Record):
     """Mount a copy of the tree held in slot (with its submounts) onto target, or onto the
     mount point held in point; hold what was mounted in placed. replace: unmount what the
@@ -103,12 +111,12 @@ class Release(Record):
     slots: tuple[int, ...]
 
 
-Step = Capture | NewFs | Attach | Overlay | Detach | MakePoint | Reroot | Devices | Release
+Step = Capture | NewFs | Import | Attach | Overlay | Detach | MakePoint | Reroot | Devices | Release
 
 
 def slots_used(step: Step) -> tuple[int, ...]:
     """The slots a step makes or reads."""
-    if isinstance(step, (Capture, NewFs)):
+    if isinstance(step, (Capture, NewFs, Import)):
         return (step.slot,)
     if isinstance(step, Reroot):
         return (step.slot, step.placed)
@@ -154,3 +162,4 @@ class Plan(Record):
     hostname: str | None = None
     ids: tuple[int, int] | None = None  # `user`: the uid and gid the command runs with
     env: dict[str, str] | None = None  # the command's environment, when the file changed it
+    imports: bool = False  # an import: sshfs is started beside newns, in the caller's namespaces

@@ -14,7 +14,8 @@ import os.path
 from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, note, warning
 from .nsfile import NAME_FIRST, NAME_REST, quote
 from .operations import (
-    Allow, Bind, Cd, Clear, Hostname, Mount, Op, Quoted, Setenv, Unmount, Unset, Unsetenv, User, Var, Word, expand,
+    Allow, Bind, Cd, Clear, Hostname, Import, Mount, Op, Quoted, Setenv, Unmount, Unset, Unsetenv, User, Var, Word,
+    expand,
 )
 from .plan import (
     NEW_ROOT,
@@ -24,6 +25,7 @@ from .plan import (
     Capture,
     Detach,
     Devices,
+    Import as Imported,
     MakePoint,
     NewFs,
     Overlay,
@@ -42,6 +44,8 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
+IMPORT_HOST_STOP = frozenset("/:'\"\\")
+"""What a host given to ssh may not hold: sshfs reads HOST:PATH as one word."""
 HOST_NAME_MAX = 64
 MAX_ID = 4294967294
 """The largest user or group id (4294967295 is -1, no id)."""
@@ -80,10 +84,11 @@ class Planner:
         self.hostname: str | None = None
         self.ids: tuple[int, int] | None = None
         self.once: dict[str, Where] = {}  # lines that may come once in a file: where each came
+        self.imports = False
         self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
             Bind: self._bind, Mount: self._mount, Unmount: self._unmount, Clear: self._clear,  # type: ignore[dict-item]
             Allow: self._allow, Hostname: self._hostname, User: self._user, Setenv: self._setenv,  # type: ignore[dict-item]
-            Unsetenv: self._unsetenv,  # type: ignore[dict-item]
+            Unsetenv: self._unsetenv, Import: self._import,  # type: ignore[dict-item]
         }
 
     # -- words -----------------------------------------------------------
@@ -162,7 +167,7 @@ class Planner:
         return Plan(
             self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared is not None,
             self.pid_namespace, self.setuid_allowed, tuple(self.isolated), self.hostname, self.ids,
-            self.exported if self.env_changed else None,
+            self.exported if self.env_changed else None, self.imports,
         )
 
     def _line(self, op: Op, action: Action) -> str | None:
@@ -251,11 +256,13 @@ class Planner:
         if self.cleared and (path == OLD_ROOT or is_under(path, OLD_ROOT)):
             raise NewnsError(f"{command}: {self.show(path)}: #old is only a source to bind from", word.where)
 
-    def _target(self, op: Bind | Mount, path: str, action: Action, *, directory: bool) -> tuple[str | None, int | None]:
+    def _target(
+        self, op: Bind | Mount | Import, path: str, action: Action, *, directory: bool
+    ) -> tuple[str | None, int | None]:
         """Check a mount point, making it where it is missing inside a filesystem this file made;
         never for a union (-a, -b), whose first member would be a made-up empty directory.
         Its kind, and the slot holding it when it was made."""
-        word, command = op.old, "bind" if isinstance(op, Bind) else "mount"
+        word, command = op.old, op.name
         self._check_new(path, word, command)
         found = self.table.lookup(path)
         union = "a" in op.flags or "b" in op.flags
@@ -356,6 +363,31 @@ class Planner:
         else:
             member = Member(slot, source, None, "c" in op.flags)
         self._join(op, old, old_kind, point, [member], action)
+
+    def _import(self, op: Import, action: Action) -> None:
+        """A remote directory, as a new filesystem: sshfs serves it from beside newns."""
+        host = self.expand(op.host)
+        bad = next((c for c in host if c in IMPORT_HOST_STOP or c.isspace() or not c.isprintable()), None)
+        if not host or host.startswith("-") or bad is not None:
+            what = "an empty host" if not host else f"{host!r}" + (f" holds {bad!r}" if bad else " starts with -")
+            raise NewnsError(
+                f"import: {what}: the host is what ssh takes (host, user@host, an alias of ~/.ssh/config)", op.host.where
+            )
+        old = self.path(op.old)
+        remote = self.expand(op.remote) if op.remote is not None else self.show(old)
+        if not remote or "\0" in remote:
+            raise NewnsError("import: an empty remote path", (op.remote or op.old).where)
+        if "c" in op.flags and ("a" in op.flags or "b" in op.flags):
+            raise NewnsError(
+                "import: -c in a union: overlayfs can't take creations in an imported tree (FUSE); "
+                "put a '#tmpfs' or a directory of yours first with -bc",
+                op.where,
+            )
+        old_kind, point = self._target(op, old, action, directory=True)
+        slot = self._new_slot()
+        action.steps.append(Imported(slot, host, remote))
+        self.imports = True
+        self._join(op, old, old_kind, point, [Member(slot, f"{host}:{remote}", None, "c" in op.flags)], action)
 
     def _devices(
         self, op: Mount, old: str, old_kind: str | None, point: int | None, spec: str | None, action: Action
@@ -515,7 +547,8 @@ class Planner:
             self.table[where] = Target([member], False, None, mounted=True, shown=[member])
 
     def _join(
-        self, op: Bind | Mount, old: str, old_kind: str | None, point: int | None, new: list[Member], action: Action
+        self, op: Bind | Mount | Import, old: str, old_kind: str | None, point: int | None, new: list[Member],
+        action: Action,
     ) -> None:
         """Put new members into old's union as the flags say; point holds old when this file made it."""
         target = self.table.get(old)

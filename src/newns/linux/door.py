@@ -16,7 +16,10 @@ import sys
 from ..diagnostics import NewnsError, printable
 from ..labels import union_source
 from ..mountinfo import mount_points
-from ..plan import NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step
+from ..plan import (
+    NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, Import, MakePoint, NewFs, Overlay, Plan, Release, Reroot,
+    Step,
+)
 from . import libc
 
 TYPE_CHECKING = False
@@ -24,6 +27,7 @@ if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
     from collections.abc import Callable
     from typing import Any
 
+    from .sshfs import Importer
     from .workdirs import WorkArea
 
 DEVICE_LINKS = (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
@@ -43,8 +47,11 @@ class Refused(Exception):
 class Door:
     """Carries out a plan's steps, holding captured objects as descriptors in numbered slots."""
 
-    def __init__(self, *, debug: bool, rootless: bool, work: WorkArea | None = None) -> None:
+    def __init__(
+        self, *, debug: bool, rootless: bool, work: WorkArea | None = None, importer: Importer | None = None
+    ) -> None:
         self.debug = debug
+        self.importer = importer
         self.rootless = rootless
         self.work = work
         self.work_run: int | None = None  # the run's work directory, as this namespace sees it
@@ -54,7 +61,7 @@ class Door:
         self.console: int | None = None
         self.proc = "/proc"  # where this process finds /proc: under OLD_ROOT once clear moved the root
         self._steps: dict[type, Callable[[Any], None]] = {
-            Capture: self._capture, NewFs: self._new_fs, Attach: self._attach, Overlay: self._overlay,
+            Capture: self._capture, NewFs: self._new_fs, Import: self._import, Attach: self._attach, Overlay: self._overlay,
             Detach: self._detach, MakePoint: self._make_point, Reroot: self._reroot, Devices: self._devices,
             Release: self._release,
         }
@@ -104,6 +111,14 @@ class Door:
     def _new_fs(self, step: NewFs) -> None:
         self.fds[step.slot] = new_fs(step.fstype, step.options)
         self.fresh.add(step.slot)
+
+    def _import(self, step: Import) -> None:
+        assert self.importer is not None, "a plan with import lines is carried out with an Importer"
+        mnt = self.importer.mount(step.host, step.remote)
+        if mnt is None:  # a rehearsal: an empty directory stands in
+            mnt = new_fs("tmpfs", None)
+        self.fds[step.slot] = mnt
+        os.stat(self.fd_path(mnt))  # sshfs's first answer: the remote directory's owner and mode
 
     def _attach(self, step: Attach) -> None:
         mnt = libc.open_tree_clone(self.fds[step.slot], recursive=True)

@@ -41,6 +41,8 @@ FSCONFIG_SET_FLAG = 0
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
 
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
@@ -129,12 +131,12 @@ def fsconfig(fs: int, key: bytes | None, value: bytes | None) -> None:
         raise OSError(err, _fs_log(fs) or os.strerror(err))
 
 
-def fscreate(fs: int) -> int:
+def fscreate(fs: int, attributes: int = 0) -> int:
     """Create the filesystem configured on fs and return it as a detached mount."""
     if _libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0) < 0:
         err = ctypes.get_errno()
         raise OSError(err, _fs_log(fs) or os.strerror(err))
-    return _syscall(SYS_FSMOUNT, fs, 1, 0)  # FSMOUNT_CLOEXEC
+    return _syscall(SYS_FSMOUNT, fs, 1, attributes)  # FSMOUNT_CLOEXEC
 
 
 def _fs_log(fs: int) -> str:

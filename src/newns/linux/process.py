@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow 
     import signal
     from collections.abc import Callable
 
+    from .sshfs import Importer
     from .workdirs import WorkArea
 else:
     import _signal as signal  # its core, all newns needs
@@ -79,7 +80,8 @@ class Launch(Record):
     """What running a command in a namespace needs; replan makes the file's plan again
     without the operations given (by index), which the kernel refused. hold: for --post,
     no command: a pipe to tell the poster the holder's PID (P) and that it is ready (R),
-    and /dev/null, which its standard error becomes then."""
+    and /dev/null, which its standard error becomes then. importer: what mounts import
+    lines; launch starts one when the plan has them."""
 
     plan: Plan
     replan: Callable[[frozenset[int]], Plan]
@@ -90,11 +92,14 @@ class Launch(Record):
     die_with_parent: bool
     signals: CallerSignals
     hold: tuple[int, int] | None = None
+    importer: Importer | None = None  # for import lines: started in the caller's namespaces
 
 
 def launch(run: Launch) -> None:
     """Build the plan's namespace and run the command in it; never returns."""
     plan = run.plan
+    if plan.imports and run.importer is None:
+        run.importer = importer(run.env, rehearsal=False)
     if run.die_with_parent:
         caller = os.getppid()
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -246,6 +251,13 @@ def _die_with(parent: int) -> None:
         os._exit(EXIT_FAILURE)
 
 
+def importer(env: dict[str, str], *, rehearsal: bool) -> Importer:
+    """What mounts import lines, started here, before newns leaves the caller's namespaces."""
+    from .sshfs import Importer
+
+    return Importer(env.get("PATH", "/usr/local/bin:/usr/bin:/bin"), rehearsal=rehearsal)
+
+
 def _unshare(plan: Plan, flags: int) -> None:
     """New namespaces of these kinds and of those the plan gives the command beyond mounts
     (network, IPC, UTS), set up as it says; rootless, the caller is mapped to its `user`."""
@@ -297,7 +309,7 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
         pristine = namespaces.keep_copy()
     try:
         while True:
-            door = Door(debug=run.debug, rootless=namespaces.rootless(), work=area)
+            door = Door(debug=run.debug, rootless=namespaces.rootless(), work=area, importer=run.importer)
             try:
                 door.run(plan)
                 return plan
@@ -653,6 +665,8 @@ def carry_out(
     join, so that it is in the joined PID namespace, where /proc/self is its own."""
     plan = run.plan
     area = _work_area(run) if plan.work_dirs else None
+    if plan.imports and (throwaway or run.importer is None):
+        run.importer = importer(run.env, rehearsal=True)
     readable, writable = os.pipe()
     parent = libc.pidfd_open(os.getpid())
     pid = os.fork()

@@ -1,0 +1,159 @@
+"""import: a remote directory over SSH, served by sshfs from beside newns.
+
+newns makes the FUSE mount itself, inside the namespace it builds (so it
+works rootless, where fusermount3's set-user-ID bit means nothing), and hands
+the /dev/fuse descriptor to sshfs as the mount point /dev/fd/N (libfuse 3.3
+and later). sshfs runs in a process started before newns left the caller's
+namespaces: as the caller, with the caller's ssh configuration and agent,
+never as the root a user namespace makes of it. Its first process exits once
+it is connected and has found the remote directory (status 0), or failed; the
+one serving the mount ends when the mount does, with the namespace.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+from . import libc
+
+PACKAGE_HINT = "sshfs is not installed: apt install sshfs (Debian, Ubuntu), dnf install fuse-sshfs (Fedora)"
+FUSE_HINT = (
+    "can't open /dev/fuse ({}): FUSE is not open to you here: chmod 0666 /dev/fuse (Debian's default; "
+    'a udev rule KERNEL=="fuse", MODE="0666" keeps it), or run newns as root'
+)
+
+
+class Importer:
+    """Mounts for import lines. rehearsal (--check): nothing is connected; what can be known
+    without connecting is checked (sshfs, /dev/fuse), and an empty tmpfs stands in."""
+
+    def __init__(self, path: str, *, rehearsal: bool) -> None:
+        self.rehearsal = rehearsal
+        self.sshfs = _find("sshfs", path)
+        self.batch = not _has_terminal()
+        self.sock: socket.socket | None = None
+        if not rehearsal and self.sshfs is not None:
+            self.sock = _start_server(self.sshfs)
+
+    def mount(self, host: str, remote: str) -> int | None:
+        """A detached FUSE mount of remote on host, served; None in a rehearsal."""
+        if self.sshfs is None:
+            raise OSError(errno.ENOENT, PACKAGE_HINT)
+        try:
+            fuse = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+        except OSError as e:
+            raise OSError(e.errno, FUSE_HINT.format(e.strerror)) from None
+        try:
+            if self.rehearsal:
+                return None
+            mnt = _fuse_mount(fuse, f"{host}:{remote}")
+            assert self.sock is not None
+            request = "\0".join((host, remote, "batch" if self.batch else "")).encode("utf-8", "surrogateescape")
+            socket.send_fds(self.sock, [request], [fuse])
+            reply = self.sock.recv(65536).decode("utf-8", "surrogateescape")
+        finally:
+            os.close(fuse)
+        if reply != "ok":
+            os.close(mnt)
+            raise OSError(errno.EIO, reply or "sshfs ended unexpectedly")
+        return mnt
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def _fuse_mount(fuse: int, source: str) -> int:
+    fs = libc.fsopen(b"fuse")
+    try:
+        for key, value in (
+            ("fd", str(fuse)), ("rootmode", "40000"), ("user_id", str(os.geteuid())), ("group_id", str(os.getegid())),
+            ("source", source), ("subtype", "sshfs"),
+        ):
+            libc.fsconfig(fs, key.encode(), os.fsencode(value))
+        return libc.fscreate(fs, libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV)
+    finally:
+        os.close(fs)
+
+
+def _start_server(sshfs: str) -> socket.socket:
+    """The process that runs sshfs for the door, in the caller's namespaces; not newns's child
+    (the command newns becomes must not find it among its own), and gone when the socket is."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    first = os.fork()
+    if first == 0:
+        try:
+            ours.close()
+            if os.fork() == 0:
+                _serve(theirs, sshfs)
+        finally:
+            os._exit(0)
+    os.waitpid(first, 0)
+    theirs.close()
+    return ours
+
+
+def _serve(sock: socket.socket, sshfs: str) -> None:
+    """Run sshfs for each request (host, remote, batch, and the /dev/fuse descriptor), and
+    reply "ok" or why it failed; end when newns closes its end."""
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 65536, 1)
+        except OSError:
+            break
+        if not message:
+            break
+        host, remote, batch = message.decode("utf-8", "surrogateescape").split("\0")
+        try:
+            reply = _run(sshfs, host, remote, fds[0], bool(batch)) if fds else "no /dev/fuse descriptor came"
+        except OSError as e:
+            reply = f"can't run sshfs: {e.strerror}"
+        finally:
+            for fd in fds:
+                os.close(fd)
+        sock.send(reply.encode("utf-8", "surrogateescape"))
+    os._exit(0)
+
+
+def _run(sshfs: str, host: str, remote: str, fuse: int, batch: bool) -> str:
+    said = os.memfd_create("sshfs", os.MFD_CLOEXEC)
+    try:
+        argv = [sshfs, "-o", "idmap=user", "-o", "sshfs_verbose", "-o", "ConnectTimeout=30"]  # verbose: ssh's own errors
+        if batch:
+            argv += ["-o", "BatchMode=yes"]
+        argv += [f"{host}:{remote}", f"/dev/fd/{fuse}"]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(said, 1)
+                os.dup2(said, 2)
+                os.set_inheritable(fuse, True)
+                os.execv(sshfs, argv)
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        if status == 0:
+            return "ok"
+        lines = [line.strip() for line in os.pread(said, 4096, 0).decode("utf-8", "replace").splitlines()]
+        lines = [line for line in lines if line and line != "read: Connection reset by peer"]  # ssh ended: says nothing
+        return "sshfs: " + ("; ".join(lines) or f"failed with status {status}")
+    finally:
+        os.close(said)
+
+
+def _find(name: str, path: str) -> str | None:
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _has_terminal() -> bool:
+    try:
+        os.close(os.open("/dev/tty", os.O_RDONLY | os.O_CLOEXEC))
+        return True
+    except OSError:
+        return False
