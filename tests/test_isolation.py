@@ -3,6 +3,7 @@ run for real as root and rootless."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -281,3 +282,94 @@ def test_a_toolchain_file_puts_its_bin_first_on_path(place, name):
     path, toolchain = result.stdout.split()
     assert path == str(place / fixed / "bin" / os.path.basename(tool))
     assert toolchain == ("GOTOOLCHAIN=local" if name.startswith("go") else "GOTOOLCHAIN=unset")
+
+
+# -- what `user` must not leave (attacks found in review) ---------------------------------------
+
+
+@needs_root("only root drops to other ids")
+def test_user_leaves_the_command_no_descriptor_of_roots(root_tree):
+    ns = root_tree.ns("user 1234 1234\n")
+    script = f'{NEWNS} -f {ns} -- sh -c "head -c 4 <&7 || echo closed" 7</etc/shadow'
+    result = root_tree.caller.run(["sh", "-c", script], cwd=root_tree.base)
+    assert result.stdout == "closed\n", result
+
+
+@needs_root("only root drops to other ids")
+def test_user_drops_capabilities_a_parent_kept_in_ambient_and_securebits(root_tree):
+    capsh = shutil.which("capsh") or shutil.which("/usr/sbin/capsh")
+    if capsh is None:
+        pytest.skip("capsh is missing (apt install libcap2-bin)")
+    ns = root_tree.ns("user 1234 1234\n")
+    inner = f"{NEWNS} -f {ns} -- sh -c 'grep -E \"^Cap(Eff|Prm|Amb|Bnd|Inh)\" /proc/self/status; head -c 4 /etc/shadow'"
+    keep = ["--inh=cap_sys_admin,cap_dac_override", "--addamb=cap_sys_admin,cap_dac_override", "--secbits=4"]
+    result = root_tree.caller.run([capsh, *keep, "--", "-c", inner], cwd=root_tree.base)
+    assert [line.split()[1] for line in result.stdout.splitlines()] == ["0000000000000000"] * 5, result
+    assert "Permission denied" in result.stderr
+
+
+@needs_root("root as root")
+def test_user_0_as_root_says_it_stays_root(root_tree):
+    ns = root_tree.ns("user 0 1234\n")
+    assert run_ok(root_tree, "user 0 1234\n", "sh", "-c", 'echo "$(id -u) $(id -g) $(id -G)"') == "0 1234 1234\n"
+    explained = root_tree.newns("--explain", "-f", str(ns)).stdout
+    assert "uid 0 stays root, with every capability" in explained and "no capability left" not in explained
+
+
+def test_rootless_user_0_cant_unmount_what_hides_a_secret(user_tree):
+    user_tree.make({"secret/key": "SECRET\n"})
+    out = run_ok(user_tree, "mount -c '#tmpfs' $T/secret\nuser 0 0\n", "sh", "-c",
+                 f'id -u; umount {user_tree / "secret"} 2>/dev/null; umount -l {user_tree / "secret"} 2>/dev/null; '
+                 f'cat {user_tree / "secret/key"} 2>/dev/null || echo hidden')
+    assert out == "0\nhidden\n"
+
+
+@needs_root("root dumps a process of another user's")
+def test_ns_never_prints_ids_a_process_only_borrows(root_tree):
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        os.setresgid(995, 995, 0)
+        os.setresuid({os.getuid() or 999}, {os.getuid() or 999}, 0)
+        print("ready", flush=True)
+        sys.stdin.read()
+    """)
+    borrowed = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert borrowed.stdout.readline() == "ready\n"
+        dump = root_tree.newns("--ns", str(borrowed.pid))
+    finally:
+        borrowed.stdin.close()
+        borrowed.wait(timeout=HANG)
+    assert dump.returncode == 0 and not any(line.startswith("user ") for line in dump.stdout.splitlines()), dump
+
+
+def test_attach_with_environment_lines_and_no_command_runs_nothing(tree):
+    shell = started(tree, "")
+    try:
+        ns = tree.ns("setenv FOO bar\n", "env.ns")
+        result = tree.newns("--attach", str(shell.pid), "-f", str(ns), input="echo SHELL-RAN\n")
+    finally:
+        shell.stdin.close()
+        shell.wait(timeout=HANG)
+    assert result.returncode == 0 and "SHELL-RAN" not in result.stdout, result
+
+
+def test_a_q_line_skipped_for_a_variable_the_file_removed_is_a_warning(tree):
+    tree.make({"home/.ssh/": ""})
+    ns = tree.ns("clear env PATH\nmount -qc '#tmpfs' $HOME/.ssh\n")
+    result = tree.newns("--check", "-f", str(ns), env={"HOME": str(tree / "home")})
+    assert result.returncode == 0
+    assert f"{ns}:2:20: warning: skipped (-q): $HOME is not set: line 1 of {ns} removed it" in result.stdout, result
+
+
+@needs_root("root drops to the owner of the checkout")
+def test_a_checkout_union_stays_writable_for_the_user_it_runs_as(root_tree):
+    root_tree.make({"checkout/README": "x"})
+    os.chown(root_tree / "checkout", 1234, 1234)
+    os.chmod(root_tree / "checkout", 0o750)
+    ns = root_tree.ns(f"mount -bc '#tmpfs' {root_tree / 'checkout'}\nuser 1234 1234\n")
+    out = root_tree.newns("-f", str(ns), "sh", "-c", f'cd {root_tree / "checkout"} && touch made && stat -c "%u %a" .')
+    assert (out.returncode, out.stdout) == (0, "1234 750\n"), out
+    assert not (root_tree / "checkout/made").exists()

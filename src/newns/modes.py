@@ -261,12 +261,12 @@ def attach(
         problems, _ = process.carry_out(launch, joined, throwaway=False)
         if problems:
             raise NewnsError.of(problems)
+        if not argv:
+            return
         if launch.plan.env is not None:
             shell = env.get("SHELL")
             env = {**launch.plan.env, "PWD": cwd}
             argv = argv or [shell or "/bin/sh"]
-        if not argv:
-            return
     else:
         joined.enter()
     if not _chdir(cwd):
@@ -329,7 +329,16 @@ def output(line: str) -> None:
     """A line of a mode's output; standard output that is closed is newns's own failure."""
     if sys.stdout is None:
         raise NewnsError("can't write the output: standard output is closed")
-    print(line)
+    try:
+        print(line)
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _reader_gone() -> None:
+    """The reader of standard output left (newns --ns | head): end as a process SIGPIPE
+    killed does, without a word."""
+    os._exit(128 + 13)
 
 
 def shebang(nsfile: str | None, argv: list[str], dashdash: bool) -> tuple[str | None, list[str]]:
@@ -345,7 +354,10 @@ def guarded(mode: Callable[..., int | None], *args: object) -> None:
     try:
         code = mode(*args)
         if sys.stdout is not None:
-            sys.stdout.flush()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _reader_gone()
         sys.exit(code)
     except Exception as exception:  # a bug too: say so in one line, and exit as newns's failures do
         report(failure(exception))

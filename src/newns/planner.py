@@ -66,6 +66,7 @@ class Planner:
         self.world = world
         self.exported = dict(env)  # the command's environment
         self.env_changed = False
+        self.removed: dict[str, Where] = {}  # variables the file took out of the environment, and where
         self.account: dict[str, str] | None = None
         self.env = self._variables()
         self.cwd = cwd
@@ -173,10 +174,10 @@ class Planner:
     def _line(self, op: Op, action: Action) -> str | None:
         """Check a line and plan its steps into action (a cd's: the directory); raises NewnsError
         with the line's problems: each unset variable, and the first other problem."""
-        unset = [
-            error(Unset(piece).message(), piece.where)
-            for word in op.arguments() for piece in word.pieces if isinstance(piece, Var) and piece.name not in self.env
+        missing = [
+            piece for word in op.arguments() for piece in word.pieces if isinstance(piece, Var) and piece.name not in self.env
         ]
+        unset = [error(self._unset_message(piece), piece.where) for piece in missing]
         try:
             action.text = None if unset else self.text(op)
             if isinstance(op, Cd):
@@ -186,9 +187,15 @@ class Planner:
             if not unset:
                 raise
             both = NewnsError.of(sorted(unset + [d for d in problem.diagnostics if d not in unset], key=Diagnostic.position))
-            both.absent = problem.absent
+            both.absent = problem.absent and not any(piece.name in self.removed for piece in missing)
             raise both from None
         return None
+
+    def _unset_message(self, var: Var) -> str:
+        removed = self.removed.get(var.name)
+        if removed is None:
+            return Unset(var).message()
+        return f"${var.name} is not set: line {removed.line} of {removed.file} removed it from the environment"
 
     def _warn(self, message: str, where: Where | None, kind: Callable[..., Diagnostic] = warning) -> None:
         """Keep a warning (or a note); past MAX_PROBLEMS, only count it."""
@@ -222,6 +229,8 @@ class Planner:
             raise NewnsError(f"allow: {what!r} is nothing newns allows: allow setuid is the one there is", op.what.where)
         if self.setuid_allowed:
             raise NewnsError("allow setuid comes once in a file", op.where)
+        if self.ids is not None:
+            raise NewnsError("allow setuid and user: a command dropped to other ids gains no privilege", op.where)
         self.setuid_allowed = True
 
     def _cd(self, op: Cd) -> str:
@@ -427,6 +436,8 @@ class Planner:
         uid = self._id(op.uid, "user id")
         gid = self._id(op.gid, "group id") if op.gid is not None else uid
         self._once("user", op)
+        if self.setuid_allowed:
+            raise NewnsError("user and allow setuid: a command dropped to other ids gains no privilege", op.where)
         self.ids = (uid, gid)
 
     def _id(self, word: Word, what: str) -> int:
@@ -443,15 +454,20 @@ class Planner:
         elif current and "a" in op.flags:
             value = f"{current}:{value}"
         self.exported[name] = value
+        self.removed.pop(name, None)
         self._environment_changed()
 
     def _unsetenv(self, op: Unsetenv, action: Action) -> None:
-        self.exported.pop(self._variable(op.var, "unsetenv"), None)
+        name = self._variable(op.var, "unsetenv")
+        if self.exported.pop(name, None) is not None:
+            self.removed[name] = op.where
         self._environment_changed()
 
     def _clear_env(self, op: Clear) -> None:
         names = [self._variable(word, "clear env") for word in op.names]
-        self.exported = {name: self.exported[name] for name in names if name in self.exported}
+        kept = {name: self.exported[name] for name in names if name in self.exported}
+        self.removed.update(dict.fromkeys(set(self.exported) - set(kept), op.where))
+        self.exported = kept
         self._environment_changed()
 
     def _variable(self, word: Word, command: str) -> str:

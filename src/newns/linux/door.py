@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 
 from ..diagnostics import NewnsError, printable
@@ -143,7 +144,7 @@ class Door:
         layers = [self.fd_path(self.fds[slot]) for slot in step.lowers]
         options: list[tuple[str, str | None]] = []
         if step.upper is not None:
-            upper, work = self._upper(step.upper)
+            upper, work = self._upper(step.upper, self.fds[step.lowers[0]] if step.lowers else None)
             options += [("upperdir", upper), ("workdir", work)]
         if self.rootless:
             options.append(("userxattr", None))
@@ -159,13 +160,17 @@ class Door:
         self._place(mnt, step.target, step.point, step.readonly, step.replace)
         self.fds[step.placed] = mnt
 
-    def _upper(self, slot: int) -> tuple[str, str]:
-        """The upper and work directories for a member that takes creations."""
+    def _upper(self, slot: int, top: int | None) -> tuple[str, str]:
+        """The upper and work directories for a member that takes creations. A new upper
+        directory takes the owner and mode of the union's top layer (top), whose root it
+        becomes: a checkout stays its owner's to write in."""
         fd = self.fds[slot]
         if slot in self.fresh:
             if slot not in self.staged:
                 os.mkdir("upper", 0o755, dir_fd=fd)
                 os.mkdir("work", 0o700, dir_fd=fd)
+                if top is not None:
+                    _same_owner_and_mode("upper", fd, os.stat(self.fd_path(top)))
                 self.staged.add(slot)
             return self.fd_path(fd, "upper"), self.fd_path(fd, "work")
         if self.work is None:
@@ -355,6 +360,17 @@ def new_fs(fstype: str, options: str | None) -> int:
         return libc.fscreate(fs)
     finally:
         os.close(fs)
+
+
+def _same_owner_and_mode(name: str, base: int, like: os.stat_result) -> None:
+    """Give name (in base, just made: no symlink) like's owner, where this namespace maps
+    it, and mode."""
+    try:
+        os.chown(name, like.st_uid, like.st_gid, dir_fd=base, follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EPERM):
+            raise
+    os.chmod(name, stat.S_IMODE(like.st_mode), dir_fd=base)
 
 
 def _new_overlay(layers: list[str], options: list[tuple[str, str | None]], source: str) -> int:

@@ -21,6 +21,8 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(MACHINE, 155)
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432
 SYS_PIDFD_OPEN = 434
 SYS_MOUNT_SETATTR = 442
+SYS_CLOSE_RANGE = 436
+CLOSE_RANGE_CLOEXEC = 4
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -51,6 +53,11 @@ PR_SET_SECCOMP = 22
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 AT_SECURE = 23
 NS_GET_OWNER_UID = 0xB704  # _IO(0xb7, 0x4)
 AF_INET, SOCK_DGRAM, SOCK_CLOEXEC = 2, 2, 0o2000000
@@ -164,8 +171,20 @@ def pidfd_open(pid: int) -> int:
     return _syscall(SYS_PIDFD_OPEN, pid, 0)
 
 
-def prctl(option: int, value: int) -> None:
-    _check(_libc.prctl(option, value, 0, 0, 0))
+def prctl(option: int, value: int, more: int = 0) -> None:
+    _check(_libc.prctl(option, value, more, 0, 0))
+
+
+def clear_capabilities() -> None:
+    """Empty this process's effective, permitted and inheritable capability sets (capset)."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(header, data))
+
+
+def cloexec_from(first: int) -> None:
+    """Mark every descriptor from first up close-on-exec (close_range)."""
+    _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC)
 
 
 def death_signal() -> int:

@@ -17,19 +17,14 @@ JOINED = (
 ISOLATING = {"net": libc.CLONE_NEWNET, "ipc": libc.CLONE_NEWIPC, "uts": libc.CLONE_NEWUTS}
 """A plan's namespaces beyond mounts (clear net, clear ipc, hostname), as unshare flags."""
 
-_own_user_namespace = False  # made by unshare: a `user 0` map makes the caller look like root in it
-
-
 def rootless() -> bool:
-    return _own_user_namespace or os.geteuid() != 0
+    return os.geteuid() != 0
 
 
-def unshare(flags: int, ids: tuple[int, int] | None = None) -> None:
+def unshare(flags: int) -> None:
     """Unshare these namespaces, in a new user namespace first when not root: one that maps
-    only the caller's own uid and gid, to themselves or to ids (a file's `user` line). A
-    death signal set for this process holds across (the kernel drops it when credentials
-    change, as they do here)."""
-    global _own_user_namespace
+    only the caller's own uid and gid, to themselves. A death signal set for this process
+    holds across (the kernel drops it when credentials change, as they do here)."""
     if not rootless():
         try:
             libc.unshare(flags)
@@ -37,16 +32,14 @@ def unshare(flags: int, ids: tuple[int, int] | None = None) -> None:
             raise NewnsError(f"can't make a new namespace: {e.strerror}{_refused_kinds(flags)}") from None
         return
     uid, gid, parent, death = os.geteuid(), os.getegid(), os.getppid(), libc.death_signal()
-    inner_uid, inner_gid = ids or (uid, gid)
     try:
         libc.unshare(libc.CLONE_NEWUSER | flags)
     except OSError as e:
         raise NewnsError(userns_refusal(e.errno or 0) + _refused_kinds(flags)) from None
-    _own_user_namespace = True
     try:
         _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{inner_uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{inner_gid} {gid} 1")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
     except OSError as e:
         raise NewnsError(userns_refusal(e.errno or 0, mapping=True)) from None
     if death:
@@ -201,7 +194,13 @@ class Joined:
         libc.setns(self.fds["mnt"], libc.CLONE_NEWNS)
         for kind, flag in ISOLATING.items():
             if os.fstat(self.fds[kind]).st_ino != self.own[kind]:
-                libc.setns(self.fds[kind], flag)
+                try:
+                    libc.setns(self.fds[kind], flag)
+                except OSError as e:
+                    raise NewnsError(
+                        f"--attach {self.pid}: can't join its {kind} namespace ({e.strerror}): it belongs to a user "
+                        "namespace newns did not join (one above the process's own)"
+                    ) from None
         if os.fstat(self.fds["pid"]).st_ino != self.own["pid_for_children"]:
             libc.setns(self.fds["pid"], libc.CLONE_NEWPID)
 
@@ -224,11 +223,47 @@ def user_name(uid: int) -> str:
 
 
 def become(uid: int, gid: int) -> None:
-    """Drop to uid and gid for good: no supplementary groups, no capabilities, no_new_privs."""
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    """Drop from root to uid and gid for good, as setpriv --reuid --regid --clear-groups
+    --inh-caps=-all --bounding-set=-all does: no supplementary groups, no capability in any
+    set (whatever securebits or ambient capabilities the caller left), no_new_privs, and no
+    descriptor of root's but 0-2 past the next exec. Raises NewnsError unless all of it held."""
+    libc.cloexec_from(3)
+    try:
+        libc.prctl(libc.PR_SET_SECUREBITS, 0)  # no SECBIT_NO_SETUID_FIXUP or KEEP_CAPS: setuid clears
+        libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
+        for capability in range(int(_read("/proc/sys/kernel/cap_last_cap")) + 1):
+            libc.prctl(libc.PR_CAPBSET_DROP, capability)
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        libc.clear_capabilities()
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    except OSError as e:
+        raise NewnsError(f"can't drop to uid {uid}, gid {gid}: {e.strerror}") from None
+    status = dict(line.split(":", 1) for line in _read("/proc/self/status").splitlines() if ":" in line)
+    left = [k for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if int(status[k], 16)]
+    ids = [status[k].split() for k in ("Uid", "Gid")]
+    if left or ids != [[str(uid)] * 4, [str(gid)] * 4] or status["Groups"].strip() or status["NoNewPrivs"].strip() != "1":
+        raise NewnsError(f"dropping to uid {uid}, gid {gid} left privileges: {', '.join(left) or 'ids or groups'}")
+
+
+def nested_user(uid: int, gid: int) -> None:
+    """Rootless `user`: go on in a user namespace (and a mount namespace) of its own that
+    maps the caller to uid and gid. The mounts newns made become locked there, as
+    bubblewrap's are: a command that is root in it can't unmount what hides a secret."""
+    outer_uid, outer_gid = os.geteuid(), os.getegid()
+    try:
+        libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNS)
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {outer_uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {outer_gid} 1")
+    except OSError as e:
+        raise NewnsError(f"can't map you to uid {uid}, gid {gid} in a user namespace: {e.strerror}") from None
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
 
 
 def shared_mount(mountinfo: str) -> tuple[str, str] | None:

@@ -260,11 +260,11 @@ def importer(env: dict[str, str], *, rehearsal: bool) -> Importer:
 
 def _unshare(plan: Plan, flags: int) -> None:
     """New namespaces of these kinds and of those the plan gives the command beyond mounts
-    (network, IPC, UTS), set up as it says; rootless, the caller is mapped to its `user`."""
+    (network, IPC, UTS), set up as it says."""
     kinds = 0
     for kind in plan.isolated:
         kinds |= namespaces.ISOLATING[kind]
-    namespaces.unshare(flags | kinds, plan.ids)
+    namespaces.unshare(flags | kinds)
     namespaces.isolate(plan.isolated, plan.hostname)
 
 
@@ -353,12 +353,18 @@ def _hold(run: Launch) -> None:
 
 
 def _exec(run: Launch) -> None:
-    """Exec the command; as root, with the file's `user` ids and no privilege left (rootless,
-    the user namespace's map made them already). For --post, hold the namespace instead."""
+    """Exec the command, with the file's `user` ids: as root, dropped to them with no
+    privilege left (user 0 stays root, in those groups); rootless, mapped to them in a user
+    namespace of the command's own. For --post, hold the namespace instead."""
     if run.hold is not None:
         _hold(run)
     ids = run.plan.ids
-    if ids is not None and not namespaces.rootless():
+    if ids is not None and namespaces.rootless():
+        namespaces.nested_user(*ids)
+    elif ids is not None and ids[0] == 0:
+        os.setgroups([])
+        os.setresgid(ids[1], ids[1], ids[1])
+    elif ids is not None:
         namespaces.become(*ids)
     execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.setuid_allowed)
 

@@ -165,7 +165,8 @@ def process_view(pid: int | str) -> tuple[str, str | None]:
 def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
     """Which of the network and IPC namespaces of pid are not the caller's; and the ids a
     `user` line gives when the caller replays it: those its own user namespace maps the
-    caller to, else the ids it runs with, when they are not the caller's."""
+    caller to, else the ids it runs with, when they are not the caller's (real, effective,
+    saved and file-system ids all one, and not root's: a dump never makes a replay root)."""
     kinds = [kind for kind in ("net", "ipc") if namespace_id(pid, kind) != namespace_id("self", kind)]
     own = (os.geteuid(), os.getegid())
     if namespace_id(pid, "user") != namespace_id("self", "user"):
@@ -179,8 +180,11 @@ def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
                 return kinds, None if inner == own else inner
     with open(f"/proc/{pid}/status") as f:
         fields = {line.split(":")[0]: line.split()[1:] for line in f}
-    ids = (int(fields["Uid"][1]), int(fields["Gid"][1]))
-    return kinds, None if ids == own else ids
+    uids, gids = set(fields["Uid"]), set(fields["Gid"])
+    if len(uids) != 1 or len(gids) != 1:
+        return kinds, None  # a set-user-ID program, or one between ids: nothing it runs as is its own
+    ids = (int(uids.pop()), int(gids.pop()))
+    return kinds, None if ids == own or ids[0] == 0 else ids
 
 
 def namespace_id(pid: int | str, kind: str = "mnt") -> int:
