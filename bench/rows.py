@@ -64,6 +64,24 @@ def binds_vs_bwrap(count: int, ctx: Context) -> Samples:
     return paired(newns, bwrap, ctx.settings)
 
 
+def binds_vs_kernel(count: int, ctx: Context) -> Samples:
+    """newns against the kernel's own cost of the same binds: a Python process that unshares
+    and calls mount(2) for each, with the same interpreter's start."""
+    python = script_python(ctx.newns)
+    file = ctx.scratch.bind_file(count)
+    kernel = timed([python, "-S", *INNER, "binds", file], ctx.inner_env())
+    newns = timed([ctx.newns, "-f", file, "true"], ctx.env)
+    return paired(newns, kernel, ctx.settings)
+
+
+def floor(ctx: Context) -> Samples:
+    """newns with an empty file against the interpreter it runs on, started with nothing."""
+    python = script_python(ctx.newns)
+    bare = timed([python, "-I", "-S", "-c", "pass"], ctx.env)
+    newns = timed([ctx.newns, "-f", ctx.scratch.empty_file, "true"], ctx.env)
+    return paired(newns, bare, ctx.settings)
+
+
 def binds_vs_unshare(count: int, ctx: Context) -> Samples:
     script = "\n".join(["set -e", *(f"mount --bind {s} {d}" for s, d in ctx.scratch.bind_pairs(count)), "exec true"])
     user = [] if os.geteuid() == 0 else ["-r"]
@@ -217,8 +235,10 @@ def _short(path: str) -> str:
 
 
 ROWS = [
+    Row("floor", "python -I -S", "ms", floor),
     *(Row(f"binds-{n}-bwrap", "bwrap", "ms", partial(binds_vs_bwrap, n)) for n in (0, 10, 100, 1000)),
     *(Row(f"binds-{n}-unshare", "unshare+mount(8)", "ms", partial(binds_vs_unshare, n)) for n in (0, 10, 100, 1000)),
+    Row("binds-10000-kernel", "mount(2) loop", "ms", partial(binds_vs_kernel, 10_000)),
     Row("python-shim", "pyenv shim", "ms", python_vs_shim),
     Row("python-inside", "direct call", "ms", python_inside),
     *(Row(f"union-{n}", "empty file", "ms", partial(union_setup, n)) for n in (2, 100, 500)),

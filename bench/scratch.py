@@ -7,7 +7,7 @@ import sysconfig
 import tempfile
 from functools import cached_property
 
-MAX_BINDS = 1000
+MAX_BINDS = 10_000
 MAX_LAYERS = 500
 STDLIB = sysconfig.get_paths()["stdlib"]
 

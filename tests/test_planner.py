@@ -13,7 +13,7 @@ import pytest
 from newns import nsfile
 from newns.diagnostics import NewnsError
 from newns.explain import explain
-from newns.planner import Planner
+from newns.planner import Planner, line_text
 
 WORLD = {
     "/": "dir", "/w": "dir", "/a": "dir", "/a/sub": "dir", "/b": "dir", "/c": "dir", "/t": "dir", "/t/sub": "dir",
@@ -246,7 +246,29 @@ def test_the_d_text_of_a_line_reads_back_as_the_same_operation(line):
     world = {**WORLD, "/-d": "dir", "/a b": "dir", "/it's": "dir", "/a\nb": "dir"}
     ops, _ = nsfile.parse(line + "\n", "t.ns")
     planner = Planner({}, "/", MadeUp(world))
-    again, problems = nsfile.parse(planner.text(ops[0]) + "\n", "t.ns")
+    again, problems = nsfile.parse(line_text(ops[0], {}) + "\n", "t.ns")
     assert problems == []
     assert [planner.expand(w) for w in again[0].arguments()] == [planner.expand(w) for w in ops[0].arguments()]
     assert (type(again[0]), again[0].flags) == (type(ops[0]), ops[0].flags)
+
+
+class Counted(MadeUp):
+    """A world that counts its password-database look-ups."""
+
+    looked_up = 0
+
+    def account(self) -> tuple[str, str]:
+        self.looked_up += 1
+        return "u", "/home/u"
+
+
+def test_the_account_is_looked_up_only_for_a_line_that_reads_user_or_home():
+    for text, expected in (("bind /a /t\n", 0), ("bind $home/x /t\nbind /a/$user /t\n", 1), ("", 0)):
+        world = Counted({**WORLD, "/home/u/x": "dir", "/a/u": "dir"})
+        ops, _ = nsfile.parse(text, "t.ns")
+        Planner({"X": "/a"}, "/w", world).plan(ops)
+        assert world.looked_up == expected, text
+    world = Counted(WORLD)
+    ops, _ = nsfile.parse("bind $home /t\n", "t.ns")
+    Planner({"home": "/a"}, "/w", world).plan(ops)
+    assert world.looked_up == 0

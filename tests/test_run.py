@@ -57,9 +57,12 @@ def test_user_and_home_come_from_the_account():
     from newns.linux.world import Host
     from newns.planner import Planner
 
+    from newns.nsfile import parse
+
     entry = pwd.getpwuid(os.getuid())
-    assert Planner({}, "/", Host()).env == {"user": entry.pw_name, "home": entry.pw_dir}
-    assert Planner({"user": "u", "home": "/h"}, "/", Host()).env == {"user": "u", "home": "/h"}
+    ops, _ = parse("cd $home\n", "t.ns")
+    assert Planner({}, "/", Host()).plan(ops).cwd == entry.pw_dir
+    assert Planner({"user": "u", "home": "/"}, "/", Host()).plan(ops).cwd == "/"
 
 
 def test_an_unset_variable_is_an_error_naming_it(tree):

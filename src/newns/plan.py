@@ -6,9 +6,12 @@ whatever is mounted over that path later (Plan 9's bind by object).
 """
 from __future__ import annotations
 
-
 from .diagnostics import Diagnostic, Where
 from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
 
 
 class Capture(Record):
@@ -139,14 +142,21 @@ NEW_ROOT = "/newroot"
 
 
 class Action(Record):
-    """The steps of one line (text is the line after expansion, for -d); op is the line's
-    place in the file's operations, None for a union mounted on behalf of earlier lines."""
+    """The steps of one line; op is the line's place in the file's operations, None for a
+    union mounted on behalf of earlier lines. said: the line after expansion (text, for -d
+    and messages), or how to make it: most runs never show it."""
 
     where: Where
-    text: str | None
+    said: str | Callable[[], str] | None
     quiet: bool
     steps: list[Step]
     op: int | None = None
+
+    @property
+    def text(self) -> str | None:
+        if callable(self.said):
+            self.said = self.said()
+        return self.said
 
 
 class Plan(Record):

@@ -174,12 +174,17 @@ class Planner:
     def _line(self, op: Op, action: Action) -> str | None:
         """Check a line and plan its steps into action (a cd's: the directory); raises NewnsError
         with the line's problems: each unset variable, and the first other problem."""
-        missing = [
-            piece for word in op.arguments() for piece in word.pieces if isinstance(piece, Var) and piece.name not in self.env
-        ]
+        variables = [piece for word in op.arguments() for piece in word.pieces if isinstance(piece, Var)]
+        if self.account is None and any(v.name in ("user", "home") and v.name not in self.env for v in variables):
+            user, home = self.world.account()  # looked up only for a line that needs it
+            self.account = {"user": user, "home": home}
+            self.env = self._variables()
+        missing = [piece for piece in variables if piece.name not in self.env]
         unset = [error(self._unset_message(piece), piece.where) for piece in missing]
         try:
-            action.text = None if unset else self.text(op)
+            if not unset:
+                env = self.env  # as it is now: a later setenv makes a new one
+                action.said = lambda: line_text(op, env)
             if isinstance(op, Cd):
                 return self._cd(op)
             self._apply(op, action)
@@ -203,14 +208,6 @@ class Planner:
             self.warnings.append(kind(message, where))
         elif len(self.warnings) == MAX_PROBLEMS:
             self.warnings.append(warning(f"more than {MAX_PROBLEMS} warnings: the rest are not shown", where))
-
-    def text(self, op: Op) -> str:
-        """The line as -d echoes it: command, flags and expanded, quoted words."""
-        words = [op.name] + (["-" + op.flags] if op.flags else [])
-        texts = [self.expand(word) for word in op.arguments()]
-        if any(text.startswith("-") for text in texts):
-            words.append("--")
-        return " ".join(words + [quote(text) for text in texts])
 
     def _apply(self, op: Op, action: Action) -> None:
         if "a" in op.flags and "b" in op.flags:
@@ -485,14 +482,8 @@ class Planner:
 
     def _variables(self) -> dict[str, str]:
         """What $NAME reads: the command's environment; $user and $home, where it lacks
-        them, the caller's account's."""
-        env = dict(self.exported)
-        if "user" not in env or "home" not in env:
-            if self.account is None:
-                user, home = self.world.account()
-                self.account = {"user": user, "home": home}
-            env = self.account | env
-        return env
+        them, the caller's account's (once a line has needed one)."""
+        return self.account | self.exported if self.account is not None else dict(self.exported)
 
     def _clear(self, op: Clear, action: Action) -> None:
         """An empty namespace: the one built so far stays reachable as #old for the rest of the
@@ -795,6 +786,15 @@ class Planner:
     def _forget(self, path: str) -> None:
         del self.table[path]
         self.pending.discard(path)
+
+
+def line_text(op: Op, env: Mapping[str, str]) -> str:
+    """The line as -d echoes it: command, flags and expanded, quoted words."""
+    words = [op.name] + (["-" + op.flags] if op.flags else [])
+    texts = [expand(word, env) for word in op.arguments()]
+    if any(text.startswith("-") for text in texts):
+        words.append("--")
+    return " ".join(words + [quote(text) for text in texts])
 
 
 def _release_after_last_use(actions: list[Action]) -> None:

@@ -141,21 +141,21 @@ class Door:
         self.fds[step.slot] = make_beneath(self.fds[step.base], step.inside, directory=step.directory)
 
     def _overlay(self, step: Overlay) -> None:
-        layers = [self.fd_path(self.fds[slot]) for slot in step.lowers]
+        layers = [self.fds[slot] for slot in step.lowers]
         options: list[tuple[str, str | None]] = []
         if step.upper is not None:
-            upper, work = self._upper(step.upper, self.fds[step.lowers[0]] if step.lowers else None)
+            upper, work = self._upper(step.upper, layers[0] if layers else None)
             options += [("upperdir", upper), ("workdir", work)]
         if self.rootless:
             options.append(("userxattr", None))
         options += [("index", "off"), ("xino", "off")]
         source = union_source(step.members)
         try:
-            mnt = _new_overlay(layers, options, source)
+            mnt = _new_overlay(layers, self.fd_path, options, source)
         except OSError as e:
             if "lowerdir+" not in (e.strerror or ""):
                 raise
-            self.fds[step.placed] = self._old_overlay(layers, options, source, step)
+            self.fds[step.placed] = self._old_overlay([self.fd_path(fd) for fd in layers], options, source, step)
             return
         self._place(mnt, step.target, step.point, step.readonly, step.replace)
         self.fds[step.placed] = mnt
@@ -373,12 +373,27 @@ def _same_owner_and_mode(name: str, base: int, like: os.stat_result) -> None:
     os.chmod(name, stat.S_IMODE(like.st_mode), dir_fd=base)
 
 
-def _new_overlay(layers: list[str], options: list[tuple[str, str | None]], source: str) -> int:
-    """An overlay, detached, its layers given one by one (lowerdir+, Linux 6.8)."""
+_layers_by_fd = True  # until a kernel says otherwise
+
+
+def _new_overlay(
+    layers: list[int], fd_path: Callable[[int], str], options: list[tuple[str, str | None]], source: str
+) -> int:
+    """An overlay, detached, its layers given one by one (lowerdir+, Linux 6.8): by their
+    descriptors where the kernel takes them (Linux 6.13), else by /proc/self/fd paths."""
+    global _layers_by_fd
     fs = libc.fsopen(b"overlay")
     try:
-        for layer in layers:
-            libc.fsconfig(fs, b"lowerdir+", os.fsencode(layer))
+        for index, layer in enumerate(layers):
+            if _layers_by_fd:
+                try:
+                    libc.fsconfig_fd(fs, b"lowerdir+", layer)
+                    continue
+                except OSError as e:
+                    if index or e.errno not in (errno.EINVAL, errno.EBADF, errno.EOPNOTSUPP):
+                        raise
+                    _layers_by_fd = False
+            libc.fsconfig(fs, b"lowerdir+", os.fsencode(fd_path(layer)))
         for key, value in options:
             libc.fsconfig(fs, os.fsencode(key), None if value is None else os.fsencode(value))
         encoded = os.fsencode(source)
