@@ -279,3 +279,20 @@ def newns_started(pid: int) -> None:
         if loaded and ignored & (1 << (signal.SIGPIPE - 1)) and not caught & (1 << (signal.SIGINT - 1)):
             return
         time.sleep(0.001)
+
+
+SHIPPED = {
+    "demo": {"PWD": "checkout"},
+    "ci": {"HOME": "home", "home": "account"},
+    "hermetic": {"HOME": "home", "home": "account"},
+    "go": {"GOS": "gos", "GOVERSION": "go1.22.5"},
+    "go1.2": {"GOS": "gos"},
+    "go-debian": {"GOVERSION": "1.19"},
+    "python": {"PYENV_ROOT": "pyenv", "PYVERSION": "3.9.18"},
+    "node": {"NVM_DIR": "nvm", "NODEVERSION": "v20.11.1"},
+    "rerootwin": {"NSROOT": "root"},
+    "sandbox": {"PWD": "checkout"},
+    "sandbox-rw": {"PWD": "checkout"},
+}
+"""The shipped namespace files that run, and what each needs from its environment: paths
+relative to a scratch place, and versions."""

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import HANG, NEWNS, mount_table, needs_root, small_root, spawn
+from helpers import HANG, NEWNS, SHIPPED, mount_table, needs_root, small_root, spawn
 
 from newns.nsdump import namespace_lines
 
@@ -159,17 +159,6 @@ def test_the_hosts_namespace_reads_back(tree):
 
 # -- every shipped file --------------------------------------------------------------------
 
-VARIABLES = {
-    "ci": {"HOME": "home", "home": "account"},
-    "hermetic": {"HOME": "home", "home": "account"},
-    "go": {"GOS": "gos", "GOVERSION": "go1.22.5"},
-    "go1.2": {"GOS": "gos"},
-    "go-debian": {"GOVERSION": "1.19"},
-    "python": {"PYENV_ROOT": "pyenv", "PYVERSION": "3.9.18"},
-    "node": {"NVM_DIR": "nvm", "NODEVERSION": "v20.11.1"},
-    "rerootwin": {"NSROOT": "root"},
-}
-"""What each file needs from its environment: paths relative to the place, and versions."""
 PLACE = [
     "checkout/README", "gos/go1.22.5/bin/go", "gos/go1.2/bin/go", "gos/current/", "pyenv/versions/3.9.18/bin/python3",
     "pyenv/versions/current/", "nvm/versions/node/v20.11.1/bin/node", "nvm/versions/node/current/",
@@ -193,7 +182,7 @@ def test_every_shipped_namespace_reads_back(place, name):
     place.make({path: "" for path in PLACE})
     small_root(place, "root")
     checkout = place / "checkout"
-    env = {k: v if "VERSION" in k else str(place / v) for k, v in VARIABLES.get(name, {}).items()}
+    env = {k: v if "VERSION" in k else str(place / v) for k, v in SHIPPED.get(name, {}).items()}
     env["PWD"] = str(checkout)
     nsfile = str(NAMESPACES / name)
     reads_back(place, ["-f", nsfile], env, checkout)

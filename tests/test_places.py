@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import NEWNS, ROOT, ROOT_CALLER, Tree, snapshot, spawn, unprivileged
+from helpers import NEWNS, ROOT, ROOT_CALLER, SHIPPED, Tree, snapshot, spawn, unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACES = REPO / "namespaces"
@@ -376,25 +376,12 @@ def test_a_script_names_newns_and_its_toolchain_in_its_first_line(place):
 # -- every shipped namespace file ----------------------------------------------------
 
 # What --check needs to find for each file: its variables, relative to the place.
-CHECKED = {
-    "demo": {"PWD": "checkout"},
-    "ci": {"HOME": "home", "home": "account"},
-    "hermetic": {"HOME": "home", "home": "account"},
-    "go": {"GOS": "gos", "GOVERSION": "go1.22.5"},
-    "go1.2": {"GOS": "gos"},
-    "go-debian": {"GOVERSION": "1.19"},
-    "python": {"PYENV_ROOT": "pyenv", "PYVERSION": "3.9.18"},
-    "node": {"NVM_DIR": "nvm", "NODEVERSION": "v20.11.1"},
-    "rerootwin": {"NSROOT": "root"},
-    "sandbox": {"PWD": "checkout"},
-    "sandbox-rw": {"PWD": "checkout"},
-}
 FRAGMENTS = {"sandbox.system": ["sandbox", "sandbox-rw"]}
 
 
 def test_every_namespace_file_is_a_command_or_an_included_fragment():
-    assert sorted(os.listdir(NAMESPACES)) == sorted([*CHECKED, *FRAGMENTS])
-    for name in CHECKED:
+    assert sorted(os.listdir(NAMESPACES)) == sorted([*SHIPPED, *FRAGMENTS])
+    for name in SHIPPED:
         path = NAMESPACES / name
         assert path.read_text().startswith("#!/usr/bin/env newns\n"), name
         assert path.stat().st_mode & 0o111 == 0o111, name
@@ -404,7 +391,7 @@ def test_every_namespace_file_is_a_command_or_an_included_fragment():
             assert f"\n. {fragment}\n" in (NAMESPACES / user).read_text()
 
 
-@pytest.mark.parametrize("name", CHECKED)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_every_namespace_file_passes_check(place, name):
     if name == "go-debian" and not (os.path.isdir("/usr/lib/go-1.19") and os.path.exists("/usr/lib/go")):
         pytest.skip("Debian's golang-1.19-go and golang-go are not installed")
@@ -412,7 +399,7 @@ def test_every_namespace_file_passes_check(place, name):
     place.make({"checkout/README.md": "", "root/": "", **SECRETS})
     place.make({f"account/{d}/": "" for d in (".aws", ".config/gh", ".gnupg", ".docker")})
     env = {"PATH": PATH, "HOME": str(place / "home"),
-           **{k: str(place / v) if "VERSION" not in k else v for k, v in CHECKED[name].items()}}
+           **{k: str(place / v) if "VERSION" not in k else v for k, v in SHIPPED[name].items()}}
     result = place.caller.newns("--check", "-f", str(NAMESPACES / name), cwd=place / "checkout", env=env)
     assert (result.returncode, result.stderr) == (0, ""), result.stdout
     for line in result.stdout.splitlines():
