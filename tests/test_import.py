@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import time
 
 import pytest
 import sshd
-from helpers import HANG, ROOT, ns_of
+from helpers import HANG, NEWNS, ROOT, needs_root, ns_of
 
 pytestmark = pytest.mark.skipif(
     sshd.available() is not None or shutil.which("sshfs") is None,
@@ -115,7 +116,7 @@ def test_check_explain_and_ns_do_not_connect_or_print_import_back(place, server)
     assert f"import {HOST} {place / 'remote'} {place / 'here'}" in dump.stdout.splitlines()
 
 
-@pytest.mark.parametrize("host", ["-oProxyCommand=touch /tmp/x", "a:b", "a b", "", "a/b"])
+@pytest.mark.parametrize("host", ["-oProxyCommand=touch /tmp/x", "a:b", "a b", "", "a/b", "a;b", "a$(id)", "a`id`", "a|b"])
 def test_a_host_that_is_not_one_is_refused_before_anything_runs(tree, host):
     tree.make({"here/": ""})
     ns = tree.ns("import -- $H /r $T/here\n")
@@ -130,3 +131,34 @@ def test_without_fuse_the_message_says_how_to_allow_it(user_tree):
     ns = user_tree.ns("import somewhere /r $T/here\n")
     result = user_tree.newns("--check", "-f", str(ns))
     assert result.returncode == 125 and "chmod 0666 /dev/fuse" in result.stdout, result
+
+
+@needs_root("root drops to other ids")
+def test_import_with_user_as_root_is_refused_before_anything_runs(root_tree):
+    root_tree.make({"here/": ""})
+    ns = root_tree.ns("import somewhere /r $T/here\nuser 1234 1234\n")
+    result = root_tree.newns("-f", str(ns), "echo", "ran")
+    assert result.returncode == 125 and "import and user" in result.stderr and result.stdout == "", result
+
+
+@needs_root("root acts in a user's namespace")
+def test_sshfs_started_for_another_user_gets_their_environment_not_roots(user_tree, fuse_open):
+    from helpers import ROOT_CALLER, spawn
+
+    user = user_tree.caller
+    user_tree.make({"remote/f": "", "here/": ""})
+    with sshd.Sshd(user.uid) as server:
+        server.install_client_config()
+        shell = spawn(user_tree, [NEWNS, "-f", str(user_tree.ns("")), "sh", "-c", "echo ready; read x"],
+                      stdin=subprocess.PIPE)
+        try:
+            assert shell.stdout.readline() == "ready\n", shell.stderr.read()
+            ns = user_tree.ns(f"import {HOST} {user_tree / 'remote'} {user_tree / 'here'}\n", "import.ns")
+            attached = ROOT_CALLER.newns("--attach", str(shell.pid), "--as-owner", "-f", str(ns), cwd="/",
+                                         env={"ROOTS_OWN_SECRET": "hunter2"})
+            assert attached.returncode == 0, attached.stderr
+            environments = [open(f"/proc/{pid}/environ", "rb").read() for pid in sshfs_of(user.uid)]
+            assert environments and not any(b"hunter2" in e for e in environments)
+        finally:
+            shell.stdin.close()
+            shell.wait(timeout=HANG)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
-from helpers import HANG, NEWNS, ROOT, needs_root, other_user
+from helpers import HANG, NEWNS, needs_root, other_user
 
 HELD = "mount -c '#tmpfs' $T/shared\n"
 
@@ -108,40 +109,79 @@ def test_another_user_can_neither_see_join_nor_end_a_name(tree, named):
 
 @needs_root("root and a user post under the same name")
 def test_roots_names_and_a_users_are_apart(tree, named):
-    from helpers import ROOT_CALLER, unprivileged
+    from helpers import ROOT_CALLER, make_tree, remove_tree, unprivileged
 
     tree.make({"shared/": ""})
     ns = tree.ns(HELD)
-    others = [c for c in (ROOT_CALLER, unprivileged()) if c != tree.caller]
+    other = next(c for c in (ROOT_CALLER, unprivileged()) if c != tree.caller)
     assert tree.newns("--post", named, "-f", str(ns)).returncode == 0
-    for caller in others:
-        theirs = caller.newns("--post", named, "-f", str(ns), cwd="/", env={"T": str(tree.base)})
-        try:
-            assert theirs.returncode == 0, theirs.stderr
-            me = tree.newns("--attach", named, "id", "-u")
-            them = caller.newns("--attach", named, "id", "-u", cwd="/")
-            assert (me.stdout, them.stdout) == (f"{tree.caller.uid}\n", f"{caller.uid}\n")
-        finally:
-            caller.newns("--unpost", named, cwd="/")
+    home = make_tree(other)  # the other's names live in their own home
+    try:
+        theirs = other.newns("--post", named, "-f", str(ns), cwd=home.base, env={"T": str(tree.base)})
+        assert theirs.returncode == 0, theirs.stderr
+        me = tree.newns("--attach", named, "id", "-u")
+        them = other.newns("--attach", named, "id", "-u", cwd=home.base)
+        assert (me.stdout, them.stdout) == (f"{tree.caller.uid}\n", f"{other.uid}\n")
+    finally:
+        other.newns("--unpost", named, cwd=home.base)
+        remove_tree(home)
 
 
-@pytest.mark.skipif(not ROOT, reason="root makes the other user's directory")
-def test_a_names_directory_another_user_made_first_is_refused(user_tree):
+@needs_root("a second user attacks the first")
+def test_another_users_directories_neither_block_nor_receive_the_names(user_tree):
     from helpers import unprivileged
 
-    victim = unprivileged()
-    attacker = other_user()
-    path = f"/tmp/newns-{victim.uid}"
-    aside = path + ".aside"
-    if os.path.lexists(path):
-        os.rename(path, aside)
-    os.mkdir(path, 0o777)
-    os.chown(path, attacker.uid, attacker.gid)
+    victim, attacker = unprivileged(), other_user()
+    lure = f"/tmp/newns-{victim.uid}"  # where a name directory might have been looked for
+    theirs = user_tree.base.parent / f"newns-attacker-{os.getpid()}"
+    made = []
+    for path in (lure, str(theirs)):
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o700)
+            os.chown(path, attacker.uid, attacker.gid)
+            made.append(path)
+    name = f"a{os.getpid()}"
     try:
-        result = user_tree.newns("--post", "x", "-f", str(user_tree.ns("")), env={"XDG_RUNTIME_DIR": ""})
-        assert result.returncode == 125 and f"{path} is not yours alone" in result.stderr, result.stderr
-        assert os.listdir(path) == []
+        env = {"XDG_RUNTIME_DIR": str(theirs)}
+        posted = user_tree.newns("--post", name, "-f", str(user_tree.ns("")), env=env)
+        assert posted.returncode == 0, posted.stderr
+        assert user_tree.newns("--attach", name, "true", env=env).returncode == 0
+        assert os.listdir(theirs) == [] and (not os.path.isdir(lure) or os.listdir(lure) == [])
+        user_tree.make({"state/": ""})
+        os.mkdir(user_tree / "state/newns", 0o700)  # made first by the other user, in a directory they could write
+        os.chown(user_tree / "state/newns", attacker.uid, attacker.gid)
+        refused = user_tree.newns("--posted", env={"XDG_STATE_HOME": str(user_tree / "state")})
+        assert refused.returncode == 125 and "of yours" in refused.stderr, refused
     finally:
-        shutil.rmtree(path)
-        if os.path.lexists(aside):
-            os.rename(aside, path)
+        user_tree.newns("--unpost", name)
+        for path in made:
+            shutil.rmtree(path)
+
+
+def test_a_name_whose_poster_died_while_building_can_be_posted_again(tree, named):
+    state = tree / ".local/state/newns" if tree.caller.uid else "/run/newns"
+    os.makedirs(state, 0o700, exist_ok=True)
+    if tree.caller.uid:
+        tree.own()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = os.path.join(state, named)
+    with open(record, "w") as f:
+        f.write(f"building\0{dead.pid}\0x/1\0/f\0{time.time()}\0")
+    if tree.caller.uid:
+        os.chown(record, tree.caller.uid, tree.caller.gid)
+    posted = tree.newns("--post", named, "-f", str(tree.ns("")))
+    assert posted.returncode == 0, posted.stderr
+
+
+def test_a_file_with_a_user_line_is_not_posted(tree, named):
+    result = tree.newns("--post", named, "-f", str(tree.ns("user 0 0\n")))
+    assert result.returncode == 125 and "has a user line" in result.stderr
+    assert named not in tree.newns("--posted").stdout
+
+
+def test_the_namespace_holds_no_descriptor_of_the_posters(tree, named):
+    ns = tree.ns("mount '#proc' /proc\n")
+    script = f'"$BIN" --post {named} -f {ns} 3>&1 7</dev/null | cat; echo done'
+    shell = tree.caller.run(["sh", "-c", script], cwd=tree.base, env={"BIN": NEWNS, "T": str(tree.base)}, timeout=HANG)
+    assert shell.stdout == "done\n", shell

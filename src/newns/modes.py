@@ -7,7 +7,7 @@ import os
 import sys
 
 from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
-from .linux import namespaces, process, world
+from .linux import libc, namespaces, process, world
 from .loader import Loader
 from .operations import Import
 from .planner import Planner
@@ -85,58 +85,83 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
 def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) -> int:
     """Build the file's namespace and keep it alive under name, held by a process of its own
     that outlives newns; return once it is ready."""
-    from .linux.posted import Registry
+    from .linux.posted import Registry, kill
 
     registry = Registry()
-    registry.reserve(name)
+    env, cwd = caller()
+    env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
+    registry.reserve(name, env["NEWNS"])
     try:
-        env, cwd = caller()
-        plan, replan = planned(nsfile, env, cwd)
-        env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
-        readable, writable = os.pipe()
-        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-        # What newns says while building is kept in memory and shown by the poster: every
-        # process that holds the namespace keeps its standard error, which must not be
-        # the caller's (a $(newns --post ...) would never end).
-        said = os.memfd_create("newns-post", os.MFD_CLOEXEC)
-        child = os.fork()
-        if child == 0:
-            try:
-                os.close(readable)
-                os.setsid()  # no terminal, no hangup: it outlives the caller's session
-                os.dup2(null, 0)
-                os.dup2(null, 1)
-                os.dup2(said, 2)
-                process.launch(process.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
-            except BaseException as exception:
-                report(failure(exception))
-            finally:
-                os._exit(EXIT_FAILURE)
-        os.close(writable)
-        os.close(null)
-        told = b""
-        while chunk := os.read(readable, 4096):
-            told += chunk
-            if b"R\0" in told:
-                break
-        os.close(readable)
-        holder = [int(r[1:]) for r in told.split(b"\0") if r.startswith(b"P")]
-        ready = b"R\0" in told and holder
-        if not ready:
-            os.waitpid(child, 0)
+        plan, replan = planned(nsfile, {k: v for k, v in env.items() if k != "NEWNS"}, cwd)
+        if plan.ids is not None:
+            raise NewnsError(
+                f"--post: {nsfile} has a user line, and a posted namespace is joined with your own ids: "
+                "run `newns -f FILE` for a command with other ids"
+            )
+        holder, told = _start_holder(plan, replan, env, cwd, debug, signals)
         sys.stderr.flush()
-        os.write(2, os.pread(said, 1 << 20, 0))
-        os.close(said)
-        if not ready:
+        os.write(2, told)
+        if holder is None:
             registry.remove(name)
             return EXIT_FAILURE
-        registry.record(name, holder[-1], env["NEWNS"])
+        try:
+            registry.record(name, holder, env["NEWNS"])
+        except BaseException:
+            pidfd = libc.pidfd_open(holder)  # a holder with no name would hold the namespace for ever
+            kill(pidfd)
+            os.close(pidfd)
+            raise
         return 0
     except BaseException:
         registry.remove(name)
         raise
     finally:
         registry.close()
+
+
+def _start_holder(
+    plan: Plan, replan: Callable[[frozenset[int]], Plan], env: dict[str, str], cwd: str, debug: bool,
+    signals: process.CallerSignals,
+) -> tuple[int | None, bytes]:
+    """Fork what builds and holds a posted namespace, in a session of its own and with no
+    descriptor of the caller's but /dev/null; its PID once it is ready (None when it failed),
+    and what it said meanwhile, kept in memory: every process that holds the namespace
+    keeps its standard error, which must not be the caller's (a $(newns --post ...) would
+    never end)."""
+    readable, writable = os.pipe()
+    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    said = os.memfd_create("newns-post", os.MFD_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()  # no terminal, no hangup: it outlives the caller's session
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(said, 2)
+            for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
+                if fd > 2 and fd not in (writable, null):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass  # the directory listing's own
+            process.launch(process.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
+        except BaseException as exception:
+            report(failure(exception))
+        finally:
+            os._exit(EXIT_FAILURE)
+    os.close(writable)
+    os.close(null)
+    told = b""
+    while b"R\0" not in told and (chunk := os.read(readable, 4096)):
+        told += chunk
+    os.close(readable)
+    holder = [int(r[1:]) for r in told.split(b"\0") if r.startswith(b"P")]
+    ready = b"R\0" in told and holder
+    if not ready:
+        os.waitpid(child, 0)
+    said_text = os.pread(said, 1 << 20, 0)
+    os.close(said)
+    return (holder[-1] if ready else None), said_text
 
 
 def posted() -> None:

@@ -44,8 +44,9 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
 
 MAX_LAYERS = 500
 """overlayfs's limit on lower layers (OVL_MAX_STACK)."""
-IMPORT_HOST_STOP = frozenset("/:'\"\\")
-"""What a host given to ssh may not hold: sshfs reads HOST:PATH as one word."""
+IMPORT_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+"""What a host given to ssh may hold: no shell, option or path character, and no ':' (sshfs
+reads HOST:PATH as one word)."""
 HOST_NAME_MAX = 64
 MAX_ID = 4294967294
 """The largest user or group id (4294967295 is -1, no id)."""
@@ -373,11 +374,13 @@ class Planner:
     def _import(self, op: Import, action: Action) -> None:
         """A remote directory, as a new filesystem: sshfs serves it from beside newns."""
         host = self.expand(op.host)
-        bad = next((c for c in host if c in IMPORT_HOST_STOP or c.isspace() or not c.isprintable()), None)
+        bad = next((c for c in host if c not in IMPORT_HOST_CHARS), None)
         if not host or host.startswith("-") or bad is not None:
             what = "an empty host" if not host else f"{host!r}" + (f" holds {bad!r}" if bad else " starts with -")
             raise NewnsError(
-                f"import: {what}: the host is what ssh takes (host, user@host, an alias of ~/.ssh/config)", op.host.where
+                f"import: {what}: the host is what ssh takes (host, user@host, an alias of ~/.ssh/config: "
+                "letters, digits, '.', '_', '-' and '@'; give an IPv6 address or a port an alias)",
+                op.host.where,
             )
         old = self.path(op.old)
         remote = self.expand(op.remote) if op.remote is not None else self.show(old)

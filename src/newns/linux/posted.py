@@ -1,10 +1,14 @@
 """Named namespaces (--post, --posted, --unpost, --attach NAME): Plan 9's /srv for newns.
 
 A posted namespace is kept alive by a holder process inside it; its name is
-a record in a directory of the caller's alone (under $XDG_RUNTIME_DIR, else
-/run/newns for root and /tmp/newns-UID for a user), holding the holder's
-PID and start time, so that a PID reused by another process is never taken
-for it. Another user can neither list, join nor end a caller's names.
+a record in a directory of the caller's alone ($XDG_RUNTIME_DIR/newns when
+that is the caller's, else /run/newns for root and the caller's
+$XDG_STATE_HOME/newns, ~/.local/state/newns by default: nowhere another user
+can make a directory first). A record holds the holder's PID, start time and
+the boot it started in, so that a PID reused by another process is never
+taken for it; a name being posted holds the poster's, so that a poster that
+died leaves nothing behind. Another user can neither list, join nor end a
+caller's names.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from . import libc
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 MAX_NAME = 64
+BUILDING = "building"
 
 
 def check_name(name: str) -> None:
@@ -29,25 +34,39 @@ def check_name(name: str) -> None:
         )
 
 
-def started(pid: int) -> int | None:
-    """When the process started (clock ticks after boot), None when there is no such process."""
+def started(pid: int) -> str | None:
+    """When the process started (the boot, and clock ticks after it), None when there is no
+    such process or it is not the caller's."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
+        if os.stat(f"/proc/{pid}").st_uid != os.geteuid():
+            return None
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
     except OSError:
         return None
-    return int(fields[19])  # field 22 of stat(5), counted after the command name
+    return f"{boot}/{int(fields[19])}"  # field 22 of stat(5), counted after the command name
 
 
 class Posted:
-    """One record: the holder's PID and start time, the file, and when it was posted."""
+    """One record: the holder's PID and start, the file, and when it was posted; or, while
+    the name is being posted (building), the poster's PID and start."""
 
     def __init__(self, name: str, text: str) -> None:
-        pid, start, self.file, since = text.split("\0")[:4]
-        self.name, self.pid, self.start, self.since = name, int(pid), int(start), float(since)
+        kind, pid, start, self.file, since = text.split("\0")[:5]
+        self.name, self.building = name, kind == BUILDING
+        self.pid, self.start, self.since = int(pid), start, float(since)
 
     def alive(self) -> bool:
         return started(self.pid) == self.start
+
+
+def _record(kind: str, pid: int, file: str) -> bytes:
+    start = started(pid)
+    if start is None:
+        raise NewnsError(f"process {pid} ended before its name was written")
+    return f"{kind}\0{pid}\0{start}\0{file}\0{time.time()}\0".encode("utf-8", "surrogateescape")
 
 
 class Registry:
@@ -56,11 +75,15 @@ class Registry:
     def __init__(self) -> None:
         self.path = _directory()
         try:
+            os.makedirs(os.path.dirname(self.path), 0o700, exist_ok=True)
             os.mkdir(self.path, 0o700)
         except FileExistsError:
             pass
         except OSError as e:
-            raise NewnsError(f"can't make {self.path} for the names of namespaces: {e.strerror}") from None
+            raise NewnsError(
+                f"can't make {self.path} for the names of namespaces: {e.strerror}: set XDG_RUNTIME_DIR "
+                "(or XDG_STATE_HOME) to a directory of yours"
+            ) from None
         try:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as e:
@@ -77,7 +100,8 @@ class Registry:
         os.close(self.fd)
 
     def get(self, name: str) -> Posted | None:
-        """The name's record, when its holder still runs (a stale one is removed)."""
+        """The name's record while its holder (or its poster, while building) still runs; a
+        stale or unreadable one is removed."""
         check_name(name)
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
@@ -87,30 +111,43 @@ class Registry:
             text = os.read(fd, 1 << 16).decode("utf-8", "surrogateescape")
         finally:
             os.close(fd)
-        if not text:
-            return None  # being posted
-        record = Posted(name, text)
-        if not record.alive():
+        try:
+            record = Posted(name, text)
+        except ValueError:
+            record = None
+        if record is None or not record.alive():
             self.remove(name)
             return None
         return record
 
-    def reserve(self, name: str) -> None:
-        """Claim the name before building (an empty record), or say who holds it."""
-        if self.get(name) is not None:
+    def reserve(self, name: str, file: str) -> None:
+        """Claim the name before building (a record of this poster's), or say who holds it."""
+        record = self.get(name)
+        if record is not None and record.building:
+            raise NewnsError(f"{name!r} is being posted now by another newns (process {record.pid})")
+        if record is not None:
             raise NewnsError(f"a namespace is posted as {name!r} already: newns --unpost {name} ends it")
         try:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.fd))
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.fd)
         except FileExistsError:
             raise NewnsError(f"{name!r} is being posted now by another newns") from None
-
-    def record(self, name: str, pid: int, file: str) -> None:
-        start = started(pid)
-        fd = os.open(name, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
         try:
-            os.write(fd, f"{pid}\0{start}\0{file}\0{time.time()}\0".encode("utf-8", "surrogateescape"))
+            os.write(fd, _record(BUILDING, os.getpid(), file))
         finally:
             os.close(fd)
+
+    def record(self, name: str, pid: int, file: str) -> None:
+        """The name is the holder's now (written whole, then renamed over the claim)."""
+        part = f".{name}.{os.getpid()}"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.fd)
+        try:
+            os.write(fd, _record("held", pid, file))
+        except BaseException:
+            os.unlink(part, dir_fd=self.fd)
+            raise
+        finally:
+            os.close(fd)
+        os.rename(part, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
     def remove(self, name: str) -> None:
         try:
@@ -122,22 +159,22 @@ class Registry:
         """Every name whose holder still runs, by name."""
         found = []
         for name in sorted(os.listdir(self.fd)):
-            try:
-                record = self.get(name)
-            except (NewnsError, ValueError):
+            if name.startswith("."):
                 continue
-            if record is not None:
+            record = self.get(name)
+            if record is not None and not record.building:
                 found.append(record)
         return found
 
     def find(self, name: str) -> Posted:
         record = self.get(name)
-        if record is None:
+        if record is None or record.building:
             raise NewnsError(f"no namespace is posted as {name!r}: newns --posted lists yours")
         return record
 
     def end(self, name: str) -> None:
-        """Kill the holder (by a pidfd, once it is known to be the same process) and forget the name."""
+        """Kill the holder (by a pidfd, once it is known to be the same process, the caller's)
+        and forget the name."""
         record = self.find(name)
         try:
             pidfd = libc.pidfd_open(record.pid)
@@ -146,13 +183,18 @@ class Registry:
             return
         try:
             if record.alive():
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except OSError as e:
-            if e.errno != errno.ESRCH:
-                raise
+                kill(pidfd)
         finally:
             os.close(pidfd)
         self.remove(name)
+
+
+def kill(pidfd: int) -> None:
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError as e:
+        if e.errno != errno.ESRCH:
+            raise
 
 
 def _directory() -> str:
@@ -164,4 +206,12 @@ def _directory() -> str:
             info = None
         if info and stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not stat.S_IMODE(info.st_mode) & 0o077:
             return os.path.join(runtime, "newns")
-    return "/run/newns" if os.geteuid() == 0 else f"/tmp/newns-{os.geteuid()}"
+    if os.geteuid() == 0:
+        return "/run/newns"
+    state = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            raise NewnsError("no place for the names of namespaces: set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME")
+        state = os.path.join(home, ".local", "state")
+    return os.path.join(state, "newns")

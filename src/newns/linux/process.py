@@ -98,6 +98,11 @@ class Launch(Record):
 def launch(run: Launch) -> None:
     """Build the plan's namespace and run the command in it; never returns."""
     plan = run.plan
+    if plan.imports and plan.ids is not None and not namespaces.rootless():
+        raise NewnsError(
+            "import and user: as root, sshfs serves the imported tree to root alone, and a command "
+            "dropped to other ids could not read it; import as the user those ids belong to"
+        )
     if plan.imports and run.importer is None:
         run.importer = importer(run.env, rehearsal=False)
     if run.die_with_parent:
@@ -123,6 +128,7 @@ def launch(run: Launch) -> None:
             os.close(records)
             _as_child(parent, lambda: _init(run, area, terminal, writable))
         os.close(writable)
+        _close_importer(run)
         _tell_holder(run, pid)
         supervisor = Supervisor(pid, terminal, records=records)
     else:
@@ -132,6 +138,7 @@ def launch(run: Launch) -> None:
         pid = os.fork()
         if pid == 0:
             _as_child(parent, lambda: _in_place(run, area, terminal))
+        _close_importer(run)
         _tell_holder(run, pid)
         supervisor = Supervisor(pid, terminal)
     os.close(parent)
@@ -197,6 +204,7 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
     namespaces.unshare_more(libc.CLONE_NEWNS)
     namespaces.make_mounts_private()
     _build(run, area)
+    _close_importer(run)
     seccomp.keep_out_of_the_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)  # the command's until it execs: see execute()
     pid = os.fork()
@@ -252,10 +260,11 @@ def _die_with(parent: int) -> None:
 
 
 def importer(env: dict[str, str], *, rehearsal: bool) -> Importer:
-    """What mounts import lines, started here, before newns leaves the caller's namespaces."""
+    """What mounts import lines, started here, before newns leaves the caller's namespaces:
+    sshfs runs with env, the environment newns was started with."""
     from .sshfs import Importer
 
-    return Importer(env.get("PATH", "/usr/local/bin:/usr/bin:/bin"), rehearsal=rehearsal)
+    return Importer(dict(env), rehearsal=rehearsal)
 
 
 def _unshare(plan: Plan, flags: int) -> None:
@@ -331,6 +340,12 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
             os.close(pristine)
 
 
+def _close_importer(run: Launch) -> None:
+    """Let the sshfs server end once the namespace is built: only the builder talks to it."""
+    if run.importer is not None:
+        run.importer.close()
+
+
 def _tell_holder(run: Launch, pid: int) -> None:
     """For --post: the process whose namespaces a later --attach joins (the holder, or the
     init of its PID namespace), by its PID in the poster's PID namespace."""
@@ -342,6 +357,7 @@ def _hold(run: Launch) -> None:
     """For --post: tell the poster the namespace is ready, let go of its standard error, and
     keep the namespace alive until killed (--unpost); never returns."""
     assert run.hold is not None
+    _close_importer(run)
     ready, null = run.hold
     os.write(ready, b"R\0")
     os.close(ready)

@@ -28,13 +28,14 @@ class Importer:
     """Mounts for import lines. rehearsal (--check): nothing is connected; what can be known
     without connecting is checked (sshfs, /dev/fuse), and an empty tmpfs stands in."""
 
-    def __init__(self, path: str, *, rehearsal: bool) -> None:
+    def __init__(self, env: dict[str, str], *, rehearsal: bool) -> None:
+        """env: what sshfs and ssh run with (the caller's, as the caller started newns)."""
         self.rehearsal = rehearsal
-        self.sshfs = _find("sshfs", path)
+        self.sshfs = _find("sshfs", env.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
         self.batch = not _has_terminal()
         self.sock: socket.socket | None = None
         if not rehearsal and self.sshfs is not None:
-            self.sock = _start_server(self.sshfs)
+            self.sock = _start_server(self.sshfs, env)
 
     def mount(self, host: str, remote: str) -> int | None:
         """A detached FUSE mount of remote on host, served; None in a rehearsal."""
@@ -78,16 +79,22 @@ def _fuse_mount(fuse: int, source: str) -> int:
         os.close(fs)
 
 
-def _start_server(sshfs: str) -> socket.socket:
-    """The process that runs sshfs for the door, in the caller's namespaces; not newns's child
-    (the command newns becomes must not find it among its own), and gone when the socket is."""
+def _start_server(sshfs: str, env: dict[str, str]) -> socket.socket:
+    """The process that runs sshfs for the door, in the caller's namespaces, holding no
+    descriptor of newns's but its socket and 0-2; not newns's child (the command newns becomes
+    must not find it among its own), and gone when the socket is."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     first = os.fork()
     if first == 0:
         try:
-            ours.close()
             if os.fork() == 0:
-                _serve(theirs, sshfs)
+                for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
+                    if fd > 2 and fd != theirs.fileno():
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass  # the directory listing's own
+                _serve(theirs, sshfs, env)
         finally:
             os._exit(0)
     os.waitpid(first, 0)
@@ -95,7 +102,7 @@ def _start_server(sshfs: str) -> socket.socket:
     return ours
 
 
-def _serve(sock: socket.socket, sshfs: str) -> None:
+def _serve(sock: socket.socket, sshfs: str, env: dict[str, str]) -> None:
     """Run sshfs for each request (host, remote, batch, and the /dev/fuse descriptor), and
     reply "ok" or why it failed; end when newns closes its end."""
     while True:
@@ -107,7 +114,7 @@ def _serve(sock: socket.socket, sshfs: str) -> None:
             break
         host, remote, batch = message.decode("utf-8", "surrogateescape").split("\0")
         try:
-            reply = _run(sshfs, host, remote, fds[0], bool(batch)) if fds else "no /dev/fuse descriptor came"
+            reply = _run(sshfs, env, host, remote, fds[0], bool(batch)) if fds else "no /dev/fuse descriptor came"
         except OSError as e:
             reply = f"can't run sshfs: {e.strerror}"
         finally:
@@ -117,7 +124,7 @@ def _serve(sock: socket.socket, sshfs: str) -> None:
     os._exit(0)
 
 
-def _run(sshfs: str, host: str, remote: str, fuse: int, batch: bool) -> str:
+def _run(sshfs: str, env: dict[str, str], host: str, remote: str, fuse: int, batch: bool) -> str:
     said = os.memfd_create("sshfs", os.MFD_CLOEXEC)
     try:
         argv = [sshfs, "-o", "idmap=user", "-o", "sshfs_verbose", "-o", "ConnectTimeout=30"]  # verbose: ssh's own errors
@@ -130,7 +137,7 @@ def _run(sshfs: str, host: str, remote: str, fuse: int, batch: bool) -> str:
                 os.dup2(said, 1)
                 os.dup2(said, 2)
                 os.set_inheritable(fuse, True)
-                os.execv(sshfs, argv)
+                os.execve(sshfs, argv, env)
             finally:
                 os._exit(127)
         _, status = os.waitpid(pid, 0)
