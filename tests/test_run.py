@@ -60,9 +60,15 @@ def test_user_and_home_come_from_the_account():
     from newns.nsfile import parse
 
     entry = pwd.getpwuid(os.getuid())
-    ops, _ = parse("cd $home\n", "t.ns")
-    assert Planner({}, "/", Host()).plan(ops).cwd == entry.pw_dir
-    assert Planner({"user": "u", "home": "/"}, "/", Host()).plan(ops).cwd == "/"
+    ops, _ = parse("setenv U $user\nsetenv H $home\n", "t.ns")
+
+    def read(env: dict[str, str]) -> tuple[str, str]:
+        made = Planner(env, "/", Host()).plan(ops).env
+        assert made is not None
+        return made["U"], made["H"]
+
+    assert read({}) == (entry.pw_name, entry.pw_dir)
+    assert read({"user": "u", "home": "/h"}) == ("u", "/h")
 
 
 def test_an_unset_variable_is_an_error_naming_it(tree):
