@@ -90,40 +90,9 @@ class Operations(lark.Transformer):
         shape = next((shape for shape in command.shapes if len(shape) == len(words) - len(rest)), ())
         return (name, flags, tuple(zip(shape, words)) + tuple(rest))
 
-    def bind(self, children):
-        return self._command("bind", children)
 
-    def mount(self, children):
-        return self._command("mount", children)
-
-    def unmount(self, children):
-        return self._command("unmount", children)
-
-    def clear(self, children):
-        return self._command("clear", children)
-
-    def cd(self, children):
-        return self._command("cd", children)
-
-    def include(self, children):
-        return self._command(".", children)
-
-    def allow(self, children):
-        return self._command("allow", children)
-
-    vars()["import"] = lambda self, children: self._command("import", children)  # a keyword: no def
-
-    def hostname(self, children):
-        return self._command("hostname", children)
-
-    def user(self, children):
-        return self._command("user", children)
-
-    def setenv(self, children):
-        return self._command("setenv", children)
-
-    def unsetenv(self, children):
-        return self._command("unsetenv", children)
+for _name in COMMANDS:  # each rule of grammar.lark, by its command's name ("." is the rule include)
+    setattr(Operations, "include" if _name == "." else _name, lambda self, children, _name=_name: self._command(_name, children))
 
 
 def lark_view(parser, line):
