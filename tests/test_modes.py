@@ -109,3 +109,8 @@ def test_attach_refuses_the_callers_own_namespace(tree):
         helper.wait()
     assert result.returncode == 125
     assert "host's mount table" in result.stderr
+
+
+def test_ns_into_a_reader_that_leaves_ends_quietly(tree):
+    result = tree.caller.run(["sh", "-c", f'"{NEWNS}" --ns | true'], cwd=tree.base)  # true leaves at once
+    assert (result.returncode, result.stderr) == (0, ""), result
