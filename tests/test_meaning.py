@@ -1,5 +1,6 @@
 """Plan 9's meaning, run for real: a line onto /, rebinding what has mounts inside,
 unmount, -q lines the kernel refuses, and --check agreeing with a run."""
+import os
 import subprocess
 from pathlib import Path
 
@@ -203,3 +204,58 @@ def test_the_example_in_the_readme_and_the_manual_is_what_newns_prints(tree):
     for text in (readme, manual):
         at = text.index(printed[0])
         assert text[at : at + 3] == printed
+
+
+# -- what --check must never do, and the rebuilds it shares with a run (found in review) ----------
+
+
+def test_check_writes_nothing_into_a_directory_that_takes_a_unions_creations(tree):
+    tree.make({"up/": "", "t/": ""})
+    ns = tree.ns("bind -bc $T/up $T/t\n")
+    assert tree.newns("--check", "-f", str(ns)).returncode == 0
+    assert os.listxattr(tree / "up") == [] and os.listdir(tree / "up") == []
+
+
+@needs_root("only root mounts an overlay by its options")
+def test_check_does_not_mount_what_it_can_not_throw_away(root_tree):
+    root_tree.make({"ov/lower/": "", "ov/upper/": "", "ov/w/work/keep/data": "kept", "ov/x/": ""})
+    d = root_tree / "ov"
+    ns = root_tree.ns(f"mount '#overlay' {d}/x lowerdir={d}/lower,upperdir={d}/upper,workdir={d}/w\n")
+    assert root_tree.newns("--check", "-f", str(ns)).returncode == 0
+    assert (d / "w/work/keep/data").read_text() == "kept"
+    unknown = root_tree.newns("--check", "-f", str(root_tree.ns("mount '#nosuchfs' $T/ov/x\n", "unknown.ns")))
+    assert unknown.returncode == 125 and "no filesystem type 'nosuchfs'" in unknown.stdout
+
+
+def test_check_stops_after_a_hundred_refused_lines(tree):
+    tree.make({"t/": ""})
+    ns = tree.ns("mount '#nosuchfs' $T/t\n" * 300)
+    result = tree.newns("--check", "-f", str(ns))
+    lines = result.stdout.splitlines()
+    assert result.returncode == 125 and len(lines) == 101, result.stdout[-300:]
+    assert lines[-1] == f"{ns}:100:1: the kernel refused 100 lines: newns builds no further"
+
+
+def test_a_q_line_whose_absence_needs_work_directories_is_a_problem_not_a_crash(tree):
+    tree.make({"up/": "", "t/": ""})
+    ns = tree.ns("bind -bc $T/up $T/t\nmount -q '#nosuchfs' $T/t\n")
+    for args in (["--check", "-f", str(ns)], ["-f", str(ns), "true"]):
+        result = tree.newns(*args)
+        assert result.returncode == 125 and "internal error" not in result.stdout + result.stderr, result
+        assert f"{ns}:2:1: refused, and left out (-q)" in result.stdout + result.stderr, result
+
+
+def test_an_include_of_a_kernel_file_is_refused(tree):
+    ns = tree.ns(". /proc/self/status\n")
+    result = tree.newns("--check", "-f", str(ns))
+    assert result.returncode == 125 and "a file of the kernel's" in result.stdout, result
+
+
+def test_a_bind_onto_the_root_takes_its_source_before_the_root_changes(tree):
+    system_dirs = [d for d in ("usr", "bin", "lib", "lib64") if os.path.isdir("/" + d)]
+    tree.make({"rootdir/in-root": "", **{f"rootdir/{d}/": "" for d in system_dirs}})
+    os.symlink(tree / "rootdir", tree / "abslink")
+    system = "".join(f"bind -r '#old/{d}' /{d}\n" for d in system_dirs)
+    ns = tree.ns(f"bind $T/abslink /\n{system}")
+    result = tree.newns("-f", str(ns), "/bin/sh", "-c", "echo /in-*")
+    assert (result.returncode, result.stdout) == (0, "/in-root\n"), result

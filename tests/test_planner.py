@@ -190,10 +190,10 @@ def test_a_line_onto_the_root_changes_it():
     assert plan.cleared
     assert steps("bind /a /\n") == [
         "# t.ns:1:1: bind /a /",
+        "  open /a (O_PATH) -> #1",  # as the file named it, before the root changes
         "  mount a hidden tmpfs root, pivot_root into it: the namespace so far at /oldroot, "
-        "a new empty tmpfs -> #1, a copy at /newroot -> #2",
-        "  open /oldroot/a (O_PATH) -> #3",
-        "  mount --rbind /oldroot/a /newroot (open_tree, umount -l /newroot, move_mount) -> #4",
+        "a new empty tmpfs -> #2, a copy at /newroot -> #3",
+        "  mount --rbind /a /newroot (open_tree, umount -l /newroot, move_mount) -> #4",
         "  close #1 #2 #3 #4",
     ]
     assert problems("bind /f /\n") == ["t.ns:1:6: bind: /f: not a directory"]
@@ -207,11 +207,11 @@ def test_a_union_onto_the_root_keeps_what_is_mounted_in_it():
     lines = steps("bind /b /t\nbind -a /a /\n", {**WORLD, "/proc": "dir"})
     assert lines[lines.index("# t.ns:2:1: the union on /, changed by this line, mounted now") :] == [
         "# t.ns:2:1: the union on /, changed by this line, mounted now",
-        "  mount -t overlay /newroot: lowerdir+ /oldroot, /oldroot/a; read-only, umount -l /newroot -> #9",
+        "  mount -t overlay /newroot: lowerdir+ /oldroot, /a; read-only, umount -l /newroot -> #9",
         "  mount --rbind /b /newroot/t (open_tree, move_mount) -> #10",
         "  mount --rbind /oldroot/dev /newroot/dev (open_tree, move_mount) -> #11",
         "  mount --rbind /oldroot/proc /newroot/proc (open_tree, move_mount) -> #12",
-        "  close #1 #5 #6 #7 #8 #9 #10 #11 #12",
+        "  close #1 #3 #6 #7 #8 #9 #10 #11 #12",
     ]
 
 

@@ -311,8 +311,11 @@ class Planner:
         new = self.path(op.new)
         old = self.path(op.old)
         self._flush_under((new, old))
+        held = None  # the source, opened before the root changes: as the file named it, and checked
         if old == "/" and not self.cleared:
-            self._existing(new, op.new, "bind", directory=True)  # before the root changes
+            self._existing(new, op.new, "bind", directory=True)
+            if (self.table.get(new) or Target([], False, None)).members[1:] == []:
+                held = self._capture(new, action)
             self._reroot(op, action, keep="a" in op.flags or "b" in op.flags)
             new, old = os.path.normpath(OLD_ROOT + new), NEW_ROOT
         new_found = self.table.lookup(new)
@@ -333,7 +336,8 @@ class Planner:
             for inside in sorted((p for p in self.pending if is_under(p, new)), key=len):
                 if inside in self.pending:
                     self._flush(inside)  # a bind copies what is mounted inside its source
-            members = [Member(self._capture(new, action), self.show(new), new_found.origin, "c" in op.flags, at=new)]
+            slot = held if held is not None else self._capture(new, action)
+            members = [Member(slot, self.show(new), new_found.origin, "c" in op.flags, at=new)]
         self._join(op, old, old_kind, point, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:

@@ -49,9 +49,16 @@ class Door:
     """Carries out a plan's steps, holding captured objects as descriptors in numbered slots."""
 
     def __init__(
-        self, *, debug: bool, rootless: bool, work: WorkArea | None = None, importer: Importer | None = None
+        self, *, debug: bool, rootless: bool, work: WorkArea | None = None, importer: Importer | None = None,
+        rehearsal: bool = False,
     ) -> None:
+        """rehearsal (--check): in a namespace that is thrown away, and writing nothing that
+        outlives it: a filesystem that is not one of the kernel's own in memory (a disk, an
+        overlay named by its options) and a real directory that takes a union's creations
+        are stood in for by a tmpfs."""
         self.debug = debug
+        self.rehearsal = rehearsal
+        self.stand_ins: list[int] = []  # a rehearsal's tmpfs uppers
         self.importer = importer
         self.rootless = rootless
         self.work = work
@@ -93,9 +100,10 @@ class Door:
         handler(step)
 
     def close(self) -> None:
-        for fd in self.fds.values():
+        for fd in [*self.fds.values(), *self.stand_ins]:
             os.close(fd)
         self.fds.clear()
+        self.stand_ins.clear()
         for held in (self.console, self.work_run):
             if held is not None:
                 os.close(held)
@@ -110,7 +118,12 @@ class Door:
         self.fds[step.slot] = _open_path(step.path)
 
     def _new_fs(self, step: NewFs) -> None:
-        self.fds[step.slot] = new_fs(step.fstype, step.options)
+        if self.rehearsal and step.fstype not in REHEARSED:
+            if step.fstype not in _known_filesystems(self.proc):
+                raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+            self.fds[step.slot] = new_fs("tmpfs", None)
+        else:
+            self.fds[step.slot] = new_fs(step.fstype, step.options)
         self.fresh.add(step.slot)
 
     def _import(self, step: Import) -> None:
@@ -143,7 +156,13 @@ class Door:
     def _overlay(self, step: Overlay) -> None:
         layers = [self.fds[slot] for slot in step.lowers]
         options: list[tuple[str, str | None]] = []
-        if step.upper is not None:
+        if step.upper is not None and self.rehearsal and step.upper not in self.fresh:
+            stand_in = new_fs("tmpfs", None)
+            self.stand_ins.append(stand_in)
+            os.mkdir("upper", 0o755, dir_fd=stand_in)
+            os.mkdir("work", 0o700, dir_fd=stand_in)
+            options += [("upperdir", self.fd_path(stand_in, "upper")), ("workdir", self.fd_path(stand_in, "work"))]
+        elif step.upper is not None:
             upper, work = self._upper(step.upper, layers[0] if layers else None)
             options += [("upperdir", upper), ("workdir", work)]
         if self.rootless:
@@ -371,6 +390,16 @@ def _same_owner_and_mode(name: str, base: int, like: os.stat_result) -> None:
         if e.errno not in (errno.EINVAL, errno.EPERM):
             raise
     os.chmod(name, stat.S_IMODE(like.st_mode), dir_fd=base)
+
+
+REHEARSED = frozenset(("tmpfs", "ramfs", "proc", "sysfs", "mqueue", "devpts", "cgroup2", "hugetlbfs"))
+"""Filesystems --check really mounts: the kernel's own, in memory, writing nothing to a disk."""
+
+
+def _known_filesystems(proc: str) -> set[str]:
+    """The filesystem types this kernel has (/proc/filesystems, proc being where /proc is)."""
+    with open(f"{proc}/filesystems") as f:
+        return {line.split()[-1] for line in f if line.strip()}
 
 
 _layers_by_fd = True  # until a kernel says otherwise

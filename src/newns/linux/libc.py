@@ -215,6 +215,13 @@ def secure_exec() -> bool:
     return bool(_libc.getauxval(AT_SECURE))
 
 
+def filesystem_type(fd: int) -> int:
+    """The magic number of the filesystem fd is on (fstatfs's f_type)."""
+    buffer = (ctypes.c_long * 16)()  # struct statfs: f_type first
+    _check(_libc.fstatfs(fd, buffer))
+    return int(buffer[0]) & 0xFFFFFFFF
+
+
 def sethostname(name: bytes) -> None:
     _check(_libc.sethostname(name, len(name)))
 

@@ -23,7 +23,10 @@ import select
 import stat
 import sys
 
-from ..diagnostics import EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Diagnostic, NewnsError, Where, error, fail, failure, note, report
+from ..diagnostics import (
+    EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, fail, failure, note,
+    report,
+)
 from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
@@ -116,7 +119,7 @@ def launch(run: Launch) -> None:
         namespaces.make_mounts_private()
         _build(run, None)
         _exec(run)
-    area = _work_area(run) if plan.work_dirs else None
+    area = _work_area(run, plan) if plan.work_dirs else None
     terminal = _foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
@@ -148,19 +151,19 @@ def launch(run: Launch) -> None:
     exit_like(status)
 
 
-def _work_area(run: Launch) -> WorkArea:
+def _work_area(run: Launch, plan: Plan) -> WorkArea:
     from .workdirs import UnsafeCache, WorkArea, cache_dir  # only a union that creates in a real directory needs it
 
-    assert run.plan.work_dirs is not None
+    assert plan.work_dirs is not None
     try:
         area = WorkArea(cache_dir(run.env), os.geteuid())
     except UnsafeCache as e:
-        raise NewnsError(f"no place for overlayfs's work directories: {e.strerror}", run.plan.work_dirs) from None
+        raise NewnsError(f"no place for overlayfs's work directories: {e.strerror}", plan.work_dirs) from None
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         raise NewnsError(
             f"no place for overlayfs's work directories: {where}{e.strerror}: set XDG_CACHE_HOME to a directory of your own",
-            run.plan.work_dirs,
+            plan.work_dirs,
         ) from None
     if run.debug and area.stale:
         print(f"newns: removed {len(area.stale)} work directories of ended runs from {area.path}", file=sys.stderr)
@@ -311,14 +314,19 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
 
     A -q line the kernel refuses is left out: the namespace is built again,
     from a copy of it kept before the first mount (again), by the plan made
-    without that line. found: --check's problems; it goes on likewise past
-    each line refused, to find the next."""
+    without that line (unless that plan needs work directories the first did
+    not: they are prepared, and newns stays to remove them, only from the
+    start). found: --check's problems; it goes on likewise past each line
+    refused, to find the next, MAX_PROBLEMS at most."""
     plan, skipped, pristine = run.plan, set(), None
     if again and (found is not None or any(action.quiet for action in plan.actions)):
         pristine = namespaces.keep_copy()
     try:
         while True:
-            door = Door(debug=run.debug, rootless=namespaces.rootless(), work=area, importer=run.importer)
+            door = Door(
+                debug=run.debug, rootless=namespaces.rootless(), work=area, importer=run.importer,
+                rehearsal=found is not None,
+            )
             try:
                 door.run(plan)
                 return plan
@@ -331,10 +339,24 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
                 elif run.debug:
                     report([note(f"skipped (-q): {d.message}", d.where) for d in refused.problem.diagnostics])
                 skipped.add(action.op)
+                left_out = action.where
+                if len(skipped) >= MAX_PROBLEMS:
+                    stop = error(f"the kernel refused {MAX_PROBLEMS} lines: newns builds no further", left_out)
+                    if found is None:
+                        raise NewnsError.of([stop]) from None
+                    found.append(stop)
+                    return plan
             finally:
                 door.close()
             namespaces.start_over(pristine)
             plan = run.replan(frozenset(skipped))
+            if plan.work_dirs and not run.plan.work_dirs:
+                raise NewnsError(
+                    f"refused, and left out (-q): without this line, the union of line {plan.work_dirs.line} takes "
+                    "creations in a real directory, whose work directories newns prepares only when the whole "
+                    "file needs them: take -q off this line",
+                    left_out,
+                ) from None
     finally:
         if pristine is not None:
             os.close(pristine)
@@ -686,7 +708,7 @@ def carry_out(
     first); else in the joined namespace itself. The child is forked after the
     join, so that it is in the joined PID namespace, where /proc/self is its own."""
     plan = run.plan
-    area = _work_area(run) if plan.work_dirs else None
+    area = _work_area(run, plan) if plan.work_dirs and not throwaway else None  # a rehearsal stands in a tmpfs
     if plan.imports and (throwaway or run.importer is None):
         run.importer = importer(run.env, rehearsal=True)
     readable, writable = os.pipe()
@@ -734,8 +756,10 @@ def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None,
             skipped = _skipped(run, _built(run, None, collect, again=throwaway))
         elif run.plan.pid_namespace:
             _unshare(run.plan, libc.CLONE_NEWPID)
+            parent = libc.pidfd_open(os.getpid())
             pid = os.fork()
             if pid == 0:  # the init: #proc can only be mounted from inside
+                _die_with(parent)
                 namespaces.unshare_more(libc.CLONE_NEWNS)
                 namespaces.make_mounts_private()
                 _tell(out, found, _skipped(run, _build(run, area, collect)))

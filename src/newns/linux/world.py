@@ -7,6 +7,7 @@ import os
 import stat
 
 from ..mountinfo import mount_points
+from . import libc
 
 MAX_FILE = 16 << 20
 """The largest namespace file newns reads (16 MiB): a file is text a person wrote."""
@@ -87,6 +88,14 @@ def working_directory(pwd: str | None) -> str:
     return real
 
 
+KERNEL_INTERFACES = frozenset((
+    0x9FA0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x62656570, 0x27E0EB, 0x63677270, 0xCAFE4A11,
+    0x6165676C, 0xDE5E81E4,
+))
+"""Filesystems whose files are the kernel talking (statfs(2) magic numbers): proc, sysfs,
+debugfs, tracefs, securityfs, configfs, cgroup, cgroup2, bpf, pstore, efivarfs."""
+
+
 def read_namespace_file(path: str, *, pipe_allowed: bool) -> str:
     """A namespace file's text (bytes that are not UTF-8 kept as surrogates).
 
@@ -102,6 +111,8 @@ def read_namespace_file(path: str, *, pipe_allowed: bool) -> str:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not (stat.S_ISREG(mode) or pipe_allowed and stat.S_ISFIFO(mode)):
             raise NotRegular(0, "not a regular file", path)
+        if libc.filesystem_type(held) in KERNEL_INTERFACES:
+            raise NotRegular(0, "a file of the kernel's (proc, sys, ...), whose reading may block or change it", path)
         fd = os.open(f"/proc/self/fd/{held}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     finally:
         os.close(held)
