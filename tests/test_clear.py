@@ -5,17 +5,14 @@ from #old (the namespace as it was before clear) and the kernel filesystems it
 mounts. Commands are run by absolute path, from what `system` binds.
 """
 import os
-import pty
 import re
-import select
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers import NEWNS, small_root, snapshot
+from helpers import NEWNS, Terminal, small_root, snapshot
 
 NAMESPACES = Path(__file__).parent.parent / "namespaces"
 SH = "/usr/bin/sh"
@@ -232,37 +229,10 @@ def test_dev_holds_the_usual_devices_and_no_disks(tree):
 
 def in_terminal(caller, argv: list[str], env: dict[str, str], cwd: Path, typed: str, timeout=30) -> tuple[str, int]:
     """Run argv as caller on a new pseudo-terminal, type `typed`, and return what it printed and its exit code."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            os.chdir(cwd)
-            if caller.uid != os.geteuid():
-                os.setgroups([])
-                os.setgid(caller.gid)
-                os.setuid(caller.uid)
-            os.execve(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    out = b""
-    try:
-        os.write(fd, typed.encode())
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if select.select([fd], [], [], left)[0]:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the terminal's last user has gone
-                    break
-                if not chunk:
-                    break
-                out += chunk
-        else:
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail(f"no end after {timeout}s: {out.decode(errors='replace')}")
-    finally:
-        os.close(fd)
-        _, status = os.waitpid(pid, 0)
-    return out.decode(errors="replace").replace("\r\n", "\n"), os.waitstatus_to_exitcode(status)
+    term = Terminal(caller, argv, env, cwd)
+    term.send(typed)
+    code = term.close(timeout)
+    return term.text(), code
 
 
 @pytest.mark.parametrize("start", ["clear\n" + system()[0], ""], ids=["cleared", "over-the-callers"])

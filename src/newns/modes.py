@@ -138,12 +138,7 @@ def _start_holder(
             os.dup2(null, 0)
             os.dup2(null, 1)
             os.dup2(said, 2)
-            for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
-                if fd > 2 and fd not in (writable, null):
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass  # the directory listing's own
+            libc.close_all_but((writable, null))
             process.launch(process.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
         except BaseException as exception:
             report(failure(exception))
@@ -259,13 +254,7 @@ def attach(
         if os.geteuid() != 0:
             raise NewnsError(f"--attach {pid}: that namespace belongs to {owner}: only root can act as another user")
         namespaces.become(joined.owner, joined.owner_gid())
-        env = _owners_environment(env, joined.owner)
-        for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
-            if fd > 2:  # no descriptor of root's goes with them
-                try:
-                    os.set_inheritable(fd, False)
-                except OSError:
-                    pass
+        env = _owners_environment(env, joined.owner)  # become() let no descriptor of root's go with them
     _, cwd = world.process_view(pid)
     joined.alive()
     cwd = cwd or "/"
@@ -305,8 +294,8 @@ def attach(
             argv = argv or [shell or "/bin/sh"]
     else:
         joined.enter()
-    if not _chdir(cwd):
-        _chdir("/")
+    if not process.try_chdir(cwd):
+        process.try_chdir("/")
     argv = argv or [env.get("SHELL") or "/bin/sh"]
     if joined.other_pid_namespace():
         process.run_joined(argv, env, signals)
@@ -351,14 +340,6 @@ def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
             "would appear in the other namespaces of the group, the host's perhaps. "
             "Make the namespace's mounts private first (mount --make-rprivate /, inside it)"
         )
-
-
-def _chdir(path: str) -> bool:
-    try:
-        os.chdir(path)
-        return True
-    except OSError:
-        return False
 
 
 def output(line: str) -> None:

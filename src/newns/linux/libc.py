@@ -195,6 +195,18 @@ def cloexec_from(first: int) -> None:
     _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC)
 
 
+def close_all_but(keep: Collection[int]) -> None:
+    """Close every descriptor but 0-2 and keep (close_range), for a process that goes on
+    without exec: nothing of its parent's stays open in it."""
+    first = 3
+    for fd in sorted(set(keep)):
+        if fd >= first:
+            if fd > first:
+                _syscall(SYS_CLOSE_RANGE, first, fd - 1, 0)
+            first = fd + 1
+    _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), 0)
+
+
 def death_signal() -> int:
     """The signal this process gets when its parent dies (PR_SET_PDEATHSIG), 0 for none."""
     sig = ctypes.c_int()

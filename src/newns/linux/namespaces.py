@@ -7,7 +7,7 @@ import select
 
 from ..diagnostics import NewnsError
 from . import libc
-from .world import namespace_id, sysctl
+from .world import namespace_id, process_status, sysctl
 
 JOINED = (
     ("user", libc.CLONE_NEWUSER), ("mnt", libc.CLONE_NEWNS), ("net", libc.CLONE_NEWNET), ("ipc", libc.CLONE_NEWIPC),
@@ -231,7 +231,7 @@ def become(uid: int, gid: int) -> None:
     try:
         libc.prctl(libc.PR_SET_SECUREBITS, 0)  # no SECBIT_NO_SETUID_FIXUP or KEEP_CAPS: setuid clears
         libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
-        for capability in range(int(_read("/proc/sys/kernel/cap_last_cap")) + 1):
+        for capability in range(int(sysctl("kernel.cap_last_cap") or "-1") + 1):
             libc.prctl(libc.PR_CAPBSET_DROP, capability)
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -240,10 +240,10 @@ def become(uid: int, gid: int) -> None:
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     except OSError as e:
         raise NewnsError(f"can't drop to uid {uid}, gid {gid}: {e.strerror}") from None
-    status = dict(line.split(":", 1) for line in _read("/proc/self/status").splitlines() if ":" in line)
-    left = [k for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if int(status[k], 16)]
-    ids = [status[k].split() for k in ("Uid", "Gid")]
-    if left or ids != [[str(uid)] * 4, [str(gid)] * 4] or status["Groups"].strip() or status["NoNewPrivs"].strip() != "1":
+    status = process_status("self")
+    left = [k for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if int(status[k][0], 16)]
+    ids = [status["Uid"], status["Gid"]]
+    if left or ids != [[str(uid)] * 4, [str(gid)] * 4] or status["Groups"] or status["NoNewPrivs"] != ["1"]:
         raise NewnsError(f"dropping to uid {uid}, gid {gid} left privileges: {', '.join(left) or 'ids or groups'}")
 
 
@@ -259,11 +259,6 @@ def nested_user(uid: int, gid: int) -> None:
         _write("/proc/self/gid_map", f"{gid} {outer_gid} 1")
     except OSError as e:
         raise NewnsError(f"can't map you to uid {uid}, gid {gid} in a user namespace: {e.strerror}") from None
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 def shared_mount(mountinfo: str) -> tuple[str, str] | None:

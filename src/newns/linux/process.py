@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-import stat
 import sys
 
 from ..diagnostics import (
@@ -31,6 +30,7 @@ from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
 from .door import Door, Refused
+from .world import find_executable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow at every start
@@ -301,10 +301,10 @@ def _build(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
         except OSError as e:
             raise NewnsError(f"cd {plan.cwd}: {e.strerror} (in the new namespace)", plan.cwd_where) from None
         run.env["PWD"] = plan.cwd
-    elif _chdir(run.cwd):
+    elif try_chdir(run.cwd):
         run.env["PWD"] = run.cwd
     else:
-        _chdir("/")
+        try_chdir("/")
         run.env["PWD"] = "/"
     return plan
 
@@ -407,7 +407,8 @@ def _exec(run: Launch) -> None:
     execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.setuid_allowed)
 
 
-def _chdir(path: str) -> bool:
+def try_chdir(path: str) -> bool:
+    """Go to path; whether that worked."""
     try:
         os.chdir(path)
         return True
@@ -659,18 +660,9 @@ def find_command(name: str, env: dict[str, str]) -> str:
     """The file a shell would run for name; exits 127 or 126 as a shell does."""
     if "/" in name:
         return name
-    denied = None
-    for directory in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
-        candidate = os.path.join(directory or ".", name)
-        try:
-            mode = os.stat(candidate).st_mode
-        except (OSError, ValueError):
-            continue
-        if not stat.S_ISREG(mode):
-            continue
-        if os.access(candidate, os.X_OK):
-            return candidate
-        denied = denied or candidate
+    found, denied = find_executable(name, env.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+    if found is not None:
+        return found
     if denied:
         fail([error(f"{denied}: permission denied")], EXIT_NOT_EXECUTABLE)
     fail([error(f"{name}: command not found")], EXIT_NOT_FOUND)

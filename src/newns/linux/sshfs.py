@@ -16,6 +16,7 @@ import os
 import socket
 
 from . import libc
+from .world import find_executable
 
 PACKAGE_HINT = "sshfs is not installed: apt install sshfs (Debian, Ubuntu), dnf install fuse-sshfs (Fedora)"
 FUSE_HINT = (
@@ -31,7 +32,7 @@ class Importer:
     def __init__(self, env: dict[str, str], *, rehearsal: bool) -> None:
         """env: what sshfs and ssh run with (the caller's, as the caller started newns)."""
         self.rehearsal = rehearsal
-        self.sshfs = _find("sshfs", env.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+        self.sshfs = find_executable("sshfs", env.get("PATH", "/usr/local/bin:/usr/bin:/bin"))[0]
         self.batch = not _has_terminal()
         self.sock: socket.socket | None = None
         if not rehearsal and self.sshfs is not None:
@@ -88,12 +89,7 @@ def _start_server(sshfs: str, env: dict[str, str]) -> socket.socket:
     if first == 0:
         try:
             if os.fork() == 0:
-                for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
-                    if fd > 2 and fd != theirs.fileno():
-                        try:
-                            os.close(fd)
-                        except OSError:
-                            pass  # the directory listing's own
+                libc.close_all_but((theirs.fileno(),))
                 _serve(theirs, sshfs, env)
         finally:
             os._exit(0)
@@ -148,14 +144,6 @@ def _run(sshfs: str, env: dict[str, str], host: str, remote: str, fuse: int, bat
         return "sshfs: " + ("; ".join(lines) or f"failed with status {status}")
     finally:
         os.close(said)
-
-
-def _find(name: str, path: str) -> str | None:
-    for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _has_terminal() -> bool:

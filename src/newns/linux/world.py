@@ -157,6 +157,24 @@ def names_newns(path: str) -> bool:
     return bool(words) and (words[0] == b"newns" or words[0] == b"env" and b"newns" in words[1:])
 
 
+def find_executable(name: str, path: str) -> tuple[str | None, str | None]:
+    """name in the directories of path (a PATH), as a shell looks: the first regular file
+    there that may be executed, and the first one that may not (None for either not met)."""
+    denied = None
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            mode = os.stat(candidate).st_mode
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISREG(mode):
+            continue
+        if os.access(candidate, os.X_OK):
+            return candidate, denied
+        denied = denied or candidate
+    return None, denied
+
+
 def process_view(pid: int | str) -> tuple[str, str | None]:
     """A process's mountinfo, and its working directory (None when it can't be read)."""
     fd = os.open(f"/proc/{pid}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
@@ -189,13 +207,18 @@ def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
             inner, outer = (int(maps[0][0]), int(maps[1][0])), (int(maps[0][1]), int(maps[1][1]))
             if outer == own:
                 return kinds, None if inner == own else inner
-    with open(f"/proc/{pid}/status") as f:
-        fields = {line.split(":")[0]: line.split()[1:] for line in f}
+    fields = process_status(pid)
     uids, gids = set(fields["Uid"]), set(fields["Gid"])
     if len(uids) != 1 or len(gids) != 1:
         return kinds, None  # a set-user-ID program, or one between ids: nothing it runs as is its own
     ids = (int(uids.pop()), int(gids.pop()))
     return kinds, None if ids == own or ids[0] == 0 else ids
+
+
+def process_status(pid: int | str) -> dict[str, list[str]]:
+    """/proc/PID/status: the words of each field, by its name."""
+    with open(f"/proc/{pid}/status") as f:
+        return {name: value.split() for name, _, value in (line.partition(":") for line in f)}
 
 
 def namespace_id(pid: int | str, kind: str = "mnt") -> int:
