@@ -138,7 +138,7 @@ def test_import_with_user_as_root_is_refused_before_anything_runs(root_tree):
     root_tree.make({"here/": ""})
     ns = root_tree.ns("import somewhere /r $T/here\nuser 1234 1234\n")
     result = root_tree.newns("-f", str(ns), "echo", "ran")
-    assert result.returncode == 125 and "import and user" in result.stderr and result.stdout == "", result
+    assert result.returncode == 125 and f"newns: {ns}:2:1: import and user" in result.stderr and result.stdout == "", result
 
 
 @needs_root("root acts in a user's namespace")

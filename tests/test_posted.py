@@ -175,8 +175,9 @@ def test_a_name_whose_poster_died_while_building_can_be_posted_again(tree, named
 
 
 def test_a_file_with_a_user_line_is_not_posted(tree, named):
-    result = tree.newns("--post", named, "-f", str(tree.ns("user 0 0\n")))
-    assert result.returncode == 125 and "has a user line" in result.stderr
+    ns = tree.ns("user 0 0\n")
+    result = tree.newns("--post", named, "-f", str(ns))
+    assert result.returncode == 125 and f"newns: {ns}:1:1: --post: the file has a user line" in result.stderr
     assert named not in tree.newns("--posted").stdout
 
 

@@ -95,8 +95,9 @@ def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) ->
         plan, replan = planned(nsfile, {k: v for k, v in env.items() if k != "NEWNS"}, cwd)
         if plan.ids is not None:
             raise NewnsError(
-                f"--post: {nsfile} has a user line, and a posted namespace is joined with your own ids: "
-                "run `newns -f FILE` for a command with other ids"
+                "--post: the file has a user line, and a posted namespace is joined with the ids of whoever "
+                "attaches: run `newns -f FILE` for a command with other ids",
+                plan.user_line,
             )
         holder, told = _start_holder(plan, replan, env, cwd, debug, signals)
         sys.stderr.flush()

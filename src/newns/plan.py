@@ -173,3 +173,4 @@ class Plan(Record):
     ids: tuple[int, int] | None = None  # `user`: the uid and gid the command runs with
     env: dict[str, str] | None = None  # the command's environment, when the file changed it
     imports: bool = False  # an import: sshfs is started beside newns, in the caller's namespaces
+    user_line: Where | None = None  # where ids came from

@@ -85,6 +85,7 @@ class Planner:
         self.isolated: list[str] = []  # namespaces of the command's own beyond mounts: net, ipc, uts
         self.hostname: str | None = None
         self.ids: tuple[int, int] | None = None
+        self.user_line: Where | None = None
         self.once: dict[str, Where] = {}  # lines that may come once in a file: where each came
         self.imports = False
         self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
@@ -169,7 +170,7 @@ class Planner:
         return Plan(
             self.actions, cwd or self.cwd, cwd_where, self.warnings, self.work_dirs, self.cleared is not None,
             self.pid_namespace, self.setuid_allowed, tuple(self.isolated), self.hostname, self.ids,
-            self.exported if self.env_changed else None, self.imports,
+            self.exported if self.env_changed else None, self.imports, self.user_line,
         )
 
     def _line(self, op: Op, action: Action) -> str | None:
@@ -442,7 +443,7 @@ class Planner:
         self._once("user", op)
         if self.setuid_allowed:
             raise NewnsError("user and allow setuid: a command dropped to other ids gains no privilege", op.where)
-        self.ids = (uid, gid)
+        self.ids, self.user_line = (uid, gid), op.where
 
     def _id(self, word: Word, what: str) -> int:
         text = self.expand(word)

@@ -104,7 +104,8 @@ def launch(run: Launch) -> None:
     if plan.imports and plan.ids is not None and not namespaces.rootless():
         raise NewnsError(
             "import and user: as root, sshfs serves the imported tree to root alone, and a command "
-            "dropped to other ids could not read it; import as the user those ids belong to"
+            "dropped to other ids could not read it; import as the user those ids belong to",
+            plan.user_line,
         )
     if plan.imports and run.importer is None:
         run.importer = importer(run.env, rehearsal=False)
