@@ -9,7 +9,7 @@ from pathlib import Path
 import newns
 
 PACKAGE = Path(newns.__file__).parent
-CORE = {"diagnostics", "record", "operations", "nsfile", "loader", "planner", "table", "plan", "labels", "explain",
+CORE = {"diagnostics", "record", "ops", "nsfile", "loader", "interp", "table", "plan", "labels", "explain",
         "nsdump", "mountinfo", "world"}
 """The pure core: it makes no system call, and imports nothing of linux/."""
 
@@ -78,9 +78,9 @@ def test_there_are_no_import_cycles():
             visit(name, [name])
 
 
-def test_the_planner_loads_without_ctypes_or_typing():
+def test_the_interpreter_loads_without_ctypes_or_typing():
     """The core is in-process testable anywhere, and costs newns's start nothing it needn't."""
-    code = "import sys, newns.planner, newns.loader; print(sorted({'ctypes', 'typing'} & set(sys.modules)))"
+    code = "import sys, newns.interp, newns.loader; print(sorted({'ctypes', 'typing'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == "[]\n"
 

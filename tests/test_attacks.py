@@ -23,7 +23,7 @@ from helpers import (
     unprivileged,
 )
 
-from newns import nsfile, operations
+from newns import nsfile, ops
 
 
 def refused(result, *needles: str) -> None:
@@ -195,9 +195,9 @@ def dumped_binds(text: str) -> list[tuple[str, str, str]]:
     assert problems == [], [str(p) for p in problems]
     out = []
     for op in ops:
-        if isinstance(op, operations.Bind):
+        if isinstance(op, ops.Bind):
             out.append(("bind", "".join(op.new.pieces), "".join(op.old.pieces)))
-        elif isinstance(op, operations.Mount):
+        elif isinstance(op, ops.Mount):
             out.append(("mount", "".join(op.source.pieces), "".join(op.old.pieces)))
     return out
 

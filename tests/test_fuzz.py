@@ -3,7 +3,7 @@
 newns either runs the command or exits 125 naming FILE:LINE:COL (a one-line
 `newns: ...` for a problem with the file as a whole); never a traceback, an
 "internal error" or a hang. Most examples run in-process against the parser
-and the planner, which touch nothing; fewer run the installed newns for real.
+and the interpreter, which touch nothing; fewer run the installed newns for real.
 
 The budget is fixed and the examples are derandomized, so CI sees the same
 cases every time. For a longer session (see docs/security.md):
@@ -31,8 +31,8 @@ from newns import nsfile
 from newns.diagnostics import Diagnostic, NewnsError
 from newns.linux.world import Host
 from newns.loader import Loader
-from newns.operations import Op
-from newns.planner import Planner
+from newns.ops import Op
+from newns.interp import Interpreter
 
 EXAMPLES = int(os.environ.get("NEWNS_FUZZ_EXAMPLES", "500"))
 """In-process examples per fuzz test."""
@@ -193,7 +193,7 @@ def parse_ok(text: str) -> None:
 
 
 def plan_ok(world: Path, text: str, env: dict[str, str]) -> None:
-    """The planner takes any file and any values: a plan, or problems at real positions."""
+    """The interpreter takes any file and any values: a plan, or problems at real positions."""
     path = world / "fuzz.ns"
     data = text.encode("utf-8", "surrogateescape")
     path.write_bytes(data)
@@ -204,7 +204,7 @@ def plan_ok(world: Path, text: str, env: dict[str, str]) -> None:
     try:
         with no_hang():
             ops = loader.load(str(path))
-            plan = Planner(env, str(world), Host()).plan(ops)
+            plan = Interpreter(env, str(world), Host()).plan(ops)
     except NewnsError as failed:
         assert failed.diagnostics
         for problem in failed.diagnostics:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from newns import nsfile
 from newns.diagnostics import NewnsError, Where
-from newns.operations import COMMANDS, Quoted, Var
+from newns.ops import COMMANDS, Quoted, Var
 
 GRAMMAR = Path(nsfile.__file__).with_name("grammar.lark")
 

@@ -2,7 +2,7 @@
 import pytest
 
 from newns.nsfile import parse
-from newns.operations import Bind, Cd, Clear, Include, Mount, Quoted, Unmount, Var
+from newns.ops import Bind, Cd, Clear, Include, Mount, Quoted, Unmount, Var
 
 
 def one(text):

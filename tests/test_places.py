@@ -503,7 +503,7 @@ def test_newns_1_names_every_option_and_exit_status():
 
 def test_newns_5_names_every_command_and_flag():
     from newns import __version__
-    from newns.operations import COMMANDS
+    from newns.ops import COMMANDS
 
     text = roff_text(DOCS / "newns.5")
     assert text.startswith(f'.TH NEWNS 5 "" "newns {__version__}"')

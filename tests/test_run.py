@@ -55,7 +55,7 @@ def test_user_and_home_come_from_the_account():
     import pwd
 
     from newns.linux.world import Host
-    from newns.planner import Planner
+    from newns.interp import Interpreter
 
     from newns.nsfile import parse
 
@@ -63,7 +63,7 @@ def test_user_and_home_come_from_the_account():
     ops, _ = parse("setenv U $user\nsetenv H $home\n", "t.ns")
 
     def read(env: dict[str, str]) -> tuple[str, str]:
-        made = Planner(env, "/", Host()).plan(ops).env
+        made = Interpreter(env, "/", Host()).plan(ops).env
         assert made is not None
         return made["U"], made["H"]
 

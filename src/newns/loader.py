@@ -6,7 +6,7 @@ import os.path
 from . import nsfile
 from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, error, note, warning
 from .nsfile import quote
-from .operations import Include, Op, Unset, expand
+from .ops import Include, Op, Unset, expand
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns

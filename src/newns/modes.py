@@ -9,8 +9,8 @@ import sys
 from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
 from .linux import libc, namespaces, process, world
 from .loader import Loader
-from .operations import Import
-from .planner import Planner
+from .ops import Import
+from .interp import Interpreter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
@@ -52,7 +52,7 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
     try:
         ops = loader.load(nsfile) if nsfile is not None else []
         try:
-            first = Planner(env, cwd, host).plan(ops)
+            first = Interpreter(env, cwd, host).plan(ops)
         except NewnsError as failed:
             raise NewnsError.of(sorted(loader.problems + loader.notes + failed.diagnostics, key=Diagnostic.position)) from None
     finally:
@@ -60,7 +60,7 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
         gc.enable()
 
     def plan(skipped: frozenset[int] = frozenset()) -> Plan:
-        return Planner(env, cwd, host).plan(ops, skipped)
+        return Interpreter(env, cwd, host).plan(ops, skipped)
 
     first.warnings = sorted(loader.notes + first.warnings, key=Diagnostic.position)
     if loader.problems:
@@ -271,7 +271,7 @@ def attach(
         joined.enter()
 
         def replan(skipped: frozenset[int] = frozenset()) -> Plan:
-            return Planner(env, cwd, host).plan(file_ops, skipped)
+            return Interpreter(env, cwd, host).plan(file_ops, skipped)
 
         plan = replan()
         if plan.cleared or plan.pid_namespace or plan.work_dirs or plan.isolated or plan.ids:

@@ -19,7 +19,7 @@ from .diagnostics import printable
 from .labels import union_members
 from .mountinfo import unescape
 from .nsfile import quote
-from .planner import DEVICE_NODES
+from .interp import DEVICE_NODES
 from .record import Record
 
 KERNEL_FILESYSTEMS = frozenset(

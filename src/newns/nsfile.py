@@ -10,7 +10,7 @@ Nothing after this module sees file text: every operation carries its Where.
 from __future__ import annotations
 
 from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, is_unprintable
-from .operations import COMMANDS, PLAN9_ONLY, Op, Quoted, Var, Word
+from .ops import COMMANDS, PLAN9_ONLY, Op, Quoted, Var, Word
 
 
 def parse(text: str, filename: str) -> tuple[list[Op], list[Diagnostic]]:

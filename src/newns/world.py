@@ -1,5 +1,5 @@
-"""What the planner may ask about the caller's world, and nothing else: the pure core
-(loader, planner, mount table) is handed a World, the host's (linux.world.Host) in a
+"""What the interpreter may ask about the caller's world, and nothing else: the pure core
+(loader, interpreter, mount table) is handed a World, the host's (linux.world.Host) in a
 run, a made-up one in tests."""
 from __future__ import annotations
 

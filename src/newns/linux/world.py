@@ -18,7 +18,7 @@ class NotRegular(OSError):
 
 
 class Host:
-    """The caller's world, as the planner asks about it (newns.world.World). Each answer is
+    """The caller's world, as the interpreter asks about it (newns.world.World). Each answer is
     kept: a plan made again (when the kernel refused a -q line) sees the world the first
     one saw."""
 

@@ -13,7 +13,7 @@ import os.path
 
 from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, note, warning
 from .nsfile import NAME_FIRST, NAME_REST, quote
-from .operations import (
+from .ops import (
     Allow, Bind, Cd, Clear, Hostname, Import, Mount, Op, Quoted, Setenv, Unmount, Unset, Unsetenv, User, Var, Word,
     expand,
 )
@@ -59,7 +59,7 @@ DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
 }
 
 
-class Planner:
+class Interpreter:
     """Turns a file's operations into a Plan, keeping Plan 9's mount table as it goes;
     asks the world (a World) what paths hold, and nothing else."""
 
@@ -219,7 +219,7 @@ class Planner:
             self._warn("-C (cache) has no effect on Linux", op.where)
         handler = self.handlers.get(type(op))
         if handler is None:
-            raise AssertionError(f"no planner handler for {op!r}")
+            raise AssertionError(f"no interpreter handler for {op!r}")
         handler(op, action)
 
     def _allow(self, op: Allow, action: Action) -> None:

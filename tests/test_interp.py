@@ -1,6 +1,6 @@
-"""The planner in-process, on a made-up world: no namespace, no mount, no system call.
+"""The interpreter in-process, on a made-up world: no namespace, no mount, no system call.
 
-Each test gives the planner a file and a world (which paths exist, and what
+Each test gives the interpreter a file and a world (which paths exist, and what
 they are) and compares its plan, as --explain prints it, with the plan
 expected: unions, what a mount covers, when a pending union is mounted,
 clear and the mount points newns makes. These run anywhere, user namespaces
@@ -13,7 +13,7 @@ import pytest
 from newns import nsfile
 from newns.diagnostics import NewnsError
 from newns.explain import explain
-from newns.planner import Planner, line_text
+from newns.interp import Interpreter, line_text
 
 WORLD = {
     "/": "dir", "/w": "dir", "/a": "dir", "/a/sub": "dir", "/b": "dir", "/c": "dir", "/t": "dir", "/t/sub": "dir",
@@ -46,7 +46,7 @@ class MadeUp:
 def planned(text: str, paths: dict[str, str] = WORLD):
     ops, problems = nsfile.parse(text, "t.ns")
     assert problems == []
-    return Planner({"X": "/a"}, "/w", MadeUp(paths)).plan(ops)
+    return Interpreter({"X": "/a"}, "/w", MadeUp(paths)).plan(ops)
 
 
 def steps(text: str, paths: dict[str, str] = WORLD) -> list[str]:
@@ -162,7 +162,7 @@ def test_quiet_lines_become_notes():
 
 def test_a_line_the_kernel_refused_is_planned_away():
     ops, _ = nsfile.parse("mount -q '#nosuchfs' /t\nbind /a /t\n", "t.ns")
-    plan = Planner({}, "/w", MadeUp(WORLD)).plan(ops, frozenset({0}))
+    plan = Interpreter({}, "/w", MadeUp(WORLD)).plan(ops, frozenset({0}))
     assert [a.text for a in plan.actions] == ["bind /a /t"]
     assert "umount" not in "".join(explain(plan, rootless=False, uid=0, gid=0))
 
@@ -245,10 +245,10 @@ def test_the_process_around_the_plan():
 def test_the_d_text_of_a_line_reads_back_as_the_same_operation(line):
     world = {**WORLD, "/-d": "dir", "/a b": "dir", "/it's": "dir", "/a\nb": "dir"}
     ops, _ = nsfile.parse(line + "\n", "t.ns")
-    planner = Planner({}, "/", MadeUp(world))
+    interp = Interpreter({}, "/", MadeUp(world))
     again, problems = nsfile.parse(line_text(ops[0], {}) + "\n", "t.ns")
     assert problems == []
-    assert [planner.expand(w) for w in again[0].arguments()] == [planner.expand(w) for w in ops[0].arguments()]
+    assert [interp.expand(w) for w in again[0].arguments()] == [interp.expand(w) for w in ops[0].arguments()]
     assert (type(again[0]), again[0].flags) == (type(ops[0]), ops[0].flags)
 
 
@@ -266,9 +266,9 @@ def test_the_account_is_looked_up_only_for_a_line_that_reads_user_or_home():
     for text, expected in (("bind /a /t\n", 0), ("bind $home/x /t\nbind /a/$user /t\n", 1), ("", 0)):
         world = Counted({**WORLD, "/home/u/x": "dir", "/a/u": "dir"})
         ops, _ = nsfile.parse(text, "t.ns")
-        Planner({"X": "/a"}, "/w", world).plan(ops)
+        Interpreter({"X": "/a"}, "/w", world).plan(ops)
         assert world.looked_up == expected, text
     world = Counted(WORLD)
     ops, _ = nsfile.parse("bind $home /t\n", "t.ns")
-    Planner({"home": "/a"}, "/w", world).plan(ops)
+    Interpreter({"home": "/a"}, "/w", world).plan(ops)
     assert world.looked_up == 0

@@ -1,9 +1,9 @@
 """The operations a namespace file is made of: one class a command, holding all that is
-known of it but its meaning (which the planner gives): its name, flag letters, the
+known of it but its meaning (which the interpreter gives): its name, flag letters, the
 shapes its arguments may take, and their fields.
 
 To add a line type: a class here (and in COMMANDS), its rule in grammar.lark, its
-handler in planner.Planner.HANDLERS, its line in newns(5).
+handler in interp.Interpreter.HANDLERS, its line in newns(5).
 """
 from __future__ import annotations
 
