@@ -23,7 +23,8 @@ from helpers import (
     unprivileged,
 )
 
-from newns import nsfile, ops
+from newns import nsfile
+from newns.ops import Bind, Mount
 
 
 def refused(result, *needles: str) -> None:
@@ -195,9 +196,9 @@ def dumped_binds(text: str) -> list[tuple[str, str, str]]:
     assert problems == [], [str(p) for p in problems]
     out = []
     for op in ops:
-        if isinstance(op, ops.Bind):
+        if isinstance(op, Bind):
             out.append(("bind", "".join(op.new.pieces), "".join(op.old.pieces)))
-        elif isinstance(op, ops.Mount):
+        elif isinstance(op, Mount):
             out.append(("mount", "".join(op.source.pieces), "".join(op.old.pieces)))
     return out
 
@@ -581,3 +582,170 @@ def test_made_up_mount_points_never_land_in_a_real_directory(tree):
         result = tree.newns(*mode)
         assert result.returncode == 125 and f"{ns}:3:" in result.stdout + result.stderr, result
         assert os.listdir(tree / "real") == []
+
+
+# -- 12. what runs as another user keeps nothing of root's: keys, terminal, trust ------------------
+
+
+def _keyctl() -> str:
+    keyctl = shutil.which("keyctl")
+    if keyctl is None:
+        pytest.skip("keyctl is missing (apt install keyutils)")
+    return keyctl
+
+
+SEARCH_KEYS = "keyctl search @s user newns-secret && keyctl print %user:newns-secret || echo NO-KEY"
+"""Run as the dropped command: root's key, reached through the session keyring it possesses."""
+
+
+@needs_root("root is the victim")
+@pytest.mark.parametrize("how", ["user line", "attach as owner"])
+def test_a_command_run_as_another_user_holds_none_of_roots_keys(root_tree, user_tree, how):
+    """Root keeps secrets in its user keyring, which a login links into its session keyring;
+    a command newns runs under another uid must not possess them."""
+    keyctl = _keyctl()
+    holder = None
+    if how == "user line":
+        ns = root_tree.ns("user 1234 1234\n")
+        command = f"{NEWNS} -f {ns} -- sh -c '{SEARCH_KEYS}'"
+    else:
+        user_tree.make({"empty.ns": ""})
+        holder = spawn(user_tree, [NEWNS, "-f", str(user_tree / "empty.ns"), "sh", "-c", "echo ready; exec sleep 600"])
+        assert holder.stdout.readline() == "ready\n"
+        command = f"{NEWNS} --attach {holder.pid} --as-owner sh -c '{SEARCH_KEYS}'"
+    try:
+        script = f"keyctl link @u @s && keyctl add user newns-secret hunter2 @u >/dev/null && {command}"
+        result = ROOT_CALLER.run([keyctl, "session", "-", "sh", "-c", script], cwd=root_tree.base)
+        assert "hunter2" not in result.stdout, result
+        assert result.stdout.strip().endswith("NO-KEY"), result
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+
+
+STEAL = r"""
+import os, select, signal, sys, time
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTTOU, signal.SIGTTIN])
+time.sleep(2)
+got = b"NO-TERMINAL"
+for fd in (0, 1, 2):
+    if os.isatty(fd):
+        try:
+            os.tcsetpgrp(fd, os.getpgrp())
+            got = os.read(fd, 100) if select.select([fd], [], [], 8)[0] else b"NOTHING"
+        except OSError as e:
+            got = e.strerror.encode()
+        break
+with open(sys.argv[1], "wb") as out:
+    out.write(got)
+"""
+
+
+@needs_root("root is the victim")
+def test_a_command_run_as_another_user_cant_read_what_root_types_after_newns(root_tree):
+    """What the command leaves behind makes itself the terminal's foreground once newns has
+    returned to root's shell, and reads the next line root types."""
+    root_tree.make({"steal.py": STEAL, "loot/": ""})
+    (root_tree / "loot").chmod(0o777)
+    loot = root_tree / "loot" / "got"
+    ns = root_tree.ns("user 1234 1234\n")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TERM": "dumb", "PS1": "$ "}
+    terminal = Terminal(ROOT_CALLER, ["/bin/bash", "--norc", "--noprofile", "-i"], env, root_tree.base)
+    try:
+        terminal.expect(r"\$ ")
+        thief = root_tree / "steal.py"
+        terminal.send(f'{NEWNS} -f {ns} -- sh -c "python3 {thief} {loot} & sleep 0.5"; echo NEWNS-"DONE"\n')
+        terminal.expect("NEWNS-DONE")
+        time.sleep(4)  # the thief, if left running, is reading by now
+        terminal.send('echo root-"password"\n')
+        deadline = time.monotonic() + HANG
+        while not loot.exists() and time.monotonic() < deadline and _running("steal.py"):
+            time.sleep(0.2)
+        assert not loot.exists() or b"password" not in loot.read_bytes(), loot.read_bytes()
+        terminal.expect("root-password")  # the shell has its line
+    finally:
+        subprocess.run(["pkill", "-f", "steal.py"], check=False)
+        terminal.send("exit\n")
+        terminal.close(timeout=10)
+
+
+def _running(needle: str) -> bool:
+    return subprocess.run(["pgrep", "-f", needle], capture_output=True).returncode == 0
+
+
+@needs_root("root is the victim")
+def test_an_interactive_shell_run_as_another_user_keeps_job_control(root_tree):
+    """On a terminal of its own, relayed: Ctrl-C, Ctrl-Z, fg and the window size still work."""
+    ns = root_tree.ns("user 1234 1234\n")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TERM": "dumb", "PS1": "$ "}
+    terminal = Terminal(ROOT_CALLER, [NEWNS, "-f", str(ns), "--", "/bin/bash", "--norc", "-i"], env, root_tree.base)
+    try:
+        terminal.expect(r"\$ ")
+        terminal.send("id -u; tty\n")
+        found = terminal.expect(r"\n1234\r?\n(/dev/pts/\d+)")
+        assert os.stat(found.group(1).decode()).st_uid == 1234
+        terminal.send("sleep 300\n")
+        time.sleep(1)
+        terminal.send(b"\x1a")  # Ctrl-Z
+        terminal.expect("Stopped")
+        terminal.send("fg\n")
+        terminal.expect("sleep 300")
+        time.sleep(1)
+        terminal.send(b"\x03")  # Ctrl-C
+        terminal.expect(r"\$ ")
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+        os.kill(terminal.pid, signal.SIGWINCH)
+        time.sleep(0.5)
+        terminal.send("stty size\n")
+        terminal.expect("33 111")
+        terminal.send("exit 7\n")
+    finally:
+        assert terminal.close() == 7, terminal.text()
+
+
+SETUID_TOOL = """
+set -e
+mount --bind "$T/evil" /usr/bin/whoami
+exec setpriv --reuid={uid} --regid={gid} --clear-groups sh -c 'echo ready; exec sleep 600'
+"""
+
+
+@needs_root("root is the victim, and plays the set-user-ID tool")
+@pytest.mark.parametrize("target", ["the user's process", "a root process beside it"])
+def test_root_attaching_to_a_namespace_a_set_user_id_tool_made_for_a_user(user_tree, target):
+    """A set-user-ID sandbox tool makes a mount namespace owned by root (the initial user
+    namespace) for a user, who binds a program of theirs over whoami in it: root attaching
+    must see whose it is, as it does for the user's own user namespaces."""
+    tree = user_tree
+    uid, gid = tree.caller.uid, tree.caller.gid
+    tree.make({"evil": EVIL})
+    (tree / "evil").chmod(0o755)
+    script = SETUID_TOOL.format(uid=uid, gid=gid)
+    if target != "the user's process":
+        script = script.replace("exec setpriv", "setpriv").replace("sleep 600'", "sleep 600' &\nexec sleep 600")
+    holder = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script], cwd=tree.base,
+        env={"PATH": "/usr/bin:/bin", "T": str(tree.base)}, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        pid = holder.pid
+        if target == "the user's process":
+            pid = int(subprocess.run(["pgrep", "-u", str(uid), "-f", "sleep 600"], capture_output=True,
+                                     text=True).stdout.split()[0])
+        for args in (["whoami"], ["-f", "/dev/null", "whoami"]):
+            result = ROOT_CALLER.newns("--attach", str(pid), *args, cwd=tree.base)
+            refused(result, "newns-test", "--as-owner")
+            assert "EVIL-RAN" not in result.stdout
+        owner = ROOT_CALLER.newns("--attach", str(pid), "--as-owner", "whoami", cwd=tree.base)
+        assert owner.returncode == 0, owner
+        assert owner.stdout.splitlines()[:2] == ["EVIL-RAN", f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}"], owner
+    finally:
+        subprocess.run(["pkill", "-u", str(uid), "-f", "sleep 600"], check=False)
+        holder.kill()
+        holder.wait()

@@ -243,20 +243,33 @@ def attach(
             joined.close()
             raise NewnsError(f"the namespace posted as {target!r} has ended")
     _refuse_host(pid, joined, allow_host)
+    _, cwd = world.process_view(pid)
     env = dict(os.environ)
-    if joined.owner != os.geteuid():
-        owner = namespaces.user_name(joined.owner)
+    relayed = entered = False
+    whose = _whose(pid, joined)
+    if whose is not None:
+        uid, why = whose
+        owner = namespaces.user_name(uid)
         if not as_owner:
             raise NewnsError(
-                f"--attach {pid}: that namespace belongs to {owner} (uid {joined.owner}), not to you: "
-                f"what runs there runs whatever {owner} put there. "
+                f"--attach {pid}: {why.format(owner=owner, uid=uid)}: what runs there runs whatever {owner} put there. "
                 f"Add --as-owner to act as {owner} there, with their ids and no privilege"
             )
         if os.geteuid() != 0:
             raise NewnsError(f"--attach {pid}: that namespace belongs to {owner}: only root can act as another user")
-        namespaces.become(joined.owner, joined.owner_gid())
-        env = _owners_environment(env, joined.owner)  # become() let no descriptor of root's go with them
-    _, cwd = world.process_view(pid)
+        stranger = uid != joined.owner
+        if stranger and nsfile is not None:
+            raise NewnsError(
+                f"--attach {pid} --as-owner -f: that namespace's mounts belong to root's user namespace, where "
+                f"{owner} has no privilege to change them"
+            )
+        gid = joined.strangers()[uid] if stranger else joined.owner_gid()
+        relayed = process.on_own_terminal(uid)
+        if stranger:
+            joined.enter()  # a namespace of root's user namespace: joined while newns can
+            entered = True
+        namespaces.become(uid, gid)
+        env = _owners_environment(env, uid)  # become() let no descriptor of root's go with them
     joined.alive()
     cwd = cwd or "/"
     env["PWD"] = cwd
@@ -293,14 +306,37 @@ def attach(
             shell = env.get("SHELL")
             env = {**launch.plan.env, "PWD": cwd}
             argv = argv or [shell or "/bin/sh"]
-    else:
+    elif not entered:
         joined.enter()
     if not process.try_chdir(cwd):
         process.try_chdir("/")
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    if joined.other_pid_namespace():
+    if joined.other_pid_namespace() or relayed:  # relayed: to stop it on Ctrl-Z, newns stays its parent
         process.run_joined(argv, env, signals)
     process.execute(argv, env, signals, no_new_privs=True)
+
+
+def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, str] | None:
+    """Another user whose namespace this is, and why, when it is not the caller's alone: the
+    owner of its user namespace; for root, also a user with a process in a namespace of
+    root's user namespace (a set-user-ID sandbox tool makes those for users)."""
+    if joined.owner != os.geteuid():
+        return joined.owner, "that namespace belongs to {owner} (uid {uid}), not to you"
+    if os.geteuid() != 0:
+        return None
+    strangers = joined.strangers()
+    if len(strangers) > 1:
+        names = ", ".join(sorted(namespaces.user_name(uid) for uid in strangers))
+        raise NewnsError(
+            f"--attach {pid}: processes of several users ({names}) are in that namespace: what runs there runs "
+            "whatever they put there, and newns can act as one user, not several"
+        )
+    for uid in strangers:
+        return uid, (
+            "processes of {owner} (uid {uid}) are in that namespace, which a set-user-ID tool may have made for "
+            "them, with mounts of theirs"
+        )
+    return None
 
 
 def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:

@@ -18,6 +18,7 @@ _libc.getauxval.argtypes = [ctypes.c_ulong]
 MACHINE = os.uname().machine
 # Numbers from 424 up are the same on every architecture newns runs on.
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(MACHINE, 155)
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219}.get(MACHINE, 250)
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432
 SYS_PIDFD_OPEN = 434
 SYS_MOUNT_SETATTR = 442
@@ -46,6 +47,8 @@ FSCONFIG_CMD_CREATE = 6
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
 
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
@@ -205,6 +208,12 @@ def close_all_but(keep: Collection[int]) -> None:
                 _syscall(SYS_CLOSE_RANGE, first, fd - 1, 0)
             first = fd + 1
     _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), 0)
+
+
+def join_new_session_keyring() -> None:
+    """A new, empty session keyring for this process, owned by its uid, instead of the one it
+    inherited (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL), as pam_keyinit gives a login)."""
+    _syscall(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None)
 
 
 def death_signal() -> int:

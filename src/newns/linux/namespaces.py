@@ -182,6 +182,27 @@ class Joined:
 
         return pwd.getpwuid(self.owner).pw_gid
 
+    def strangers(self) -> dict[int, int]:
+        """The users other than the caller with a process in the namespace (any of its uids),
+        each with the group of one of their processes there: a namespace in the initial user
+        namespace (a set-user-ID tool's) may hold mounts they made."""
+        target = os.fstat(self.fds["mnt"])
+        found: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                namespace = os.stat(f"/proc/{entry}/ns/mnt")
+                status = process_status(entry)
+            except OSError:
+                continue  # ended meanwhile
+            if (namespace.st_ino, namespace.st_dev) != (target.st_ino, target.st_dev):
+                continue
+            for uid in {int(word) for word in status["Uid"]} - {os.geteuid()}:
+                found.setdefault(uid, int(status["Gid"][0]))
+        self.alive()
+        return found
+
     def other_pid_namespace(self) -> bool:
         return os.fstat(self.fds["pid"]).st_ino != self.own["pid"]
 
@@ -225,8 +246,9 @@ def user_name(uid: int) -> str:
 def become(uid: int, gid: int) -> None:
     """Drop from root to uid and gid for good, as setpriv --reuid --regid --clear-groups
     --inh-caps=-all --bounding-set=-all does: no supplementary groups, no capability in any
-    set (whatever securebits or ambient capabilities the caller left), no_new_privs, and no
-    descriptor of root's but 0-2 past the next exec. Raises NewnsError unless all of it held."""
+    set (whatever securebits or ambient capabilities the caller left), no_new_privs, no
+    descriptor of root's but 0-2 past the next exec, and a session keyring of its own (root's
+    holds root's keys). Raises NewnsError unless all of it held."""
     libc.cloexec_from(3)
     try:
         libc.prctl(libc.PR_SET_SECUREBITS, 0)  # no SECBIT_NO_SETUID_FIXUP or KEEP_CAPS: setuid clears
@@ -236,6 +258,7 @@ def become(uid: int, gid: int) -> None:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
+        libc.join_new_session_keyring()
         libc.clear_capabilities()
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     except OSError as e:

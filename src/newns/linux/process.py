@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow 
     import signal
     from collections.abc import Callable
 
+    from .relay import Relay
     from .sshfs import Importer
     from .workdirs import WorkArea
 else:
@@ -96,6 +97,7 @@ class Launch(Record):
     signals: CallerSignals
     hold: tuple[int, int] | None = None
     importer: Importer | None = None  # for import lines: started in the caller's namespaces
+    relayed: bool = False  # on a terminal of its own, relayed by the newns above: see on_own_terminal
 
 
 def launch(run: Launch) -> None:
@@ -114,7 +116,9 @@ def launch(run: Launch) -> None:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != caller:
             os._exit(EXIT_FAILURE)
-    if not plan.work_dirs and not plan.pid_namespace:
+    if plan.ids is not None and plan.ids[0] != os.geteuid() and not namespaces.rootless() and not run.relayed:
+        run.relayed = on_own_terminal(plan.ids[0])
+    if not plan.work_dirs and not plan.pid_namespace and not run.relayed:
         _tell_holder(run, os.getpid())
         _unshare(plan, libc.CLONE_NEWNS)
         namespaces.make_mounts_private()
@@ -150,6 +154,34 @@ def launch(run: Launch) -> None:
     if area is not None:
         area.remove()
     exit_like(status)
+
+
+def on_own_terminal(uid: int) -> bool:
+    """For a command root runs as uid: go on in a child on a terminal of its own (owned by
+    uid), which this process relays to the caller's and stays to supervise; returns True in
+    the child. False, in this process, when the caller has no terminal. The child must not
+    exec in place: the command, in a session of its own, could not be stopped (Ctrl-Z)."""
+    from .relay import Relay, caller_terminal  # decided before any namespace is made
+
+    terminal = caller_terminal()
+    if terminal is None:
+        return False
+    relay = Relay(terminal)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
+    parent = libc.pidfd_open(os.getpid())
+    pid = os.fork()
+    if pid == 0:
+        _die_with(parent)
+        os.close(parent)
+        relay.enter(uid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        return True
+    os.close(parent)
+    relay.started()
+    supervisor = Supervisor(pid, None, relay=relay)
+    status = supervisor.wait()
+    exit_like(status)
+    raise AssertionError("unreachable")
 
 
 def _work_area(run: Launch, plan: Plan) -> WorkArea:
@@ -439,13 +471,16 @@ class Supervisor:
     the command has the terminal when newns had it, and newns hands it back
     whenever the shell resumes newns in the foreground."""
 
-    def __init__(self, child: int, terminal: int | None, *, records: int | None = None) -> None:
+    def __init__(self, child: int, terminal: int | None, *, records: int | None = None, relay: Relay | None = None) -> None:
         self.child = child
         self.terminal = terminal
         self.records = records
+        self.relay = relay
         self.target = child  # where signals go: the command once known, else the child
         self.signals = libc.SignalFd(SUPERVISED)
         self.backlog: list[int] = []  # signals read, to be handled in order
+        if relay is not None:
+            return  # the child makes a session of its own
         try:
             os.setpgid(child, child)
         except OSError:
@@ -458,7 +493,11 @@ class Supervisor:
         pending = b""
         while child_status is None or self.records is not None:
             readable = [self.signals.fd] + ([self.records] if self.records is not None else [])
+            if self.relay is not None:
+                readable += self.relay.readable()
             ready, _, _ = select.select(readable, [], [])
+            if self.relay is not None:
+                self.relay.pump(ready)
             if self.records is not None and self.records in ready:
                 chunk = os.read(self.records, 4096)
                 if not chunk:
@@ -476,9 +515,13 @@ class Supervisor:
                     child_status = self._reap(child_status)
                 elif sig == signal.SIGCONT:
                     self._resume()
+                elif sig == signal.SIGWINCH and self.relay is not None:
+                    self.relay.resize()
                 else:
                     self._forward(sig)
         self.signals.close()
+        if self.relay is not None:
+            self.relay.close()
         self._restore_terminal()
         return command_status if command_status is not None else child_status
 
@@ -528,7 +571,11 @@ class Supervisor:
         if signal.SIGCONT in arrived:
             self._resume()  # newns was continued (fg, bg) after the command stopped
             return
-        if sig == signal.SIGSTOP:
+        if self.relay is not None:
+            self.relay.give_back()
+            sig = signal.SIGTSTP  # what stopped was the newns on the relay's terminal: stop as Ctrl-Z does
+        if sig == signal.SIGSTOP or os.getsid(0) == os.getpid():
+            # a session leader's group is orphaned: the kernel would drop a SIGTSTP to it
             os.kill(os.getpid(), signal.SIGSTOP)
         else:
             pending = sig in signal.sigpending()
@@ -546,6 +593,8 @@ class Supervisor:
 
     def _resume(self) -> None:
         """Continue the command; with the terminal, when newns is in its foreground again."""
+        if self.relay is not None:
+            self.relay.take()
         try:
             if self._has_terminal():
                 os.tcsetpgrp(self.terminal, self.target)  # type: ignore[arg-type]
