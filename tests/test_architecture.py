@@ -9,7 +9,7 @@ from pathlib import Path
 import newns
 
 PACKAGE = Path(newns.__file__).parent
-CORE = {"diagnostics", "record", "ops", "nsfile", "loader", "interp", "table", "plan", "labels", "explain",
+CORE = {"diagnostics", "record", "ops", "nsfile", "loader", "interp", "unions", "table", "plan", "labels", "explain",
         "nsdump", "mountinfo", "world"}
 """The pure core: it makes no system call, and imports nothing of linux/."""
 

@@ -63,7 +63,7 @@ def test_user_and_home_come_from_the_account():
     ops, _ = parse("setenv U $user\nsetenv H $home\n", "t.ns")
 
     def read(env: dict[str, str]) -> tuple[str, str]:
-        made = Interpreter(env, "/", Host()).plan(ops).env
+        made = Interpreter(env, "/", Host()).plan(ops).settings.env
         assert made is not None
         return made["U"], made["H"]
 

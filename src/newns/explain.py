@@ -21,11 +21,11 @@ ISOLATING = {"net": "CLONE_NEWNET", "ipc": "CLONE_NEWIPC", "uts": "CLONE_NEWUTS"
 
 def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     user = ["CLONE_NEWUSER"] if rootless else []
-    user += [ISOLATING[kind] for kind in plan.isolated]
+    user += [ISOLATING[kind] for kind in plan.settings.isolated]
     maps = [f"write uid_map '{uid} {uid} 1', setgroups 'deny', gid_map '{gid} {gid} 1'"] if rootless else []
-    if plan.hostname is not None:
-        maps.append(f"sethostname {plan.hostname!r}")
-    if "net" in plan.isolated:
+    if plan.settings.hostname is not None:
+        maps.append(f"sethostname {plan.settings.hostname!r}")
+    if "net" in plan.settings.isolated:
         maps.append("bring lo up (SIOCSIFFLAGS IFF_UP): the new network namespace has nothing else")
     lines = []
     if plan.work_dirs:
@@ -53,22 +53,22 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     lines.append(f"chdir {plan.cwd}")
     if plan.pid_namespace:
         lines.append("fork: the command, a child of PID 1, which reaps orphans")
-    if plan.env is not None:
-        names = " ".join(sorted(plan.env))
+    if plan.settings.env is not None:
+        names = " ".join(sorted(plan.settings.env))
         lines.append(f"the command's environment, as the file's lines left it, with PWD and NEWNS set: {names}")
-    if plan.ids is not None and rootless:
+    if plan.settings.ids is not None and rootless:
         lines.append(
-            f"unshare(CLONE_NEWUSER|CLONE_NEWNS), write uid_map '{plan.ids[0]} {uid} 1', setgroups 'deny', "
-            f"gid_map '{plan.ids[1]} {gid} 1': the mounts above are locked for the command"
+            f"unshare(CLONE_NEWUSER|CLONE_NEWNS), write uid_map '{plan.settings.ids[0]} {uid} 1', setgroups 'deny', "
+            f"gid_map '{plan.settings.ids[1]} {gid} 1': the mounts above are locked for the command"
         )
-    elif plan.ids is not None and plan.ids[0] == 0:
-        lines.append(f"setgroups [], setresgid {plan.ids[1]}: uid 0 stays root, with every capability")
-    elif plan.ids is not None:
+    elif plan.settings.ids is not None and plan.settings.ids[0] == 0:
+        lines.append(f"setgroups [], setresgid {plan.settings.ids[1]}: uid 0 stays root, with every capability")
+    elif plan.settings.ids is not None:
         lines.append(
-            f"drop every capability (bounding, ambient, inheritable), setgroups [], setresgid {plan.ids[1]}, "
-            f"setresuid {plan.ids[0]}, close-on-exec every descriptor but 0-2"
+            f"drop every capability (bounding, ambient, inheritable), setgroups [], setresgid {plan.settings.ids[1]}, "
+            f"setresuid {plan.settings.ids[0]}, close-on-exec every descriptor but 0-2"
         )
-    privileges = "" if plan.setuid_allowed else "no_new_privs, "
+    privileges = "" if plan.settings.setuid_allowed else "no_new_privs, "
     lines.append(f"{privileges}a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command")
     return lines
 

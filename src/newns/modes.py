@@ -93,11 +93,11 @@ def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) ->
     registry.reserve(name, env["NEWNS"])
     try:
         plan, replan = planned(nsfile, {k: v for k, v in env.items() if k != "NEWNS"}, cwd)
-        if plan.ids is not None:
+        if plan.settings.ids is not None:
             raise NewnsError(
                 "--post: the file has a user line, and a posted namespace is joined with the ids of whoever "
                 "attaches: run `newns -f FILE` for a command with other ids",
-                plan.user_line,
+                plan.settings.user_line,
             )
         holder, told = _start_holder(plan, replan, env, cwd, debug, signals)
         sys.stderr.flush()
@@ -287,7 +287,7 @@ def attach(
             return Interpreter(env, cwd, host).plan(file_ops, skipped)
 
         plan = replan()
-        if plan.cleared or plan.pid_namespace or plan.work_dirs or plan.isolated or plan.ids:
+        if plan.cleared or plan.pid_namespace or plan.work_dirs or plan.settings.isolated or plan.settings.ids:
             raise NewnsError(
                 f"--attach: {nsfile} needs clear, a line onto /, #proc, a real directory taking creations, "
                 "clear net, clear ipc, hostname or user, which only a new namespace can have"
@@ -302,9 +302,9 @@ def attach(
             raise NewnsError.of(problems)
         if not argv:
             return
-        if launch.plan.env is not None:
+        if launch.plan.settings.env is not None:
             shell = env.get("SHELL")
-            env = {**launch.plan.env, "PWD": cwd}
+            env = {**launch.plan.settings.env, "PWD": cwd}
             argv = argv or [shell or "/bin/sh"]
     elif not entered:
         joined.enter()

@@ -3,7 +3,7 @@ known of it but its meaning (which the interpreter gives): its name, flag letter
 shapes its arguments may take, and their fields.
 
 To add a line type: a class here (and in COMMANDS), its rule in grammar.lark, its
-handler in interp.Interpreter.HANDLERS, its line in newns(5).
+handler in interp.Interpreter.handlers, its line in newns(5).
 """
 from __future__ import annotations
 

@@ -159,18 +159,26 @@ class Action(Record):
         return self.said
 
 
+class Settings(Record):
+    """What the command gets beyond its mounts: namespaces of its own, ids, environment."""
+
+    isolated: tuple[str, ...] = ()  # namespaces of the command's own beyond mounts: "net", "ipc", "uts"
+    hostname: str | None = None
+    ids: tuple[int, int] | None = None  # `user`: the uid and gid the command runs with
+    user_line: Where | None = None  # where ids came from
+    env: dict[str, str] | None = None  # the command's environment, when the file changed it
+    setuid_allowed: bool = False  # `allow setuid`: no no_new_privs for the command
+
+
 class Plan(Record):
+    """A whole file as kernel steps (its actions, in order), with what the command gets besides."""
+
     actions: list[Action]
     cwd: str
     cwd_where: Where | None
     warnings: list[Diagnostic]
+    settings: Settings
     work_dirs: Where | None = None  # the first union that creates in a real directory: it needs work directories
     cleared: bool = False  # the command's root is NEW_ROOT
     pid_namespace: bool = False  # a #proc of its own: newns stays as the command's init
-    setuid_allowed: bool = False  # `allow setuid`: no no_new_privs for the command
-    isolated: tuple[str, ...] = ()  # namespaces of the command's own beyond mounts: "net", "ipc", "uts"
-    hostname: str | None = None
-    ids: tuple[int, int] | None = None  # `user`: the uid and gid the command runs with
-    env: dict[str, str] | None = None  # the command's environment, when the file changed it
     imports: bool = False  # an import: sshfs is started beside newns, in the caller's namespaces
-    user_line: Where | None = None  # where ids came from

@@ -103,11 +103,11 @@ class Launch(Record):
 def launch(run: Launch) -> None:
     """Build the plan's namespace and run the command in it; never returns."""
     plan = run.plan
-    if plan.imports and plan.ids is not None and not namespaces.rootless():
+    if plan.imports and plan.settings.ids is not None and not namespaces.rootless():
         raise NewnsError(
             "import and user: as root, sshfs serves the imported tree to root alone, and a command "
             "dropped to other ids could not read it; import as the user those ids belong to",
-            plan.user_line,
+            plan.settings.user_line,
         )
     if plan.imports and run.importer is None:
         run.importer = importer(run.env, rehearsal=False)
@@ -116,8 +116,8 @@ def launch(run: Launch) -> None:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != caller:
             os._exit(EXIT_FAILURE)
-    if plan.ids is not None and plan.ids[0] != os.geteuid() and not namespaces.rootless() and not run.relayed:
-        run.relayed = on_own_terminal(plan.ids[0])
+    if plan.settings.ids is not None and plan.settings.ids[0] != os.geteuid() and not namespaces.rootless() and not run.relayed:
+        run.relayed = on_own_terminal(plan.settings.ids[0])
     if not plan.work_dirs and not plan.pid_namespace and not run.relayed:
         _tell_holder(run, os.getpid())
         _unshare(plan, libc.CLONE_NEWNS)
@@ -307,10 +307,10 @@ def _unshare(plan: Plan, flags: int) -> None:
     """New namespaces of these kinds and of those the plan gives the command beyond mounts
     (network, IPC, UTS), set up as it says."""
     kinds = 0
-    for kind in plan.isolated:
+    for kind in plan.settings.isolated:
         kinds |= namespaces.ISOLATING[kind]
     namespaces.unshare(flags | kinds)
-    namespaces.isolate(plan.isolated, plan.hostname)
+    namespaces.isolate(plan.settings.isolated, plan.settings.hostname)
 
 
 def _build(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None) -> Plan:
@@ -322,10 +322,10 @@ def _build(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
         libc.pivot_root(b".", b".")
         libc.umount_detach(b".")
         os.chdir("/")
-    if plan.env is not None:
+    if plan.settings.env is not None:
         file = run.env.get("NEWNS")
         run.env.clear()
-        run.env.update(plan.env)
+        run.env.update(plan.settings.env)
         if file is not None:
             run.env["NEWNS"] = file
     if plan.cwd_where is not None:
@@ -429,7 +429,7 @@ def _exec(run: Launch) -> None:
     namespace of the command's own. For --post, hold the namespace instead."""
     if run.hold is not None:
         _hold(run)
-    ids = run.plan.ids
+    ids = run.plan.settings.ids
     if ids is not None and namespaces.rootless():
         namespaces.nested_user(*ids)
     elif ids is not None and ids[0] == 0:
@@ -437,7 +437,7 @@ def _exec(run: Launch) -> None:
         os.setresgid(ids[1], ids[1], ids[1])
     elif ids is not None:
         namespaces.become(*ids)
-    execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.setuid_allowed)
+    execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.settings.setuid_allowed)
 
 
 def try_chdir(path: str) -> bool:
