@@ -52,10 +52,28 @@ SECRETS = {
     "home/.gnupg/private-keys-v1.d/key": "GPG-SECRET\n",
     "home/.docker/config.json": "DOCKER-SECRET\n",
     "home/.netrc": "NETRC-SECRET\n",
+    "home/.azure/accessTokens.json": "AZURE-SECRET\n",
+    "home/.config/gcloud/credentials.db": "GCLOUD-SECRET\n",
+    "home/.kube/config": "KUBE-SECRET\n",
+    "home/.git-credentials": "GIT-SECRET\n",
+    "home/.config/git/credentials": "GIT-XDG-SECRET\n",
+    "home/.npmrc": "//registry.npmjs.org/:_authToken=NPM-SECRET\n",
+    "home/.pypirc": "[pypi]\npassword = PYPI-SECRET\n",
+    "home/.cargo/credentials.toml": "CARGO-SECRET\n",
+    "home/.gem/credentials": "GEM-SECRET\n",
     "account/.ssh/id_ed25519": "ACCOUNT-SSH-SECRET\n",
     "account/.netrc": "ACCOUNT-NETRC-SECRET\n",
+    "account/.kube/config": "ACCOUNT-KUBE-SECRET\n",
+    "account/.npmrc": "ACCOUNT-NPM-SECRET\n",
 }
-HIDDEN_DIRS = ["$HOME/.ssh", "$HOME/.aws", "$HOME/.config/gh", "$HOME/.gnupg", "$HOME/.docker", "$home/.ssh"]
+HIDDEN_DIRS = [
+    "$HOME/.ssh", "$HOME/.aws", "$HOME/.azure", "$HOME/.config/gcloud", "$HOME/.kube", "$HOME/.config/gh",
+    "$HOME/.gnupg", "$HOME/.docker", "$home/.ssh", "$home/.kube",
+]
+HIDDEN_FILES = [
+    "$HOME/.netrc", "$HOME/.git-credentials", "$HOME/.config/git/credentials", "$HOME/.npmrc", "$HOME/.pypirc",
+    "$HOME/.cargo/credentials.toml", "$HOME/.gem/credentials", "$home/.netrc", "$home/.npmrc",
+]
 
 
 def runner(place: Tree) -> tuple[Path, dict[str, str]]:
@@ -114,7 +132,7 @@ def test_an_actions_step_keeps_its_output_and_status(place, text, status, out, e
 
 CI_STEP = """
 for d in {dirs}; do echo "$d: $(ls -A "$d")"; done
-cat "$HOME/.netrc" "$home/.netrc"
+cat {files}
 echo --
 cat "$HOME/.gitconfig" "$HOME/.config/other/settings"
 echo --
@@ -133,7 +151,8 @@ def test_ci_hides_secrets_keeps_the_checkout_and_tmp_private(place):
     host_file.write_text("host\n")
     before, home = snapshot(checkout), snapshot(place / "home")
     try:
-        result = actions_step(place, checkout, env, CI_STEP.format(dirs=" ".join(HIDDEN_DIRS), probe=probe))
+        files = " ".join(f'"{f}"' for f in HIDDEN_FILES)
+        result = actions_step(place, checkout, env, CI_STEP.format(dirs=" ".join(HIDDEN_DIRS), files=files, probe=probe))
     finally:
         host_file.unlink()
     assert result.returncode == 0, result.stderr
