@@ -114,3 +114,20 @@ def test_attach_refuses_the_callers_own_namespace(tree):
 def test_ns_into_a_reader_that_leaves_ends_quietly(tree):
     result = tree.caller.run(["sh", "-c", f'"{NEWNS}" --ns | true'], cwd=tree.base)  # true leaves at once
     assert (result.returncode, result.stderr) == (0, ""), result
+
+
+def test_attach_gives_the_command_the_environment_the_file_set(tree):
+    """A second terminal joining a toolchain's namespace gets the toolchain: the PATH and the
+    variables the file set, as the command newns started has them; its own terminal's
+    variables stay its own."""
+    tree.make({"go/bin/": ""})
+    ns = tree.ns("setenv -b PATH $T/go/bin\nsetenv GOTOOLCHAIN local\n")
+    shell = spawn(tree, [NEWNS, "-f", str(ns), "sh", "-c", "echo ready; exec sleep 30"], env={"TERM": "first"})
+    try:
+        assert shell.stdout.readline() == "ready\n"
+        result = tree.newns("--attach", str(shell.pid), "sh", "-c", 'echo "$PATH $GOTOOLCHAIN $TERM"',
+                            env={"TERM": "second"})
+    finally:
+        shell.kill()
+        shell.wait()
+    assert result.stdout == f"{tree / 'go/bin'}:/usr/local/bin:/usr/bin:/bin local second\n", result

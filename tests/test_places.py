@@ -320,6 +320,28 @@ def test_a_toolchain_file_puts_the_chosen_version_on_the_fixed_path(place, name)
     assert os.listdir(place / current) == []
 
 
+PYENV = Path("/root/.pyenv")
+"""A real pyenv, copied for the test: what a developer's .bashrc initialises."""
+
+
+@pytest.mark.skipif(not (PYENV / "libexec/pyenv").exists() or not ROOT, reason="needs root's pyenv to copy")
+def test_pyenvs_line_in_bashrc_keeps_the_python_the_file_chose(place):
+    """`eval "$(pyenv init -)"` in ~/.bashrc puts pyenv's shims first on PATH in every
+    interactive shell, the one newns starts too: the shims must still run the chosen Python."""
+    toolchain_trees(place)
+    root = place / "pyenv"
+    for part in ("bin", "libexec", "pyenv.d", "completions"):
+        shutil.copytree(PYENV / part, root / part, symlinks=True)
+    place.make({
+        "pyenv/version": "3.12.4\n",  # pyenv's global choice
+        "home/.bashrc": 'export PATH="$PYENV_ROOT/bin:$PATH"\neval "$(pyenv init -)"\n',
+    })
+    place.own()
+    env = {**toolchain_env(place, "python"), "HOME": str(place / "home")}
+    result = place.caller.newns("-f", str(NAMESPACES / "python"), "bash", "-ic", "python3", cwd=place.base, env=env)
+    assert result.stdout.startswith("python3 3.9.18 "), result
+
+
 @pytest.mark.parametrize("name", ["go", "python", "node"])
 def test_a_toolchain_version_unset_or_missing_stops_newns(place, name):
     variable = [k for k in TOOLCHAINS[name][0] if k.endswith("VERSION")][0]

@@ -270,6 +270,8 @@ def attach(
             entered = True
         namespaces.become(uid, gid)
         env = _owners_environment(env, uid)  # become() let no descriptor of root's go with them
+    else:
+        env = _joined_environment(pid, env)
     joined.alive()
     cwd = cwd or "/"
     env["PWD"] = cwd
@@ -337,6 +339,28 @@ def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, str] | None:
             "them, with mounts of theirs"
         )
     return None
+
+
+TERMINAL_VARIABLES = (
+    "TERM", "COLORTERM", "COLUMNS", "LINES", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "SSH_AUTH_SOCK", "SSH_CONNECTION",
+    "SSH_CLIENT", "SSH_TTY", "TMUX", "TMUX_PANE", "STY", "WINDOW", "WINDOWID", "TERM_PROGRAM", "TERM_PROGRAM_VERSION",
+)
+"""What describes the terminal a command runs on, not the namespace it runs in."""
+
+
+def _joined_environment(pid: int, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a command run in the namespace of pid: when pid is a command newns
+    started from a file (NEWNS is in its environment), the one it was started with, so that a
+    second terminal gets the PATH and variables the file set, with this terminal's own
+    variables; else the caller's."""
+    try:
+        started = world.process_environment(pid)
+    except OSError:
+        return env
+    if "NEWNS" not in started:
+        return env
+    started = {k: v for k, v in started.items() if k not in TERMINAL_VARIABLES}
+    return started | {k: v for k, v in env.items() if k in TERMINAL_VARIABLES}
 
 
 def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:

@@ -191,6 +191,14 @@ def process_view(pid: int | str) -> tuple[str, str | None]:
     return b"".join(chunks).decode("utf-8", "surrogateescape"), cwd
 
 
+def process_environment(pid: int) -> dict[str, str]:
+    """The environment a process was started with (/proc/PID/environ)."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        data = f.read()
+    pairs = (entry.partition(b"=") for entry in data.split(b"\0") if b"=" in entry)
+    return {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
+
+
 def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
     """Which of the network and IPC namespaces of pid are not the caller's; and the ids a
     `user` line gives when the caller replays it: those its own user namespace maps the
