@@ -134,9 +134,17 @@ class Tree:
         return self.caller.newns(*args, cwd=self.base, env=full_env, **kwargs)
 
 
+OTHERS_MOUNTS = ("/run/netns/", "/run/user/", "/run/docker", "/run/containerd/", "/run/snapd/", "/run/credentials/",
+                 "/var/lib/docker/", "/var/lib/containers/", "/snap/", "/proc/sys/fs/binfmt_misc")
+"""Where other programs of the machine mount while the tests run (ip netns, logind, container
+engines, snapd, systemd): not what newns could have changed."""
+
+
 def mount_table() -> list[str]:
+    """The caller's mounts that newns could have changed (for before-and-after comparisons)."""
     with open("/proc/self/mountinfo") as f:
-        return f.read().splitlines()
+        lines = f.read().splitlines()
+    return [line for line in lines if not line.split(" ")[4].startswith(OTHERS_MOUNTS)]
 
 
 class Terminal:
