@@ -132,6 +132,9 @@ def test_debians_go_packages_through_go_debian(home):
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == [result.stdout.splitlines()[0], "built"]
         assert f"go{version}" in result.stdout.splitlines()[0]
+        # /usr/bin/go leads to the default version's tree itself, not through /usr/lib/go
+        found = home.caller.run([str(NAMESPACES / "go-debian"), "sh", "-c", "command -v go"], cwd=work, env=env)
+        assert found.stdout == "/usr/lib/go/bin/go\n", found
 
 
 def linked_copy(source: Path, target: Path) -> None:
