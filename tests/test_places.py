@@ -271,6 +271,15 @@ def test_pwd_in_a_file_is_the_directory_newns_starts_in(place):
     assert (place / "checkout/README.md").exists()
 
 
+def test_the_demo_run_under_tmp_says_to_run_it_from_elsewhere(tree):
+    """A clone under /tmp, which the demo makes private: the message says what to do."""
+    tree.make({"README.md": "hello\n", "namespaces/demo": (NAMESPACES / "demo").read_text()})
+    result = tree.newns("-f", "namespaces/demo", "ls")
+    assert result.returncode == 125
+    assert f"mount: {tree.base}: no such directory (in what line 7 put on /tmp), which hides it" in result.stderr
+    assert "run newns from a directory outside /tmp" in result.stderr
+
+
 # -- toolchains --------------------------------------------------------------------
 
 # name: (environment, the trees, the fixed path, the program, the version chosen, another version)

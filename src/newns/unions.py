@@ -64,10 +64,19 @@ class Unions:
         return kind
 
     def _hidden_by(self, path: str) -> str:
-        """Which earlier line decides what path holds, for an error message."""
+        """Which earlier line decides what path holds, for an error message; and what to do
+        when that line hides what is there outside newns (a clone under a private /tmp)."""
         holder = self.table.holder(path)
         where = self.table[holder].where if holder is not None else None
-        return f" (in what line {where.line} put on {self.show(holder)})" if holder is not None and where else ""
+        if holder is None or where is None:
+            return ""
+        said = f" (in what line {where.line} put on {self.show(holder)})"
+        if self.cleared or self.world.kind(path) in ("missing", None):
+            return said
+        return (
+            f"{said}, which hides it: paths are read in the namespace as the file has built it so far; "
+            f"run newns from a directory outside {self.show(holder)}"
+        )
 
     def check_new(self, path: str, word: Word, command: str) -> None:
         """After clear, only the new namespace changes; #old is there to bind from."""
