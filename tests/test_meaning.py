@@ -259,3 +259,25 @@ def test_a_bind_onto_the_root_takes_its_source_before_the_root_changes(tree):
     ns = tree.ns(f"bind $T/abslink /\n{system}")
     result = tree.newns("-f", str(ns), "/bin/sh", "-c", "echo /in-*")
     assert (result.returncode, result.stdout) == (0, "/in-root\n"), result
+
+
+@pytest.mark.parametrize("line, says", [
+    ("mount '#tmpfs' $T/t size=0", "to the kernel a tmpfs limit of 0 is no limit at all"),
+    ("mount '#tmpfs' $T/t size=0%", "to the kernel a tmpfs limit of 0 is no limit at all"),
+    ("mount '#tmpfs' $T/t mode=0755,nr_inodes=0", "to the kernel a tmpfs limit of 0 is no limit at all"),
+    ("mount '#dev' $T/t size=0k", "to the kernel a tmpfs limit of 0 is no limit at all"),
+    ("mount '#tmpfs' $T/t size=99999999999999999999", "past the kernel's range"),
+    ("mount '#tmpfs' $T/t size=16777216t", "past the kernel's range"),
+], ids=["size=0", "size=0%", "nr_inodes=0", "#dev", "digits", "suffix"])
+def test_a_tmpfs_limit_is_kept_or_refused_never_dropped(tree, line, says):
+    """The kernel takes a limit of 0 as none, and wraps past its range; bubblewrap refuses both."""
+    tree.make({"t/": ""})
+    result = tree.newns("-f", str(tree.ns(line + "\n")), "true")
+    assert result.returncode == 125 and says in result.stderr, result
+    assert f"test.ns:1:{line.index(' ', line.index('$T')) + 2}:" in result.stderr
+
+
+def test_a_tmpfs_limit_it_can_keep_is_kept(tree):
+    tree.make({"t/": ""})
+    result = tree.newns("-f", str(tree.ns("mount '#tmpfs' $T/t size=64k,nr_inodes=100\n")), "df", "-k", str(tree / "t"))
+    assert result.returncode == 0 and result.stdout.splitlines()[1].split()[1] == "64", result

@@ -256,6 +256,8 @@ class Interpreter:
         if refused:
             raise NewnsError(f"mount: #{fstype} replaces a directory: no {', '.join('-' + f for f in refused)}", op.where)
         spec = self.expand(op.spec) if op.spec is not None else None
+        if spec and fstype in ("tmpfs", "dev"):
+            _check_limits(spec, op)
         self.unions.flush_under((old,))
         if old == "/" and not self.unions.cleared:
             self.unions.reroot(op, action, keep="a" in op.flags or "b" in op.flags)
@@ -499,6 +501,35 @@ PLAN9_DEVICES = {
     "l": "the network device: the command has the caller's network",
     "I": "the IP device: the command has the caller's network",
 }
+
+
+_SHIFTS = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+"""The suffixes of a tmpfs size, as the kernel's memparse reads them."""
+
+
+def _check_limits(spec: str, op: Mount) -> None:
+    """A tmpfs's limits are kept or refused, never dropped: the kernel takes size=0 and
+    nr_inodes=0 as no limit, and a number past its range wraps."""
+    for option in spec.split(","):
+        name, _, value = option.partition("=")
+        if name not in ("size", "nr_inodes") or not value:
+            continue
+        text = value.lower().removesuffix("%") if name == "size" else value.lower()
+        shift = _SHIFTS.get(text[-1:], 0)
+        digits = text[:-1] if shift else text
+        try:
+            base = 16 if digits.startswith("0x") else 8 if digits.startswith("0") and len(digits) > 1 else 10
+            number = int(digits, base)
+        except ValueError:
+            continue  # the kernel says what it makes of it
+        if number == 0:
+            raise NewnsError(
+                f"mount: {option}: to the kernel a tmpfs limit of 0 is no limit at all: give the limit you mean "
+                f"({name}={'64m' if name == 'size' else '10000'}), or leave the option out for the default",
+                op.spec.where if op.spec is not None else op.where,
+            )
+        if number << shift >= 1 << 64:
+            raise NewnsError(f"mount: {option}: past the kernel's range (2^64)", op.spec.where if op.spec else op.where)
 
 
 def _device_hint(name: str) -> str:
