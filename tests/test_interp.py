@@ -30,6 +30,9 @@ class MadeUp:
     def kind(self, path: str) -> str | None:
         return self.paths.get(path, "missing")
 
+    def writable(self, path: str) -> bool:
+        return True
+
     def realpath(self, path: str) -> str:
         return path
 

@@ -281,3 +281,16 @@ def test_a_tmpfs_limit_it_can_keep_is_kept(tree):
     tree.make({"t/": ""})
     result = tree.newns("-f", str(tree.ns("mount '#tmpfs' $T/t size=64k,nr_inodes=100\n")), "df", "-k", str(tree / "t"))
     assert result.returncode == 0 and result.stdout.splitlines()[1].split()[1] == "64", result
+
+
+def test_a_union_member_taking_creations_that_the_caller_cant_write_is_refused_before_it_runs(user_tree):
+    """--check used to pass it, and the command failed at its first write."""
+    tree = user_tree
+    tree.make({"ro/f": "", "t/": ""})
+    (tree / "ro").chmod(0o555)
+    ns = tree.ns("bind -bc $T/ro $T/t\n")
+    for args in (["--check", "-f", str(ns)], ["-f", str(ns), "touch", str(tree / "t/new")]):
+        result = tree.newns(*args)
+        said = result.stdout + result.stderr  # --check reports on standard output
+        assert result.returncode == 125, result
+        assert "test.ns:1:10: bind -c: " in said and "you can't write there" in said, result

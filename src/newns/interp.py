@@ -235,6 +235,13 @@ class Interpreter:
             for inside in sorted((p for p in self.unions.pending if is_under(p, new)), key=len):
                 if inside in self.unions.pending:
                     self.unions._flush(inside)  # a bind copies what is mounted inside its source
+            union = "a" in op.flags or "b" in op.flags
+            if "c" in op.flags and union and new_found.origin is not None and not self.world.writable(new_found.origin):
+                raise NewnsError(
+                    f"bind -c: {self.unions.show(new)} takes the union's creations, and you can't write there: give -c "
+                    "to a directory of yours, or put a '#tmpfs' first with mount -bc",
+                    op.new.where,
+                )
             slot = held if held is not None else self.unions.capture(new, action)
             members = [Member(slot, self.unions.show(new), new_found.origin, "c" in op.flags, at=new)]
         self.unions.join(op, old, old_kind, point, members, action)

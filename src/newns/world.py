@@ -14,6 +14,9 @@ class World(Protocol):
     def kind(self, path: str) -> str | None:
         """'dir', 'file', 'other' or 'missing'; None when it can't be told (no access)."""
 
+    def writable(self, path: str) -> bool:
+        """Whether the caller may create and remove names in the directory path."""
+
     def realpath(self, path: str) -> str:
         """path with every symlink resolved, as os.path.realpath."""
 

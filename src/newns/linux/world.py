@@ -32,6 +32,9 @@ class Host:
             known = self.kinds[path] = kind(path)
         return known
 
+    def writable(self, path: str) -> bool:
+        return os.access(path, os.W_OK | os.X_OK)
+
     def realpath(self, path: str) -> str:
         return os.path.realpath(path)
 
