@@ -581,3 +581,24 @@ def test_made_up_mount_points_never_land_in_a_real_directory(tree):
         result = tree.newns(*mode)
         assert result.returncode == 125 and f"{ns}:3:" in result.stdout + result.stderr, result
         assert os.listdir(tree / "real") == []
+
+
+# -- 11. the installed command imports nothing from where it runs -----------------------------------
+
+PLANTED_MODULE = 'print("PLANTED")\nraise SystemExit(99)\n'
+
+
+@needs_root("to make the attacker, a second user")
+@pytest.mark.parametrize("pythonpath, inside", [(".", ""), ("src", "src/"), (":/nonexistent", "")], ids=["dot", "relative", "empty-entry"])
+def test_a_relative_pythonpath_imports_nothing_from_the_working_directory(tree, pythonpath, inside):
+    """Another user leaves modules newns imports in a directory where the victim runs newns
+    with a relative entry in PYTHONPATH, as CI jobs of Python projects set it."""
+    den = make_tree(other_user())
+    try:
+        den.make({f"{inside}{name}": PLANTED_MODULE for name in ("ctypes.py", "fcntl.py", "newns/__init__.py")})
+        ns = tree.ns("")
+        result = tree.caller.newns("-f", str(ns), "id", "-u", cwd=den.base, env={"PYTHONPATH": pythonpath})
+        assert "PLANTED" not in result.stdout + result.stderr, result
+        assert (result.returncode, result.stdout) == (0, f"{tree.caller.uid}\n"), result
+    finally:
+        remove_tree(den)
