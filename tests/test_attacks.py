@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -602,3 +604,56 @@ def test_a_relative_pythonpath_imports_nothing_from_the_working_directory(tree, 
         assert (result.returncode, result.stdout) == (0, f"{tree.caller.uid}\n"), result
     finally:
         remove_tree(den)
+
+
+# -- 12. hermetic reaches no unix socket of the host ---------------------------------------------------
+
+NAMESPACES = Path(__file__).parent.parent / "namespaces"
+SERVE = """
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+s.listen()
+print("ready", flush=True)
+while True:
+    s.accept()[0].sendall(b"a command to run outside\\n")
+"""
+CONNECT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    print("CONNECTED")
+except OSError as e:
+    print("REFUSED", e.strerror)
+"""
+
+
+@needs_root("to make a service's socket under /run, as the system bus and docker.sock are")
+def test_hermetic_reaches_no_unix_socket_of_the_host(place):
+    """A service (the attacker's stand-in, another user) listens on a socket under /run, where
+    the session and system buses and docker.sock are: a command in hermetic, which has no
+    network, must not reach it, by /run or by /var/run."""
+    service = other_user()
+    run = Path(tempfile.mkdtemp(prefix="newns-test-", dir="/run"))
+    run.chmod(0o755)
+    os.chown(run, service.uid, service.gid)
+    socket_path = run / "bus"
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(socket_path)], user=service.uid, group=service.gid, extra_groups=[],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout.readline() == "ready\n"
+        place.make({"home/": ""})
+        env = {"HOME": str(place / "home"), "home": str(place / "home")}
+        outside = place.newns("-f", str(place.ns("")), sys.executable, "-c", CONNECT, str(socket_path))
+        assert outside.stdout == "CONNECTED\n", outside
+        for path in (socket_path, Path("/var/run") / run.name / "bus"):
+            result = place.newns("-f", str(NAMESPACES / "hermetic"), sys.executable, "-c", CONNECT, str(path), env=env)
+            assert (result.returncode, result.stdout.split()[:1]) == (0, ["REFUSED"]), result
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(run)
