@@ -657,3 +657,21 @@ def test_hermetic_reaches_no_unix_socket_of_the_host(place):
         server.kill()
         server.wait()
         shutil.rmtree(run)
+
+
+# -- 13. sandbox keeps the home out, from any directory --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sandbox", "sandbox-rw"])
+@pytest.mark.parametrize("start", ["home", ""], ids=["home", "above"])
+def test_sandbox_started_from_the_home_refuses_to_bring_it_back(place, name, start):
+    """Started from the home directory or above it, binding the current directory back in
+    would bring ~/.ssh with it, and sandbox-rw would write into the home."""
+    place.make({"home/.ssh/id_rsa": "PRIVATE KEY\n"})
+    cwd = place / start if start else place.base
+    env = {"PWD": str(cwd), "HOME": str(place / "home"), "home": str(place / "home")}
+    step = 'cat "$HOME/.ssh/id_rsa"; echo planted > "$HOME/.ssh/authorized_keys"'
+    result = place.caller.newns("-f", str(NAMESPACES / name), "sh", "-c", step, cwd=cwd, env=env)
+    assert "PRIVATE KEY" not in result.stdout
+    assert not (place / "home/.ssh/authorized_keys").exists()
+    refused(result, "home directory", "checkout")
