@@ -675,3 +675,35 @@ def test_sandbox_started_from_the_home_refuses_to_bring_it_back(place, name, sta
     assert "PRIVATE KEY" not in result.stdout
     assert not (place / "home/.ssh/authorized_keys").exists()
     refused(result, "home directory", "checkout")
+
+
+# -- 15. a symlink in the cache's path -------------------------------------------------------------------
+
+
+def test_a_cache_reached_through_a_symlink_of_the_callers_own_is_used(tree):
+    """/home -> var/home, as on Fedora Silverblue: the union with a real -c directory works."""
+    tree.make({"t/": "", "w/": "", "var/home/": ""})
+    os.symlink("var/home", tree / "home")
+    tree.own()
+    ns = tree.ns(UNION)
+    result = tree.newns("-f", str(ns), "sh", "-c", 'echo x > "$T/t/new"', env={"XDG_CACHE_HOME": str(tree / "home/cache")})
+    assert result.returncode == 0, result.stderr
+    assert (tree / "w/new").read_text() == "x\n" and os.listdir(tree / "var/home/cache/newns") == []
+
+
+@needs_root("the attacker, a second user, makes the symlink")
+def test_a_symlink_another_user_could_make_in_the_caches_path_is_not_followed(tree):
+    attacker = other_user()
+    tree.make({"t/": "", "w/": ""})
+    den = make_tree(attacker)
+    try:
+        (den / "theirs").mkdir()
+        shared = Path(tempfile.mkdtemp(prefix="newns-test-", dir=tree.base))
+        shared.chmod(0o1777)
+        os.symlink(den / "theirs", shared / "cache")
+        os.lchown(shared / "cache", attacker.uid, attacker.gid)
+        result = tree.newns("-f", str(tree.ns(UNION)), "true", env={"XDG_CACHE_HOME": str(shared / "cache")})
+        assert os.listdir(den / "theirs") == [], result
+        refused(result, "others may write to")
+    finally:
+        remove_tree(den)
