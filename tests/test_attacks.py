@@ -707,3 +707,20 @@ def test_a_symlink_another_user_could_make_in_the_caches_path_is_not_followed(tr
         refused(result, "others may write to")
     finally:
         remove_tree(den)
+
+
+@needs_root("root acts as the owner")
+def test_as_owner_of_a_uid_without_an_account_is_refused(root_tree):
+    """A namespace whose owner has no passwd entry: nothing to take HOME or SHELL from."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    nobody = 64999
+    holder = subprocess.Popen(["unshare", "-rm", "sh", "-c", "echo ready; exec sleep 600"], user=nobody, group=nobody,
+                              extra_groups=[], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        result = root_tree.newns("--attach", str(holder.pid), "--as-owner", "true")
+        refused(result, "uid 64999", "no passwd entry")
+    finally:
+        holder.kill()
+        holder.wait()
