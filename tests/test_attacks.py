@@ -724,3 +724,19 @@ def test_as_owner_of_a_uid_without_an_account_is_refused(root_tree):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_nested_dev_gives_the_console_no_other_programs_terminal(tree):
+    """newns with '#dev' run inside a '#dev', where a program holds a terminal of the inner
+    devpts: /dev/console must be the terminal newns runs on, or be absent."""
+    dev = tree.ns("mount '#dev' /dev\n")
+    inner = tree / "inner.sh"
+    inner.write_text(f"#!/bin/sh\nexec {NEWNS} -f {dev} sh -c 'stat -L -c %d:%i /proc/self/fd/0 /dev/console; echo END'\n")
+    inner.chmod(0o755)
+    tree.own()
+    holds = f"import os, subprocess; ptys = [os.openpty() for _ in range(8)]; subprocess.run([{str(inner)!r}])"
+    term = Terminal(tree.caller, [NEWNS, "-f", str(dev), sys.executable, "-c", holds], {"PATH": "/usr/bin:/bin"}, tree.base)
+    term.expect("END")
+    assert term.close() == 0, term.text()
+    seen = [line for line in term.text().splitlines() if line and line != "END"]
+    assert seen[0] == seen[1] or "No such file" in seen[1], term.text()
