@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -192,10 +194,10 @@ ODD = ["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\xa0", "\x1b[31m",
 
 def dumped_binds(text: str) -> list[tuple[str, str, str]]:
     """The bind and mount lines of --ns output read back by newns's own scanner: (verb, new, old)."""
-    ops, problems = nsfile.parse(text, "dump")
+    parsed, problems = nsfile.parse(text, "dump")
     assert problems == [], [str(p) for p in problems]
     out = []
-    for op in ops:
+    for op in parsed:
         if isinstance(op, Bind):
             out.append(("bind", "".join(op.new.pieces), "".join(op.old.pieces)))
         elif isinstance(op, Mount):
@@ -584,7 +586,164 @@ def test_made_up_mount_points_never_land_in_a_real_directory(tree):
         assert os.listdir(tree / "real") == []
 
 
-# -- 12. what runs as another user keeps nothing of root's: keys, terminal, trust ------------------
+# -- 11. the installed command imports nothing from where it runs -----------------------------------
+
+PLANTED_MODULE = 'print("PLANTED")\nraise SystemExit(99)\n'
+
+
+@needs_root("to make the attacker, a second user")
+@pytest.mark.parametrize("pythonpath, inside", [(".", ""), ("src", "src/"), (":/nonexistent", "")], ids=["dot", "relative", "empty-entry"])
+def test_a_relative_pythonpath_imports_nothing_from_the_working_directory(tree, pythonpath, inside):
+    """Another user leaves modules newns imports in a directory where the victim runs newns
+    with a relative entry in PYTHONPATH, as CI jobs of Python projects set it."""
+    den = make_tree(other_user())
+    try:
+        den.make({f"{inside}{name}": PLANTED_MODULE for name in ("ctypes.py", "fcntl.py", "newns/__init__.py")})
+        ns = tree.ns("")
+        result = tree.caller.newns("-f", str(ns), "id", "-u", cwd=den.base, env={"PYTHONPATH": pythonpath})
+        assert "PLANTED" not in result.stdout + result.stderr, result
+        assert (result.returncode, result.stdout) == (0, f"{tree.caller.uid}\n"), result
+    finally:
+        remove_tree(den)
+
+
+# -- 12. hermetic reaches no unix socket of the host ---------------------------------------------------
+
+NAMESPACES = Path(__file__).parent.parent / "namespaces"
+SERVE = """
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+s.listen()
+print("ready", flush=True)
+while True:
+    s.accept()[0].sendall(b"a command to run outside\\n")
+"""
+CONNECT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    print("CONNECTED")
+except OSError as e:
+    print("REFUSED", e.strerror)
+"""
+
+
+@needs_root("to make a service's socket under /run, as the system bus and docker.sock are")
+def test_hermetic_reaches_no_unix_socket_of_the_host(place):
+    """A service (the attacker's stand-in, another user) listens on a socket under /run, where
+    the session and system buses and docker.sock are: a command in hermetic, which has no
+    network, must not reach it, by /run or by /var/run."""
+    service = other_user()
+    run = Path(tempfile.mkdtemp(prefix="newns-test-", dir="/run"))
+    run.chmod(0o755)
+    os.chown(run, service.uid, service.gid)
+    socket_path = run / "bus"
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(socket_path)], user=service.uid, group=service.gid, extra_groups=[],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout.readline() == "ready\n"
+        place.make({"home/": ""})
+        env = {"HOME": str(place / "home"), "home": str(place / "home")}
+        outside = place.newns("-f", str(place.ns("")), sys.executable, "-c", CONNECT, str(socket_path))
+        assert outside.stdout == "CONNECTED\n", outside
+        for path in (socket_path, Path("/var/run") / run.name / "bus"):
+            result = place.newns("-f", str(NAMESPACES / "hermetic"), sys.executable, "-c", CONNECT, str(path), env=env)
+            assert (result.returncode, result.stdout.split()[:1]) == (0, ["REFUSED"]), result
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(run)
+
+
+# -- 13. sandbox keeps the home out, from any directory --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sandbox", "sandbox-rw"])
+@pytest.mark.parametrize("start", ["home", ""], ids=["home", "above"])
+def test_sandbox_started_from_the_home_refuses_to_bring_it_back(place, name, start):
+    """Started from the home directory or above it, binding the current directory back in
+    would bring ~/.ssh with it, and sandbox-rw would write into the home."""
+    place.make({"home/.ssh/id_rsa": "PRIVATE KEY\n"})
+    cwd = place / start if start else place.base
+    env = {"PWD": str(cwd), "HOME": str(place / "home"), "home": str(place / "home")}
+    step = 'cat "$HOME/.ssh/id_rsa"; echo planted > "$HOME/.ssh/authorized_keys"'
+    result = place.caller.newns("-f", str(NAMESPACES / name), "sh", "-c", step, cwd=cwd, env=env)
+    assert "PRIVATE KEY" not in result.stdout
+    assert not (place / "home/.ssh/authorized_keys").exists()
+    refused(result, "home directory", "checkout")
+
+
+# -- 15. a symlink in the cache's path -------------------------------------------------------------------
+
+
+def test_a_cache_reached_through_a_symlink_of_the_callers_own_is_used(tree):
+    """/home -> var/home, as on Fedora Silverblue: the union with a real -c directory works."""
+    tree.make({"t/": "", "w/": "", "var/home/": ""})
+    os.symlink("var/home", tree / "home")
+    tree.own()
+    ns = tree.ns(UNION)
+    result = tree.newns("-f", str(ns), "sh", "-c", 'echo x > "$T/t/new"', env={"XDG_CACHE_HOME": str(tree / "home/cache")})
+    assert result.returncode == 0, result.stderr
+    assert (tree / "w/new").read_text() == "x\n" and os.listdir(tree / "var/home/cache/newns") == []
+
+
+@needs_root("the attacker, a second user, makes the symlink")
+def test_a_symlink_another_user_could_make_in_the_caches_path_is_not_followed(tree):
+    attacker = other_user()
+    tree.make({"t/": "", "w/": ""})
+    den = make_tree(attacker)
+    try:
+        (den / "theirs").mkdir()
+        shared = Path(tempfile.mkdtemp(prefix="newns-test-", dir=tree.base))
+        shared.chmod(0o1777)
+        os.symlink(den / "theirs", shared / "cache")
+        os.lchown(shared / "cache", attacker.uid, attacker.gid)
+        result = tree.newns("-f", str(tree.ns(UNION)), "true", env={"XDG_CACHE_HOME": str(shared / "cache")})
+        assert os.listdir(den / "theirs") == [], result
+        refused(result, "others may write to")
+    finally:
+        remove_tree(den)
+
+
+@needs_root("root acts as the owner")
+def test_as_owner_of_a_uid_without_an_account_is_refused(root_tree):
+    """A namespace whose owner has no passwd entry: nothing to take HOME or SHELL from."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    nobody = 64999
+    holder = subprocess.Popen(["unshare", "-rm", "sh", "-c", "echo ready; exec sleep 600"], user=nobody, group=nobody,
+                              extra_groups=[], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        result = root_tree.newns("--attach", str(holder.pid), "--as-owner", "true")
+        refused(result, "uid 64999", "no passwd entry")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_nested_dev_gives_the_console_no_other_programs_terminal(tree):
+    """newns with '#dev' run inside a '#dev', where a program holds a terminal of the inner
+    devpts: /dev/console must be the terminal newns runs on, or be absent."""
+    dev = tree.ns("mount '#dev' /dev\n")
+    inner = tree / "inner.sh"
+    inner.write_text(f"#!/bin/sh\nexec {NEWNS} -f {dev} sh -c 'stat -L -c %d:%i /proc/self/fd/0 /dev/console; echo END'\n")
+    inner.chmod(0o755)
+    tree.own()
+    holds = f"import os, subprocess; ptys = [os.openpty() for _ in range(8)]; subprocess.run([{str(inner)!r}])"
+    term = Terminal(tree.caller, [NEWNS, "-f", str(dev), sys.executable, "-c", holds], {"PATH": "/usr/bin:/bin"}, tree.base)
+    term.expect("END")
+    assert term.close() == 0, term.text()
+    seen = [line for line in term.text().splitlines() if line and line != "END"]
+    assert seen[0] == seen[1] or "No such file" in seen[1], term.text()
+
+
+# -- 16. what runs as another user keeps nothing of root's: keys, terminal, trust ------------------
 
 
 def _keyctl() -> str:

@@ -426,7 +426,7 @@ def test_a_script_names_newns_and_its_toolchain_in_its_first_line(place):
 # -- every shipped namespace file ----------------------------------------------------
 
 # What --check needs to find for each file: its variables, relative to the place.
-FRAGMENTS = {"sandbox.system": ["sandbox", "sandbox-rw"]}
+FRAGMENTS = {"sandbox.system": ["sandbox", "sandbox-rw"], "sandbox.checkout": ["sandbox", "sandbox-rw"]}
 
 
 def test_every_namespace_file_is_a_command_or_an_included_fragment():

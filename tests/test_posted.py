@@ -10,6 +10,8 @@ import time
 import pytest
 from helpers import HANG, NEWNS, needs_root, other_user
 
+from newns.linux.posted import here
+
 HELD = "mount -c '#tmpfs' $T/shared\n"
 
 
@@ -167,7 +169,7 @@ def test_a_name_whose_poster_died_while_building_can_be_posted_again(tree, named
     dead.wait()
     record = os.path.join(state, named)
     with open(record, "w") as f:
-        f.write(f"building\0{dead.pid}\0x/1\0/f\0{time.time()}\0")
+        f.write(f"building\0{dead.pid}\0{here()}/1\0/f\0{time.time()}\0")
     if tree.caller.uid:
         os.chown(record, tree.caller.uid, tree.caller.gid)
     posted = tree.newns("--post", named, "-f", str(tree.ns("")))
@@ -186,3 +188,23 @@ def test_the_namespace_holds_no_descriptor_of_the_posters(tree, named):
     script = f'"$BIN" --post {named} -f {ns} 3>&1 7</dev/null | cat; echo done'
     shell = tree.caller.run(["sh", "-c", script], cwd=tree.base, env={"BIN": NEWNS, "T": str(tree.base)}, timeout=HANG)
     assert shell.stdout == "done\n", shell
+
+
+def test_a_name_seen_from_another_pid_namespace_is_not_taken_for_stale(tree, named):
+    """Its PID means nothing there: --posted must not remove it while its holder lives on,
+    nor --unpost remove the name and leave the holder nameless."""
+    tree.make({"shared/": ""})
+    assert tree.newns("--post", named, "-f", str(tree.ns(HELD))).returncode == 0
+    proc = str(tree.ns("mount '#proc' /proc\n", "proc.ns"))
+    inside = tree.newns("-f", proc, NEWNS, "--posted")
+    assert inside.returncode == 0, inside.stderr
+    unposted = tree.newns("-f", proc, NEWNS, "--unpost", named)
+    assert unposted.returncode == 125 and "another PID namespace" in unposted.stderr, unposted
+    assert named in tree.newns("--posted").stdout
+    assert tree.newns("--attach", named, "true").returncode == 0
+
+
+def test_a_name_of_digits_alone_is_refused(tree):
+    """--attach 4242 means the PID 4242: a name can't mean it too."""
+    result = tree.newns("--post", "4242", "-f", str(tree.ns("")))
+    assert result.returncode == 125 and "digits alone" in result.stderr, result

@@ -367,7 +367,13 @@ def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:
     """The environment a command gets as another user: theirs, as su gives it; none of root's."""
     import pwd
 
-    entry = pwd.getpwuid(uid)
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        raise NewnsError(
+            f"--as-owner: uid {uid} has no account (no passwd entry), so no environment to run with, "
+            "as su and sudo refuse: give it one (useradd), or run nsenter and setpriv yourself"
+        ) from None
     kept = {k: v for k, v in env.items() if k in ("TERM", "LANG", "COLORTERM") or k.startswith("LC_")}
     return kept | {
         "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "SHELL": entry.pw_shell or "/bin/sh",

@@ -77,9 +77,7 @@ class Door:
     def run(self, plan: Plan) -> None:
         """Every action in order; the first the kernel refuses raises Refused."""
         if os.isatty(0) and any(isinstance(s, Devices) for a in plan.actions for s in a.steps):
-            # The terminal, by its path, before anything is mounted over it: a
-            # descriptor from the caller's namespace can't be mounted in this one.
-            self.console = _open_path(os.readlink(f"{self.proc}/self/fd/0"))
+            self.console = _terminal(self.proc)
         for action in plan.actions:
             if self.debug and action.text and action.op is not None:
                 print(printable(action.text), file=sys.stderr)
@@ -457,6 +455,24 @@ def make_beneath(base: int, inside: str, *, directory: bool) -> int:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _terminal(proc: str) -> int | None:
+    """The terminal on standard input, held by a path of this namespace, before anything is
+    mounted over it (a descriptor from the caller's namespace can't be mounted in this one):
+    where it was opened, or, in a #dev, /dev/console; checked to be that very terminal, since
+    a name of another devpts instance may name another program's. None when no path leads to it."""
+    terminal = os.fstat(0)
+    for path in (os.readlink(f"{proc}/self/fd/0"), "/dev/console"):
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        found = os.fstat(fd)
+        if (found.st_dev, found.st_ino) == (terminal.st_dev, terminal.st_ino):
+            return fd
+        os.close(fd)
+    return None
 
 
 def _open_path(path: str) -> int:

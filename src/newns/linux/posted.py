@@ -5,8 +5,9 @@ a record in a directory of the caller's alone ($XDG_RUNTIME_DIR/newns when
 that is the caller's, else /run/newns for root and the caller's
 $XDG_STATE_HOME/newns, ~/.local/state/newns by default: nowhere another user
 can make a directory first). A record holds the holder's PID, start time and
-the boot it started in, so that a PID reused by another process is never
-taken for it; a name being posted holds the poster's, so that a poster that
+the boot and PID namespace it started in, so that a PID reused by another
+process is never taken for it, and a name seen from another PID namespace
+or machine (a shared home directory) is left alone, not taken for stale; a name being posted holds the poster's, so that a poster that
 died leaves nothing behind. Another user can neither list, join nor end a
 caller's names.
 """
@@ -26,27 +27,36 @@ MAX_NAME = 64
 BUILDING = "building"
 
 
+def valid(name: str) -> bool:
+    return 0 < len(name) <= MAX_NAME and set(name) <= NAME_CHARS and not name.startswith(".") and not name.isdigit()
+
+
 def check_name(name: str) -> None:
-    if not name or len(name) > MAX_NAME or not set(name) <= NAME_CHARS or name.startswith("."):
+    if not valid(name):
         raise NewnsError(
             f"{name!r} is not a name for a namespace: 1 to {MAX_NAME} letters, digits, '.', '_' and '-', "
-            "not starting with '.'"
+            "not starting with '.', and not digits alone (--attach takes those for a PID)"
         )
 
 
+def here() -> str:
+    """This boot and PID namespace: where a PID means what it meant when it was written."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f"{f.read().strip()}/{os.stat('/proc/self/ns/pid').st_ino}"
+
+
 def started(pid: int) -> str | None:
-    """When the process started (the boot, and clock ticks after it), None when there is no
-    such process or it is not the caller's."""
+    """When the process started (here(), and clock ticks after the boot), None when there is
+    no such process or it is not the caller's."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
         if os.stat(f"/proc/{pid}").st_uid != os.geteuid():
             return None
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            boot = f.read().strip()
+        where = here()
     except OSError:
         return None
-    return f"{boot}/{int(fields[19])}"  # field 22 of stat(5), counted after the command name
+    return f"{where}/{int(fields[19])}"  # field 22 of stat(5), counted after the command name
 
 
 class Posted:
@@ -57,6 +67,7 @@ class Posted:
         kind, pid, start, self.file, since = text.split("\0")[:5]
         self.name, self.building = name, kind == BUILDING
         self.pid, self.start, self.since = int(pid), start, float(since)
+        self.elsewhere = start.rpartition("/")[0] != here()  # its PID means nothing here
 
     def alive(self) -> bool:
         return started(self.pid) == self.start
@@ -115,7 +126,7 @@ class Registry:
             record = Posted(name, text)
         except ValueError:
             record = None
-        if record is None or not record.alive():
+        if record is None or not record.elsewhere and not record.alive():
             self.remove(name)
             return None
         return record
@@ -159,8 +170,8 @@ class Registry:
         """Every name whose holder still runs, by name."""
         found = []
         for name in sorted(os.listdir(self.fd)):
-            if name.startswith("."):
-                continue
+            if not valid(name):
+                continue  # a part written, or a name an older newns allowed
             record = self.get(name)
             if record is not None and not record.building:
                 found.append(record)
@@ -176,6 +187,11 @@ class Registry:
         """Kill the holder (by a pidfd, once it is known to be the same process, the caller's)
         and forget the name."""
         record = self.find(name)
+        if record.elsewhere:
+            raise NewnsError(
+                f"{name!r} was posted from another PID namespace or machine, where its holder may live on: "
+                "newns --unpost it there"
+            )
         try:
             pidfd = libc.pidfd_open(record.pid)
         except ProcessLookupError:

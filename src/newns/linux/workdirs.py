@@ -9,9 +9,10 @@ when the command is done; one left by a run that was killed is found by its
 lock, which nobody holds, and removed by a later run: a test that holds
 across PID namespaces, unlike a PID.
 
-Every step goes through descriptors, never follows a symlink, and never
-changes anything outside run-* directories; a cache directory that is not the
-caller's, or that others can write to, is used for nothing.
+Every step goes through descriptors, never follows a symlink but one in the
+cache's path that only root or the caller could have made (/home -> var/home),
+and never changes anything outside run-* directories; a cache directory that
+is not the caller's, or that others can write to, is used for nothing.
 """
 from __future__ import annotations
 
@@ -100,13 +101,27 @@ def _identity(st: os.stat_result) -> tuple[int, int]:
 
 
 def _open_own_dir(path: str, uid: int) -> int:
-    """Open path (to read), making what is missing (0700), one component at a time and
-    following no symlink; refuse it unless uid owns it and no one else may write to it."""
+    """Open path (to read), making what is missing (0700), one component at a time,
+    following only the symlinks _trusted_link allows; refuse it unless uid owns it and no
+    one else may write to it."""
     fd = os.open("/", DIR_FLAGS)
+    parts = [p for p in path.split("/") if p]
+    links = 0
     try:
-        for part in [p for p in path.split("/") if p]:
+        while parts:
+            part = parts.pop(0)
             try:
                 inner = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except NotADirectoryError:
+                links += 1
+                if links > 40:
+                    raise OSError(errno.ELOOP, f"{path}: {os.strerror(errno.ELOOP)}") from None
+                target = _trusted_link(fd, part, uid, path)
+                parts = [p for p in target.split("/") if p] + parts
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd = os.open("/", DIR_FLAGS)
+                continue
             except FileNotFoundError:
                 try:
                     os.mkdir(part, 0o700, dir_fd=fd)
@@ -126,6 +141,20 @@ def _open_own_dir(path: str, uid: int) -> int:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _trusted_link(fd: int, name: str, uid: int, path: str) -> str:
+    """The target of the symlink name in the directory open at fd, when only root or uid
+    could have put it there (the directory is theirs and no one else may write to it)."""
+    try:
+        target = os.readlink(name, dir_fd=fd)
+    except OSError:
+        raise OSError(errno.ENOTDIR, f"{path}: {name} is not a directory") from None
+    st = os.fstat(fd)
+    if st.st_uid not in (0, uid) or st.st_mode & 0o022:
+        raise UnsafeCache(errno.EPERM, f"{path}: the symlink {name} is in a directory others may write to: "
+                          "set XDG_CACHE_HOME to a directory of your own")
+    return target
 
 
 def _remove_stale(base: int) -> list[str]:
