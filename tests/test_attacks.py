@@ -887,16 +887,13 @@ def test_root_attaching_to_a_namespace_a_set_user_id_tool_made_for_a_user(user_t
     script = SETUID_TOOL.format(uid=uid, gid=gid)
     if target != "the user's process":
         script = script.replace("exec setpriv", "setpriv").replace("sleep 600'", "sleep 600' &\nexec sleep 600")
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # unshare and sh exec what they run: the holder is the user's sleep, or root's sh
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script], cwd=tree.base,
-        env={"PATH": "/usr/bin:/bin", "T": str(tree.base)}, stdout=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", "T": str(tree.base)}, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         assert holder.stdout.readline() == "ready\n"
         pid = holder.pid
-        if target == "the user's process":
-            pid = int(subprocess.run(["pgrep", "-u", str(uid), "-f", "sleep 600"], capture_output=True,
-                                     text=True).stdout.split()[0])
         for args in (["whoami"], ["-f", "/dev/null", "whoami"]):
             result = ROOT_CALLER.newns("--attach", str(pid), *args, cwd=tree.base)
             refused(result, "newns-test", "--as-owner")
@@ -905,6 +902,5 @@ def test_root_attaching_to_a_namespace_a_set_user_id_tool_made_for_a_user(user_t
         assert owner.returncode == 0, owner
         assert owner.stdout.splitlines()[:2] == ["EVIL-RAN", f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}"], owner
     finally:
-        subprocess.run(["pkill", "-u", str(uid), "-f", "sleep 600"], check=False)
-        holder.kill()
+        os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
