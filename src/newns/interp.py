@@ -45,8 +45,11 @@ class Interpreter:
     """Turns a file's operations into a Plan, keeping Plan 9's mount table as it goes;
     asks the world (a World) what paths hold, and nothing else."""
 
-    def __init__(self, env: Mapping[str, str], cwd: str, world: World) -> None:
+    def __init__(
+        self, env: Mapping[str, str], cwd: str, world: World, *, replaced: frozenset[tuple[str, int]] = frozenset()
+    ) -> None:
         self.world = world
+        self.given = env
         self.exported = dict(env)  # the command's environment
         self.env_changed = False
         self.removed: dict[str, Where] = {}  # variables the file took out of the environment, and where
@@ -57,7 +60,7 @@ class Interpreter:
         self.actions: list[Action] = []
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
-        self.unions = Unions(world, self.actions, self._warn)
+        self.unions = Unions(world, self.actions, self._warn, replaced)
         self.settings = Settings()
         self.pid_namespace = False
         self.once: dict[str, Where] = {}  # lines that may come once in a file: where each came
@@ -105,7 +108,11 @@ class Interpreter:
     def plan(self, ops: list[Op], skipped: frozenset[int] = frozenset()) -> Plan:
         """The whole file as kernel steps; raises NewnsError with every problem (and the
         warnings found with them). skipped: operations, by index, that the kernel refused
-        when an earlier plan was carried out (a -q line): planned as if they were not there."""
+        when an earlier plan was carried out (a -q line): planned as if they were not there.
+
+        The namespace built is the one the whole file means: when a line replaces a union
+        an earlier line made, the file is planned again, that union left out of the kernel's
+        work (Unions.kernel_path)."""
         cwd, cwd_where = None, None
         for index, op in enumerate(ops):
             if index in skipped:
@@ -130,6 +137,9 @@ class Interpreter:
                 continue
             self.actions.append(action)
         self.unions.flush_all()
+        replaced = self.unions.replaced | self.unions.found_replaced
+        if replaced != self.unions.replaced:
+            return Interpreter(self.given, self.cwd, self.world, replaced=replaced).plan(ops, skipped)
         if self.problems:
             raise NewnsError.of(self.problems + self.warnings)
         _release_after_last_use(self.actions)

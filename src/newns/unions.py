@@ -31,7 +31,10 @@ class Unions:
     the unions still to be mounted. Steps go into the action of the line that needs them;
     a union mounted on behalf of earlier lines gets an action of its own in actions."""
 
-    def __init__(self, world: World, actions: list[Action], warn: Callable[[str, Where | None], None]) -> None:
+    def __init__(
+        self, world: World, actions: list[Action], warn: Callable[[str, Where | None], None],
+        replaced: frozenset[tuple[str, int]] = frozenset(),
+    ) -> None:
         self.world = world
         self.actions = actions
         self._warn = warn
@@ -40,6 +43,29 @@ class Unions:
         self.pending: set[str] = set()  # targets whose union is still to be mounted
         self.work_dirs: Where | None = None  # the first union that creates in a real directory
         self.cleared: Where | None = None  # the line that started the new namespace
+        self.formed: dict[str, tuple[str, int]] = {}  # each union target: the line (file, number) that made it one
+        self.replaced = replaced  # unions (by the line that made them) a later line replaces, from a first plan
+        self.found_replaced: set[tuple[str, int]] = set()  # those this plan found
+
+    def _never_mounted(self, path: str) -> bool:
+        """A union still to be mounted that a later line replaces: Plan 9's table is the whole
+        truth, so it never reaches the kernel, and paths inside it are its members' own."""
+        return path in self.pending and self.formed.get(path) in self.replaced
+
+    def kernel_path(self, path: str) -> str:
+        """Where the kernel finds path now: path itself, or, inside a union that is never
+        mounted, the file of the first member that holds it (as Plan 9 walks a union)."""
+        if not self.replaced:
+            return path
+        union = next((above for above in ancestors(path) if self._never_mounted(above)), None)
+        if union is None:
+            return path
+        rest = path[len(union) :].lstrip("/")
+        member = provider(self.table[union].members, rest, self.world)
+        if member is None or member.origin is None:
+            return path
+        origin = os.path.normpath(f"{member.origin}/{rest}")
+        return os.path.normpath(OLD_ROOT + origin) if self.cleared else origin
 
     def show(self, path: str) -> str:
         """A path as the file names it."""
@@ -205,6 +231,10 @@ class Unions:
         else:
             shown, mounted = None, False
         self.table[old] = Target(members, readonly, op.where, mounted=mounted, point=point, shown=shown)
+        if union:
+            self.formed.setdefault(old, (op.where.file, op.where.line))
+        elif old in self.formed:
+            self.found_replaced.add(self.formed.pop(old))
         if seeded is not None:
             self._caller_mounts(old, seeded, action)
         if len(members) == 1:
@@ -233,14 +263,18 @@ class Unions:
 
     def capture(self, path: str, action: Action) -> int:
         slot = self.new_slot()
-        action.steps.append(Capture(slot, path))
+        action.steps.append(Capture(slot, self.kernel_path(path)))
         return slot
 
     def flush_under(self, paths: tuple[str, ...]) -> None:
-        """Mount the unions still to be mounted that a line looks inside, before that line runs."""
+        """Mount the unions still to be mounted that a line looks inside, before that line runs
+        (but those a later line replaces, which it looks through)."""
         if not self.pending:
             return
-        inside = {a for p in paths for a in ancestors(p) if a in self.pending}
+        inside = {
+            a for p in paths for a in ancestors(p)
+            if a in self.pending and not (self._never_mounted(a) and self.kernel_path(p) != p)
+        }
         for path in sorted(inside, key=len):
             if path in self.pending:
                 self._flush(path)
@@ -285,7 +319,9 @@ class Unions:
         members = target.members
         target.placed = self.new_slot()
         if len(members) == 1:
-            action.steps.append(Attach(members[0].slot, path, target.readonly, target.point, target.placed, replace))
+            action.steps.append(
+                Attach(members[0].slot, self.kernel_path(path), target.readonly, target.point, target.placed, replace)
+            )
         else:
             upper = next((m for m in members if m.create), None)
             if upper is not None and upper is not members[0]:
@@ -359,6 +395,7 @@ class Unions:
     def forget(self, path: str) -> None:
         del self.table[path]
         self.pending.discard(path)
+        self.formed.pop(path, None)
 
 
 
