@@ -100,3 +100,19 @@ def test_what_runs_inside_the_namespace_imports_nothing_late():
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 late = [n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))]
                 assert not late or (name, function.name) in allowed, f"{name}: {function.name} imports late"
+
+
+def test_no_code_decides_by_a_diagnostics_text():
+    """Diagnostics have kinds, as pyflakes's messages are classes: code tests a diagnostic's
+    class, never its message's text or its severity's name (diagnostics.py, which shows them, aside)."""
+    def judged(node: ast.expr) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr in ("message", "severity")
+
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "diagnostics.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                assert not any(judged(side) for side in [node.left, *node.comparators]), f"{path}:{node.lineno}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                assert not judged(node.func.value), f"{path}:{node.lineno}: {node.func.attr} on a diagnostic's text"

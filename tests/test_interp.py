@@ -275,3 +275,10 @@ def test_the_account_is_looked_up_only_for_a_line_that_reads_user_or_home():
     ops, _ = nsfile.parse("bind $home /t\n", "t.ns")
     Interpreter({"home": "/a"}, "/w", world).plan(ops)
     assert world.looked_up == 0
+
+
+def test_an_unset_variable_is_reported_once_with_the_lines_that_use_it_again():
+    assert problems("bind $GOS/a /t\nbind $GOS/b /u\nbind $GOS/c $GOS/d\nbind $NOPE /t\n") == [
+        "t.ns:1:6: $GOS is not set: export it before running newns, or write the path without it (and on lines 2, 3)",
+        "t.ns:4:6: $NOPE is not set: export it before running newns, or write the path without it",
+    ]

@@ -12,6 +12,10 @@ import sys
 
 from .record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
+    from typing import ClassVar
+
 EXIT_FAILURE = 125
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
@@ -73,12 +77,12 @@ class Where(Record):
 
 
 class Diagnostic(Record):
-    """One problem ("error": newns stops), warning ("warning": it may go on) or note ("note":
-    what -d tells, such as a -q line skipped)."""
+    """What newns found, and where. Each kind is a class, as pyflakes's messages are: code
+    decides by a diagnostic's kind, never by its text. The severity is the kind's."""
 
-    severity: str
+    severity: ClassVar[str] = "error"
     message: str
-    where: Where | None
+    where: Where | None = None
 
     def shown(self, *, line_only: bool = False) -> str:
         """As newns writes it: `newns: FILE:LINE:COL: [warning: |note: ]message` and the line
@@ -95,16 +99,42 @@ class Diagnostic(Record):
         return (self.where.file, self.where.line, self.where.col) if self.where else ("", 0, 0)
 
 
+class Error(Diagnostic):
+    """A problem: newns stops before the command runs."""
+
+
+class Caution(Diagnostic):
+    """A warning: newns may go on."""
+
+    severity = "warning"
+
+
+class Note(Diagnostic):
+    """What -d tells, such as a -q line skipped."""
+
+    severity = "note"
+
+
+class TooManyProblems(Error):
+    """MAX_PROBLEMS found: what reads or checks a file goes no further."""
+
+
+class UnsetVariable(Error):
+    """A variable a line needs is not set; name: the variable."""
+
+    name: str = ""
+
+
 def error(message: str, where: Where | None = None) -> Diagnostic:
-    return Diagnostic("error", message, where)
+    return Error(message, where)
 
 
 def warning(message: str, where: Where | None = None) -> Diagnostic:
-    return Diagnostic("warning", message, where)
+    return Caution(message, where)
 
 
 def note(message: str, where: Where | None = None) -> Diagnostic:
-    return Diagnostic("note", message, where)
+    return Note(message, where)
 
 
 class NewnsError(Exception):

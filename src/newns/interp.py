@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os.path
 
-from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, note, warning
+from .diagnostics import (
+    MAX_PROBLEMS, Diagnostic, NewnsError, TooManyProblems, UnsetVariable, Where, note, warning,
+)
 from .nsfile import NAME_FIRST, NAME_REST, quote
 from .ops import (
     Allow, Bind, Cd, Clear, Hostname, Import, Mount, Op, Setenv, Unmount, Unset, Unsetenv, User, Var, Word, expand,
@@ -78,7 +80,9 @@ class Interpreter:
         try:
             text = expand(word, self.env)
         except Unset as unset:
-            raise NewnsError(unset.message(), unset.var.where, absent=True) from None
+            missing = NewnsError.of([self._unset(unset.var)])
+            missing.absent = True
+            raise missing from None
         if "\0" in text:
             raise NewnsError("a NUL byte in an argument", word.where)
         return text
@@ -132,11 +136,12 @@ class Interpreter:
                     self.problems += problem.diagnostics
                     if len(self.problems) >= MAX_PROBLEMS:
                         last = self.problems[MAX_PROBLEMS - 1].where
-                        self.problems[MAX_PROBLEMS:] = [error(f"{MAX_PROBLEMS} problems: newns checks no further", last)]
+                        self.problems[MAX_PROBLEMS:] = [TooManyProblems(f"{MAX_PROBLEMS} problems: newns checks no further", last)]
                         break
                 continue
             self.actions.append(action)
         self.unions.flush_all()
+        self.problems = _once_per_variable(self.problems)
         replaced = self.unions.replaced | self.unions.found_replaced
         if replaced != self.unions.replaced:
             return Interpreter(self.given, self.cwd, self.world, replaced=replaced).plan(ops, skipped)
@@ -159,7 +164,7 @@ class Interpreter:
             self.account = {"user": user, "home": home}
             self.env = self._variables()
         missing = [piece for piece in variables if piece.name not in self.env]
-        unset = [error(self._unset_message(piece), piece.where) for piece in missing]
+        unset = [self._unset(piece) for piece in missing]
         try:
             if not unset:
                 env = self.env  # as it is now: a later setenv makes a new one
@@ -175,11 +180,13 @@ class Interpreter:
             raise both from None
         return None
 
-    def _unset_message(self, var: Var) -> str:
+    def _unset(self, var: Var) -> UnsetVariable:
         removed = self.removed.get(var.name)
         if removed is None:
-            return Unset(var).message()
-        return f"${var.name} is not set: line {removed.line} of {removed.file} removed it from the environment"
+            message = Unset(var).message()
+        else:
+            message = f"${var.name} is not set: line {removed.line} of {removed.file} removed it from the environment"
+        return UnsetVariable(message, var.where, name=var.name)
 
     def _warn(self, message: str, where: Where | None, kind: Callable[..., Diagnostic] = warning) -> None:
         """Keep a warning (or a note); past MAX_PROBLEMS, only count it."""
@@ -487,6 +494,33 @@ def line_text(op: Op, env: Mapping[str, str]) -> str:
     if any(text.startswith("-") for text in texts):
         words.append("--")
     return " ".join(words + [quote(text) for text in texts])
+
+
+def _once_per_variable(problems: list[Diagnostic]) -> list[Diagnostic]:
+    """Each unset variable reported once, at its first use, naming the lines of the others."""
+    first: dict[str, int] = {}  # a variable's name -> its first report's place in out
+    again: dict[str, list[str]] = {}
+    out: list[Diagnostic] = []
+    for problem in problems:
+        if not isinstance(problem, UnsetVariable):
+            out.append(problem)
+        elif problem.name not in first:
+            first[problem.name] = len(out)
+            again[problem.name] = []
+            out.append(problem)
+        elif problem.where is not None and problem.where.line != out[first[problem.name]].where.line:  # type: ignore[union-attr]
+            shown = out[first[problem.name]].where
+            place = str(problem.where.line) if shown and shown.file == problem.where.file else str(problem.where)
+            if place not in again[problem.name]:
+                again[problem.name].append(place)
+    for name, index in first.items():
+        if again[name]:
+            report = out[index]
+            lines = again[name]
+            out[index] = UnsetVariable(
+                f"{report.message} (and on line{'s' if len(lines) > 1 else ''} {', '.join(lines)})", report.where, name=name
+            )
+    return out
 
 
 def _release_after_last_use(actions: list[Action]) -> None:

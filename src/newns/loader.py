@@ -4,7 +4,7 @@ from __future__ import annotations
 import os.path
 
 from . import nsfile
-from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, error, note, warning
+from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, TooManyProblems, error, note, warning
 from .nsfile import quote
 from .ops import Include, Op, Unset, expand
 
@@ -58,8 +58,8 @@ class Loader:
         ops, problems = nsfile.parse(text, path)
         self.problems += problems
         if len(self.problems) >= MAX_PROBLEMS:
-            if not self.problems[-1].message.endswith("reads no further"):
-                self.problems.append(error(f"{MAX_PROBLEMS} problems: newns reads no further", self.problems[-1].where))
+            if not isinstance(self.problems[-1], TooManyProblems):
+                self.problems.append(TooManyProblems(f"{MAX_PROBLEMS} problems: newns reads no further", self.problems[-1].where))
             raise _Stop
         for op in ops:
             if not isinstance(op, Include):

@@ -6,7 +6,7 @@ import gc
 import os
 import sys
 
-from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
+from .diagnostics import EXIT_FAILURE, Diagnostic, Error, NewnsError, Note, failure, printable, report
 from .linux import libc, namespaces, process, world
 from .loader import Loader
 from .ops import Import
@@ -73,7 +73,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
     try:
         plan, replan = planned(nsfile, env, cwd)
     except NewnsError as failed:  # the problems; the warnings and notes with them under -d
-        raise NewnsError.of([d for d in failed.diagnostics if debug or d.severity == "error"]) from None
+        raise NewnsError.of([d for d in failed.diagnostics if debug or isinstance(d, Error)]) from None
     if debug:
         report(plan.warnings)
     if nsfile is not None:
@@ -199,9 +199,9 @@ def check(nsfile: str, signals: process.CallerSignals) -> int:
         found = failed.diagnostics
     else:
         found = plan.warnings + process.carry_out(process.Launch(plan, replan, [], env, cwd, False, False, signals))[0]
-    for diagnostic in sorted((d for d in found if d.severity != "note"), key=Diagnostic.position):
+    for diagnostic in sorted((d for d in found if not isinstance(d, Note)), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
-    return EXIT_FAILURE if any(d.severity == "error" for d in found) else 0
+    return EXIT_FAILURE if any(isinstance(d, Error) for d in found) else 0
 
 
 def explain(nsfile: str) -> None:

@@ -9,7 +9,7 @@ Nothing after this module sees file text: every operation carries its Where.
 """
 from __future__ import annotations
 
-from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, is_unprintable
+from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, TooManyProblems, Where, is_unprintable
 from .ops import COMMANDS, PLAN9_ONLY, Op, Quoted, Var, Word
 
 
@@ -23,7 +23,7 @@ def parse(text: str, filename: str) -> tuple[list[Op], list[Diagnostic]]:
         except NewnsError as problem:
             problems += problem.diagnostics
             if len(problems) >= MAX_PROBLEMS:
-                problems.append(error(f"{MAX_PROBLEMS} problems: newns reads no further", Where(filename, number, 1, line)))
+                problems.append(TooManyProblems(f"{MAX_PROBLEMS} problems: newns reads no further", Where(filename, number, 1, line)))
                 break
         else:
             if op is not None:

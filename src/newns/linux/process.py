@@ -23,7 +23,8 @@ import select
 import sys
 
 from ..diagnostics import (
-    EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, MAX_PROBLEMS, Diagnostic, NewnsError, Where, error, fail, failure, note,
+    EXIT_FAILURE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, MAX_PROBLEMS, Diagnostic, NewnsError, TooManyProblems, Where, error, fail,
+    failure, note,
     report,
 )
 from ..plan import NEW_ROOT, Plan
@@ -374,7 +375,7 @@ def _built(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = 
                 skipped.add(action.op)
                 left_out = action.where
                 if len(skipped) >= MAX_PROBLEMS:
-                    stop = error(f"the kernel refused {MAX_PROBLEMS} lines: newns builds no further", left_out)
+                    stop = TooManyProblems(f"the kernel refused {MAX_PROBLEMS} lines: newns builds no further", left_out)
                     if found is None:
                         raise NewnsError.of([stop]) from None
                     found.append(stop)
