@@ -9,8 +9,32 @@ same afterwards. What the tests share besides fixtures is in helpers.py.
 """
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from helpers import ROOT_CALLER, Caller, callers, mount_table, scratch, unprivileged
+
+IN_PROCESS = {"test_interp", "test_grammar", "test_nsfile", "test_architecture", "test_fuzz", "test_dispatch", "test_parsed"}
+"""Modules whose tests (but those that ask for a tree to run newns in) run in-process, in seconds."""
+KERNEL_FIXTURES = {"caller", "tree", "user_tree", "root_tree", "place", "home", "shm_tree", "built", "named", "server"}
+"""Fixtures that run the installed newns for real, against the kernel."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers a contributor can choose by (`./tests/run -m fast` before a commit): fast
+    (in-process, seconds), userns (the rootless path), root (needs root), second_user (a second
+    local user attacks), sshd (a private sshd on 127.0.0.1)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.module.__name__ in IN_PROCESS and not fixtures & KERNEL_FIXTURES:
+            item.add_marker("fast")
+        if "server" in fixtures:
+            item.add_marker("sshd")
+        if "user_tree" in fixtures or "[user" in item.name:
+            item.add_marker("userns")
+        function = getattr(item, "function", None)
+        if function is not None and "other_user(" in inspect.getsource(function):
+            item.add_marker("second_user")
 
 
 @pytest.fixture(params=callers())

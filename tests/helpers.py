@@ -221,7 +221,9 @@ ROOT_CALLER = Caller("root", 0, 0)
 
 
 def needs_root(reason: str):
-    return pytest.mark.skipif(not ROOT, reason=f"needs root: {reason}")
+    """Skipped unless the tests run as root; marked root (`-m "not root"` leaves them out)."""
+    skip = pytest.mark.skipif(not ROOT, reason=f"needs root: {reason}")
+    return lambda test: pytest.mark.root(skip(test))
 
 
 def tree_env(tree: Tree) -> dict[str, str]:

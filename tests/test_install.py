@@ -57,6 +57,15 @@ def test_the_readmes_first_command_runs_as_written_from_a_fresh_clone(home):
     assert os.path.lexists("/tmp/note") == note_existed
 
 
+def test_the_fast_subset_runs_as_the_readme_says():
+    """The command a contributor runs before a commit, as the README prints it."""
+    assert "```\n./tests/run -m fast\n```" in (REPO / "README.md").read_text()
+    result = subprocess.run(["sh", "-c", "./tests/run -m fast"], cwd=REPO, capture_output=True, text=True, timeout=HANG)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "deselected" in summary, summary
+
+
 def test_the_launcher_without_click_says_what_to_install(home):
     if subprocess.run(["/usr/bin/python3", "-c", "import click"], capture_output=True).returncode == 0:
         pytest.skip("the system's Python has click: nothing to report")
