@@ -1,0 +1,104 @@
+"""Operations as the cache of parsed files keeps them (an entry), and back.
+
+An entry is ASCII text: a first line naming its form, then a line per operation, its
+fields separated by tabs: line, column, command, flags, then each word as its column
+and its pieces, separated by \\x1f, each piece a letter (b bare, q quoted, v a
+variable) and its text, written as Python's unicode_escape writes it (so no text holds
+a tab, a newline, a \\x1f or anything but ASCII). An entry holds no code, and names
+none. Reading one back checks all of it against the text it was read from: an entry
+that does not fit is None, and lark reads the text again.
+"""
+from __future__ import annotations
+
+from .diagnostics import Where
+from .ops import COMMANDS, Quoted, Var, Word
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from .ops import Op
+
+FORM = "newns parsed 1"
+
+
+def dump(ops: list[Op]) -> str:
+    """The entry of a file's operations."""
+    records = [FORM]
+    for op in ops:
+        fields = [str(op.where.line), str(op.where.col), op.name, op.flags]
+        records.append("\t".join(fields + [_word(word) for word in op.arguments()]))
+    return "\n".join(records) + "\n"
+
+
+def _word(word: Word) -> str:
+    parts = [str(word.where.col)]
+    for piece in word.pieces:
+        if isinstance(piece, Var):
+            parts.append(f"v{piece.where.col},{piece.name}")
+        else:
+            parts.append(("q" if isinstance(piece, Quoted) else "b") + piece.encode("unicode_escape").decode("ascii"))
+    return "\x1f".join(parts)
+
+
+def load(entry: str, filename: str, text: str) -> list[Op] | None:
+    """The operations an entry holds for text, read from filename; None when it does not
+    fit the text, or is not an entry."""
+    records = entry.split("\n")
+    if records[0] != FORM or records[-1] != "":
+        return None
+    lines = text.split("\n")
+    ops: list[Op] = []
+    after = 0
+    try:
+        for record in records[1:-1]:
+            op = _op(record.split("\t"), filename, lines)
+            if op.where.line <= after:
+                raise ValueError("operations out of order")
+            after = op.where.line
+            ops.append(op)
+    except ValueError:
+        return None
+    return ops
+
+
+def _op(fields: list[str], filename: str, lines: list[str]) -> Op:
+    if len(fields) < 4:
+        raise ValueError("too few fields")
+    number = _number(fields[0], len(lines))
+    line = lines[number - 1]
+    col = _number(fields[1], len(line))
+    command = COMMANDS.get(fields[2])
+    flags = fields[3]
+    if command is None or not line.startswith(command.name, col - 1):
+        raise ValueError("not the line's command")
+    if not set(flags) <= set(command.letters) or len(set(flags)) != len(flags):
+        raise ValueError("not the command's flags")
+    where = Where(filename, number, col, line)
+    return command.of_words(flags, where, [_word_of(field, where) for field in fields[4:]])
+
+
+def _word_of(field: str, where: Where) -> Word:
+    parts = field.split("\x1f")
+    if len(parts) < 2:
+        raise ValueError("a word of no pieces")
+    last = len(where.text)
+    pieces: list[str | Var] = []
+    for part in parts[1:]:
+        kind, value = part[:1], part[1:]
+        if kind == "v":
+            col, _, name = value.partition(",")
+            if not (name.isascii() and name.isidentifier()):
+                raise ValueError("not a variable name")
+            pieces.append(Var(name, where.at(_number(col, last))))
+        elif kind in ("b", "q"):
+            piece = value.encode("ascii").decode("unicode_escape") if "\\" in value else value
+            pieces.append(Quoted(piece) if kind == "q" else piece)
+        else:
+            raise ValueError("not a piece")
+    return Word(tuple(pieces), where.at(_number(parts[0], last)))
+
+
+def _number(text: str, largest: int) -> int:
+    """A line or column: 1 to largest."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= largest:
+        raise ValueError("not a line or column")
+    return int(text)
