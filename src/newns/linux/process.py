@@ -29,6 +29,7 @@ from ..diagnostics import (
 from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
+from .cache import UnsafeCache, cache_dir
 from .door import Door, Refused
 from .world import find_executable
 
@@ -153,7 +154,7 @@ def launch(run: Launch) -> None:
 
 
 def _work_area(run: Launch, plan: Plan) -> WorkArea:
-    from .workdirs import UnsafeCache, WorkArea, cache_dir  # only a union that creates in a real directory needs it
+    from .workdirs import WorkArea  # only a union that creates in a real directory needs it
 
     assert plan.work_dirs is not None
     try:
