@@ -190,11 +190,11 @@ ODD = ["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\xa0", "\x1b[31m",
 
 
 def dumped_binds(text: str) -> list[tuple[str, str, str]]:
-    """The bind and mount lines of --ns output read back by newns's own scanner: (verb, new, old)."""
-    ops, problems = nsfile.parse(text, "dump")
+    """The bind and mount lines of --ns output read back by newns's own parser: (verb, new, old)."""
+    parsed, problems = nsfile.parse(text, "dump")
     assert problems == [], [str(p) for p in problems]
     out = []
-    for op in ops:
+    for op in parsed:
         if isinstance(op, ops.Bind):
             out.append(("bind", "".join(op.new.pieces), "".join(op.old.pieces)))
         elif isinstance(op, ops.Mount):
