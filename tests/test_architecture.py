@@ -11,7 +11,7 @@ import newns
 from helpers import NEWNS
 
 PACKAGE = Path(newns.__file__).parent
-CORE = {"diagnostics", "record", "ops", "nsfile", "syntax", "stored", "packages", "loader", "interp", "table", "plan",
+CORE = {"diagnostics", "record", "ops", "nsfile", "syntax", "packages", "loader", "interp", "table", "plan",
         "labels", "explain", "nsdump", "mountinfo", "world"}
 """The pure core: it makes no system call, and imports nothing of linux/."""
 

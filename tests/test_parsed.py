@@ -10,8 +10,7 @@ from helpers import ROOT, other_user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newns import stored
-from newns.nsfile import parse
+from newns.nsfile import FORM, dump, load, parse
 
 PIECES = st.sampled_from(
     list("ab/-#$'{}_ \t\r.1\x0b\0é\\") + ["bind", "mount", "unmount", "clear", "cd", ". ", "allow", "import", "hostname",
@@ -25,23 +24,23 @@ files = st.lists(st.lists(PIECES, max_size=12).map("".join), max_size=8).map("\n
 def test_an_entry_holds_the_operations_lark_made(text):
     ops, problems = parse(text, "f.ns")
     if not problems:
-        assert stored.load(stored.dump(ops), "f.ns", text) == ops
+        assert load(dump(ops), "f.ns", text) == ops
 
 
 @settings(max_examples=1000, deadline=None, derandomize=True)
 @given(st.text(max_size=200), files)
 def test_anything_else_as_an_entry_is_read_as_no_entry_or_operations(junk, text):
     ops, _ = parse(text, "f.ns")
-    entry = stored.dump(ops)
-    for damaged in (junk, entry[: len(entry) // 2], stored.FORM + "\n" + junk, entry.replace("\t1", "\t9")):
-        loaded = stored.load(damaged, "f.ns", text)
+    entry = dump(ops)
+    for damaged in (junk, entry[: len(entry) // 2], FORM + "\n" + junk, entry.replace("\t1", "\t9")):
+        loaded = load(damaged, "f.ns", text)
         assert loaded is None or isinstance(loaded, list)
 
 
 def test_an_entry_of_another_text_is_no_entry():
     ops, _ = parse("bind /a /b\ncd /c\n", "f.ns")
-    assert stored.load(stored.dump(ops), "f.ns", "cd /a\nbind /b /c\n") is None
-    assert stored.load(stored.dump(ops), "f.ns", "bind /a /b\n") is None
+    assert load(dump(ops), "f.ns", "cd /a\nbind /b /c\n") is None
+    assert load(dump(ops), "f.ns", "bind /a /b\n") is None
 
 
 # -- real runs --------------------------------------------------------------------------------

@@ -1,15 +1,22 @@
 """Namespace file text to typed operations, and text to a word (quote).
 
 lark reads a file with grammar.lark (syntax.py). What it makes of a text is kept in the
-caller's cache, keyed by the text, and read back from there (stored.py): a run of a file
-read before imports no lark, which costs more than a whole run. Nothing after this
+caller's cache, keyed by the text, as an entry, and read back from there: a run of a
+file read before imports no lark, which costs more than a whole run. Nothing after this
 module sees file text: every operation carries its Where.
+
+An entry is ASCII text: a first line naming its form, then a line per operation, its
+fields separated by tabs: line, column, command, flags, then each word as its column
+and its pieces, separated by \\x1f, each piece a letter (b bare, q quoted, v a
+variable) and its text, written as Python's unicode_escape writes it (so no text holds
+a tab, a newline, a \\x1f or anything but ASCII). An entry holds no code, and names
+none. Reading one back checks all of it against the text it was read from: an entry
+that does not fit is None, and lark reads the text again.
 """
 from __future__ import annotations
 
-from . import stored
-from .diagnostics import is_unprintable
-from .ops import ESCAPES
+from .diagnostics import Where, is_unprintable
+from .ops import COMMANDS, ESCAPES, Quoted, Var, Word
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
@@ -20,7 +27,7 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
     from .syntax import Reader
 
     class Cache(Protocol):
-        """Entries (stored.py's text) by the text they were read from (linux.cache.ParsedFiles)."""
+        """Entries (dump's text) by the text they were read from (linux.cache.ParsedFiles)."""
 
         def get(self, text: str) -> str | None: ...
 
@@ -31,12 +38,12 @@ def parse(text: str, filename: str, cache: Cache | None = None) -> tuple[list[Op
     """All operations of a file, and every problem found in it."""
     if cache is not None:
         entry = cache.get(text)
-        ops = stored.load(entry, filename, text) if entry is not None else None
+        ops = load(entry, filename, text) if entry is not None else None
         if ops is not None:
             return ops, []
     ops, problems = _read(text, filename)
     if cache is not None and not problems:
-        cache.put(text, stored.dump(ops))
+        cache.put(text, dump(ops))
     return ops, problems
 
 
@@ -58,6 +65,93 @@ def _new_reader() -> Reader:
     from .syntax import Reader
 
     return Reader()
+
+
+FORM = "newns parsed 1"
+
+
+def dump(ops: list[Op]) -> str:
+    """The entry of a file's operations."""
+    records = [FORM]
+    for op in ops:
+        fields = [str(op.where.line), str(op.where.col), op.name, op.flags]
+        records.append("\t".join(fields + [_word(word) for word in op.arguments()]))
+    return "\n".join(records) + "\n"
+
+
+def _word(word: Word) -> str:
+    parts = [str(word.where.col)]
+    for piece in word.pieces:
+        if isinstance(piece, Var):
+            parts.append(f"v{piece.where.col},{piece.name}")
+        else:
+            parts.append(("q" if isinstance(piece, Quoted) else "b") + piece.encode("unicode_escape").decode("ascii"))
+    return "\x1f".join(parts)
+
+
+def load(entry: str, filename: str, text: str) -> list[Op] | None:
+    """The operations an entry holds for text, read from filename; None when it does not
+    fit the text, or is not an entry."""
+    records = entry.split("\n")
+    if records[0] != FORM or records[-1] != "":
+        return None
+    lines = text.split("\n")
+    ops: list[Op] = []
+    after = 0
+    try:
+        for record in records[1:-1]:
+            op = _op(record.split("\t"), filename, lines)
+            if op.where.line <= after:
+                raise ValueError("operations out of order")
+            after = op.where.line
+            ops.append(op)
+    except ValueError:
+        return None
+    return ops
+
+
+def _op(fields: list[str], filename: str, lines: list[str]) -> Op:
+    if len(fields) < 4:
+        raise ValueError("too few fields")
+    number = _number(fields[0], len(lines))
+    line = lines[number - 1]
+    col = _number(fields[1], len(line))
+    command = COMMANDS.get(fields[2])
+    flags = fields[3]
+    if command is None or not line.startswith(command.name, col - 1):
+        raise ValueError("not the line's command")
+    if not set(flags) <= set(command.letters) or len(set(flags)) != len(flags):
+        raise ValueError("not the command's flags")
+    where = Where(filename, number, col, line)
+    return command.of_words(flags, where, [_word_of(field, where) for field in fields[4:]])
+
+
+def _word_of(field: str, where: Where) -> Word:
+    parts = field.split("\x1f")
+    if len(parts) < 2:
+        raise ValueError("a word of no pieces")
+    last = len(where.text)
+    pieces: list[str | Var] = []
+    for part in parts[1:]:
+        kind, value = part[:1], part[1:]
+        if kind == "v":
+            col, _, name = value.partition(",")
+            if not (name.isascii() and name.isidentifier()):
+                raise ValueError("not a variable name")
+            pieces.append(Var(name, where.at(_number(col, last))))
+        elif kind in ("b", "q"):
+            piece = value.encode("ascii").decode("unicode_escape") if "\\" in value else value
+            pieces.append(Quoted(piece) if kind == "q" else piece)
+        else:
+            raise ValueError("not a piece")
+    return Word(tuple(pieces), where.at(_number(parts[0], last)))
+
+
+def _number(text: str, largest: int) -> int:
+    """A line or column: 1 to largest."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= largest:
+        raise ValueError("not a line or column")
+    return int(text)
 
 
 _SPECIAL = frozenset(" \t\r\n'$#\\")

@@ -2,7 +2,7 @@
 opened safely, and the parsed namespace files kept in it (CACHE/newns/parsed); the work
 directories beside them are workdirs.py's.
 
-An entry is what lark made of a text (stored.py's form) after a hash of it, named by a
+An entry is what lark made of a text (nsfile.py's form) after a hash of it, named by a
 hash of newns's version, its grammar and the text: a run of an unchanged file reads it
 instead of importing lark, and a changed file is another name. An entry whose hash is
 wrong (damaged) is read as no entry, and replaced. The directory is made 0700 and used
