@@ -6,12 +6,13 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from .scratch import Scratch
-from .timing import Measure, Settings, check, paired, peak_memory, timed
+from .timing import Measure, Settings, check, paired, peak_memory, spawn, timed
 from .tools import Skip, need, pyenv, script_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,6 +226,31 @@ def nsfile_100k_vs_10k(ctx: Context) -> Samples:
     return paired(big, small, few)
 
 
+# -- a file's first run and its next ----------------------------------------------
+
+
+def first_vs_repeated(ctx: Context) -> Samples:
+    """A run of a 10-bind file whose text is new each time (lark reads it) against a run of
+    the same file unchanged (read back from the cache of parsed files)."""
+    lines = [f"bind {s} {d}" for s, d in ctx.scratch.bind_pairs(10)]
+    new, same = ctx.scratch.path("first.ns"), ctx.scratch.write("repeated.ns", lines)
+
+    def first() -> list[float]:
+        with open(new, "w") as f:
+            f.write("".join(line + "\n" for line in [f"# {time.time_ns()}", *lines]))  # a text never read before
+        return [spawn([ctx.newns, "-f", new, "true"], ctx.env)]
+
+    first()
+    return paired(first, timed([ctx.newns, "-f", same, "true"], ctx.env), ctx.settings)
+
+
+def repeated_vs_empty(ctx: Context) -> Samples:
+    """A run of the unchanged 10-bind file against a run of an empty file."""
+    same = ctx.scratch.write("repeated.ns", [f"bind {s} {d}" for s, d in ctx.scratch.bind_pairs(10)])
+    newns = timed([ctx.newns, "-f", same, "true"], ctx.env)
+    return paired(newns, timed([ctx.newns, "-f", ctx.scratch.empty_file, "true"], ctx.env), ctx.settings)
+
+
 def _json(argv: list[str], env: dict[str, str]) -> Measure:
     """A Measure of a bench.inner run: the samples it prints."""
     return lambda: json.loads(check(argv, env))
@@ -246,5 +272,7 @@ ROWS = [
     Row("walk-union", "native", "ms", walk_union),
     Row("walk-union-fuse", "fuse-overlayfs", "ms", walk_union_vs_fuse),
     Row("nsfile-100k", "10k lines", "ms", nsfile_100k_vs_10k),
+    Row("run-first", "repeated run", "ms", first_vs_repeated),
+    Row("run-repeated", "empty file", "ms", repeated_vs_empty),
     *(Row(f"rss-{n}-bwrap", "bwrap", "MB", partial(peak_rss_vs_bwrap, n)) for n in (10, 1000)),
 ]

@@ -258,6 +258,11 @@ def snapshot(path: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(path)): None if p.is_dir() else p.read_bytes() for p in sorted(path.rglob("*"))}
 
 
+def outside_cache(home: Path) -> dict[str, bytes | None]:
+    """A home's snapshot but its .cache, where newns keeps what it parsed."""
+    return {k: v for k, v in snapshot(home).items() if k != ".cache" and not k.startswith(".cache/")}
+
+
 def small_root(tree: Tree, name: str) -> Path:
     """A root tree holding dash as /bin/sh and the libraries it loads, owned by the caller."""
     root = tree / name

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import newns
+from helpers import NEWNS
 
 PACKAGE = Path(newns.__file__).parent
-CORE = {"diagnostics", "record", "ops", "nsfile", "loader", "interp", "unions", "table", "plan", "labels", "explain",
-        "nsdump", "mountinfo", "world"}
+CORE = {"diagnostics", "record", "ops", "nsfile", "syntax", "packages", "loader", "interp", "unions", "table", "plan",
+        "labels", "explain", "nsdump", "mountinfo", "world"}
 """The pure core: it makes no system call, and imports nothing of linux/."""
 
 
@@ -83,6 +85,32 @@ def test_the_interpreter_loads_without_ctypes_or_typing():
     code = "import sys, newns.interp, newns.loader; print(sorted({'ctypes', 'typing'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == "[]\n"
+
+
+SLOW = {"typing", "re", "enum", "dataclasses", "click", "hashlib", "lark"}
+"""What a plain run never imports: each costs every start of newns (lark, only where a file
+must be parsed)."""
+
+
+def imported(args: list[str], home: Path) -> set[str]:
+    """The modules a real run of newns imports."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPROFILEIMPORTTIME": "1"}
+    result = subprocess.run([NEWNS, *args], env=env, cwd=home, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_a_plain_run_imports_lark_only_to_parse_a_file_and_only_what_its_lines_use(tmp_path):
+    (tmp_path / "a").mkdir()
+    ns = tmp_path / "test.ns"
+    ns.write_text(f"bind {tmp_path}/a {tmp_path}/a\n")
+    first = imported(["-f", str(ns), "true"], tmp_path)
+    assert "lark" in first and "newns.syntax" in first
+    again = imported(["-f", str(ns), "true"], tmp_path)
+    assert again & SLOW == set()
+    unused = {"newns.syntax", "newns.packages", "newns.options", "newns.linux.sshfs", "newns.linux.posted", "newns.linux.workdirs",
+              "newns.explain", "newns.nsdump"}
+    assert again & unused == set()
 
 
 def test_what_runs_inside_the_namespace_imports_nothing_late():

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import HANG, NEWNS, Tree, mount_table, needs_root, snapshot, spawn, tree_env
+from helpers import HANG, NEWNS, Tree, mount_table, needs_root, outside_cache, snapshot, spawn, tree_env
 
 SOAK_RUNS = int(os.environ.get("NEWNS_SOAK_RUNS", "200"))
 """Runs in a row, per caller."""
@@ -185,13 +185,8 @@ def tmp_leftovers(before: set[str]) -> set[str]:
     }
 
 
-def outside_cache(tree: Tree) -> dict[str, bytes | None]:
-    return {k: v for k, v in snapshot(tree.base).items() if k != ".cache" and not k.startswith(".cache/")}
-
-
 def no_work_dirs(tree: Tree) -> None:
-    cache = tree / ".cache" / "newns"
-    assert not cache.exists() or os.listdir(cache) == [], os.listdir(cache)
+    assert stale_work_dirs(tree) == []
 
 
 def soak_tree(tree: Tree) -> Path:
@@ -201,21 +196,21 @@ def soak_tree(tree: Tree) -> Path:
 
 def test_hundreds_of_runs_in_a_row_leave_nothing(tree):
     ns = soak_tree(tree)
-    before_files, before_tmp, before_mounts = outside_cache(tree), set(os.listdir("/tmp")), mount_table()
+    before_files, before_tmp, before_mounts = outside_cache(tree.base), set(os.listdir("/tmp")), mount_table()
     with subreaper():
         for i in range(SOAK_RUNS):
             result = tree.newns("-f", str(ns), "sh", "-c", SOAK_SCRIPT, timeout=HANG)
             assert (result.returncode, result.stdout, result.stderr) == (0, SOAK_OUT, ""), f"run {i}: {result}"
         assert children() == [], "a process newns started outlived it, or was never reaped"
     assert mount_table() == before_mounts
-    assert outside_cache(tree) == before_files
+    assert outside_cache(tree.base) == before_files
     no_work_dirs(tree)
     assert tmp_leftovers(before_tmp) == set()
 
 
 def test_tens_of_runs_at_once_leave_nothing(tree):
     ns = soak_tree(tree)
-    before_files, before_tmp, before_mounts = outside_cache(tree), set(os.listdir("/tmp")), mount_table()
+    before_files, before_tmp, before_mounts = outside_cache(tree.base), set(os.listdir("/tmp")), mount_table()
     with subreaper():
         for round in range(3):
             runs = [spawn(tree, [NEWNS, "-f", str(ns), "sh", "-c", SOAK_SCRIPT]) for _ in range(CONCURRENT)]
@@ -224,7 +219,7 @@ def test_tens_of_runs_at_once_leave_nothing(tree):
             for i, ((out, err), code) in enumerate(results):
                 assert (code, out, err) == (0, SOAK_OUT, ""), f"round {round}, run {i}"
     assert mount_table() == before_mounts
-    assert outside_cache(tree) == before_files
+    assert outside_cache(tree.base) == before_files
     no_work_dirs(tree)
     assert tmp_leftovers(before_tmp) == set()
 
@@ -241,8 +236,9 @@ def big_union(tree: Tree) -> Path:
 
 
 def stale_work_dirs(tree: Tree) -> list[str]:
+    """The run directories in the cache (beside them: parsed, the parsed files)."""
     cache = tree / ".cache" / "newns"
-    return sorted(os.listdir(cache)) if cache.exists() else []
+    return sorted(name for name in os.listdir(cache) if name != "parsed") if cache.exists() else []
 
 
 def test_killed_at_random_moments_while_building_a_large_union(tree):
@@ -251,7 +247,7 @@ def test_killed_at_random_moments_while_building_a_large_union(tree):
     table and files stay as they were, and the next run removes the work directories the killed
     ones left."""
     ns = big_union(tree)
-    before_files, before_mounts = outside_cache(tree), mount_table()
+    before_files, before_mounts = outside_cache(tree.base), mount_table()
     rng = random.Random(20240601)
     with subreaper():
         started = time.monotonic()
@@ -273,14 +269,14 @@ def test_killed_at_random_moments_while_building_a_large_union(tree):
         run.communicate(timeout=HANG)
         reap_all()
     assert mount_table() == before_mounts
-    assert outside_cache(tree) == before_files
+    assert outside_cache(tree.base) == before_files
     stale = stale_work_dirs(tree)
     assert stale, "the run killed while its command ran left no work directory: nothing to clean"
     assert all(re.fullmatch(r"run-[0-9a-f]{8}", name) for name in stale), stale
     result = tree.newns("-f", str(ns), "true", timeout=HANG)
     assert result.returncode == 0, result.stderr
     assert stale_work_dirs(tree) == []
-    assert outside_cache(tree) == before_files
+    assert outside_cache(tree.base) == before_files
 
 
 def child_of(pid: int) -> int | None:

@@ -1,222 +1,82 @@
-"""grammar.lark is the reference for the syntax: newns's scanner (nsfile) must read every
-line as lark's own parser of grammar.lark does: the same operation, flags, words and
-pieces (with their columns) from a line lark accepts, and a refusal of a line it refuses."""
-from pathlib import Path
+"""grammar.lark is what reads namespace files: lark's parser of it, with syntax.Operations.
+Held here: the grammar and ops.py agree on every command's flags, argument counts and
+escapes, the Transformer has one method a rule, and quote writes words the grammar
+reads back as the same text."""
+import string
 
 import lark
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newns import nsfile
-from newns.diagnostics import NewnsError, Where
-from newns.ops import COMMANDS, Quoted, Var
-
-GRAMMAR = Path(nsfile.__file__).with_name("grammar.lark")
-
-SCANNED_TERMINALS = {
-    "BARE": "[^ \t\r\n'$]+",
-    "NODASH": "[^ \t\r\n'$\\-][^ \t\r\n'$]*",
-    "DASHBARE": "-[^ \t\r\n'$]*",
-    "DASH": "-(?=[ \t\r\n])",
-    "DASHDASH": "--(?=[ \t\r\n])",
-    "UNION_FLAGS": "-[abcCqr]+(?=[ \t\r\n])",
-    "QUIET_FLAGS": "-q+(?=[ \t\r\n])",
-    "ENV_FLAGS": "-[ab]+(?=[ \t\r\n])",
-    "QUOTED": "'([^'\n]|'')*'",
-    "ESCAPED": "\\$'([^'\\\\\n]|\\\\([\\\\'abefnrtv]|x[0-9A-Fa-f]{2}))*'",
-    "VAR": "\\$(\\{[A-Za-z_][A-Za-z0-9_]*\\}|[A-Za-z_][A-Za-z0-9_]*)",
-    "COMMENT": "#[^\n]*",
-    "_SEP": "[ \t\r]+",
-    "_EOL": "[ \t\r]*\n",
-}
-"""The terminals the scanner follows: a change to grammar.lark must change both."""
-KEYWORDS = {"bind", "mount", "unmount", "clear", "cd", ".", "allow", "import", "hostname", "user", "setenv", "unsetenv"}
+from newns import GRAMMAR
+from newns.nsfile import parse, quote
+from newns.ops import COMMANDS, ESCAPES, Quoted
+from newns.syntax import Operations
 
 
-@pytest.fixture(scope="module")
-def lark_parser():
-    return lark.Lark(GRAMMAR.read_text(), parser="lalr")
+def read(line):
+    ops, problems = parse(line + "\n", "f.ns")
+    return ops, [p.message for p in problems]
 
 
-def test_the_scanner_follows_the_terminals_of_grammar_lark(lark_parser):
-    named = {t.name: t.pattern.to_regexp() for t in lark_parser.terminals if t.pattern.type == "re"}
-    keywords = {t.pattern.value for t in lark_parser.terminals if t.pattern.type == "str"}
-    assert named == SCANNED_TERMINALS
-    assert keywords == KEYWORDS == set(COMMANDS)
+def test_the_transformer_has_one_method_a_rule():
+    parser = lark.Lark(open(GRAMMAR).read(), parser="lalr", start="line")
+    rules = {str(rule.origin.name) for rule in parser.rules if not str(rule.origin.name).startswith("_")}
+    methods = {name for name in vars(Operations) if not name.startswith("_")}
+    assert methods == rules
 
 
-def piece_view(kind: str, text: str, col: int) -> tuple:
-    return (kind, text, col) if kind == "var" else (kind, text)
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_command_takes_its_own_flags_and_no_other(name):
+    command = COMMANDS[name]
+    args = " ".join(["x"] * min(len(shape) for shape in command.shapes if shape) if any(command.shapes) else [])
+    for letter in string.ascii_letters + string.digits:
+        ops, problems = read(f"{name} -{letter} {args}".rstrip())
+        if letter in command.letters:
+            assert problems == [] and ops[0].flags == letter, (name, letter, problems)
+        else:
+            assert problems == [f"{name}: unknown flag -{letter}: {name} takes "
+                                f"{' '.join('-' + f for f in command.letters) or 'no flags'}"], (name, letter)
 
 
-class Operations(lark.Transformer):
-    """lark's tree of a line to the view scanner_view gives of an operation."""
-
-    def __init__(self, line: str) -> None:
-        super().__init__()
-        self.line = line
-
-    def _pieces(self, tokens):
-        pieces = []
-        for token in tokens:
-            text = str(token)
-            if token.type == "QUOTED":
-                pieces.append(piece_view("quoted", text[1:-1].replace("''", "'"), 0))
-            elif token.type == "ESCAPED":
-                pieces.append(piece_view("quoted", nsfile._escaped(text, 0, len(text), Where("f", 1, 1, text))[0], 0))
-            elif token.type == "VAR":
-                pieces.append(piece_view("var", text.strip("${}"), token.column))
-            else:
-                pieces.append(piece_view("bare", text, 0))
-        return (tokens[0].column, tuple(pieces))
-
-    def word(self, tokens):
-        return self._pieces(tokens)
-
-    first = word
-
-    def _command(self, name, children):
-        flags = ""
-        words = []
-        for child in children:
-            if isinstance(child, lark.Token) and child.type.endswith("FLAGS"):
-                flags += "".join(c for c in child[1:] if c not in flags)
-            elif isinstance(child, tuple):
-                words.append(child)
-        command = COMMANDS[name]
-        longest = max(len(shape) for shape in command.shapes)
-        rest = [(command.rest, word) for word in words[longest:]] if command.rest else []
-        shape = next((shape for shape in command.shapes if len(shape) == len(words) - len(rest)), ())
-        return (name, flags, tuple(zip(shape, words)) + tuple(rest))
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_command_takes_the_argument_counts_of_its_shapes(name):
+    command = COMMANDS[name]
+    counts = {len(shape) for shape in command.shapes}
+    for count in range(5):
+        ops, problems = read(" ".join([name] + ["x"] * count))
+        if count in counts or (command.rest and count > max(counts)):
+            assert problems == [] and len(ops[0].arguments()) == count, (name, count, problems)
+        else:
+            assert problems and "arguments to" in problems[0], (name, count, problems)
 
 
-for _name in COMMANDS:  # each rule of grammar.lark, by its command's name ("." is the rule include)
-    setattr(Operations, "include" if _name == "." else _name, lambda self, children, _name=_name: self._command(_name, children))
+def test_the_escapes_are_the_grammars():
+    for char in string.printable.strip() + " ":
+        ops, problems = read(f"bind $'\\{char}{'41' if char == 'x' else ''}' /b")
+        assert (problems == []) == (char in ESCAPES or char == "x"), char
+        if char in ESCAPES:
+            assert ops[0].new.pieces == (Quoted(ESCAPES[char].decode()),)
 
 
-def lark_view(parser, line):
-    """The operation lark reads in a line, None for a blank or comment line, 'refused'."""
-    try:
-        tree = parser.parse(line + "\n")
-    except lark.exceptions.UnexpectedInput:
-        return "refused"
-    (line_tree,) = tree.children
-    commands = [c for c in line_tree.children if isinstance(c, lark.Tree)]
-    if not commands:
-        return None
-    return Operations(line).transform(commands[0]).children[0]
+def test_import_takes_no_r():
+    assert read("import -r host /x")[1] == ["import: unknown flag -r: import takes -a -b -c -C -q"]
 
 
-def scanner_view(line):
-    try:
-        ops, problems = nsfile.parse(line, "f")
-    except NewnsError:
-        return "refused"
-    if problems:
-        return "refused"
-    if not ops:
-        return None
+def test_every_problem_of_a_file_is_reported_each_at_its_line():
+    ops, problems = parse("bnid /a\nbind /a /b\nbind 'x\nbind -z /a /b\ncd\n", "f.ns")
+    assert [(p.where.line, p.where.col) for p in problems] == [(1, 1), (3, 6), (4, 7), (5, 1)]
+    assert [op.name for op in ops] == ["bind"]
+
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from("\udcff\udcc3 '$#\\-\n\r\t\0"), max_size=20)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(texts)
+def test_quote_writes_a_word_the_grammar_reads_back(text):
+    ops, problems = parse(f"bind {quote(text)} /b\n", "f.ns")
+    assert problems == []
     (op,) = ops
-
-    def pieces(word):
-        return tuple(
-            piece_view("var", p.name, p.where.col) if isinstance(p, Var)
-            else piece_view("quoted" if isinstance(p, Quoted) else "bare", str(p), 0)
-            for p in word.pieces
-        )
-
-    rest = list(getattr(op, op.rest)) if op.rest else []
-    shape = next(shape for shape in op.shapes if all((getattr(op, f) is not None) for f in shape)
-                 and len(shape) == len(op.arguments()) - len(rest))
-    fields = [(f, getattr(op, f)) for f in shape] + [(op.rest, word) for word in rest]
-    return (op.name, op.flags, tuple((f, (word.where.col, pieces(word))) for f, word in fields))
-
-
-ALPHABET = st.sampled_from(
-    list("ab/-#$'{}_ \t\r.1\x0b\0é\\")
-    + ["bind", "mount", "unmount", "clear", "cd", ". ", "allow", "import", "hostname", "user", "setenv", "unsetenv", "bnid", "$x", "${y}", "${", "''", "'''", "#c",
-       "'q r'", "$1", "}", "$'", "\\x4", "\\x4f", "\\n", "\\q", " -a", " -bc", " -q", " -x", " --", " - ", " -", "-'x'"]
-)
-
-
-@settings(max_examples=6000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ALPHABET, max_size=16).map("".join))
-def test_scanner_reads_lines_as_lark_does(lark_parser, line):
-    assert scanner_view(line) == lark_view(lark_parser, line), repr(line)
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "bind -a $home/x '#c'/y",
-        "  # comment",
-        "",
-        "mount -c #tmpfs /tmp",
-        "mount -c #tmpfs /tmp size=1m",
-        "bind 'open",
-        "bind 'a''",
-        "bind 'a''b''",
-        "bind $ x",
-        "bind ${x y",
-        "bind'x' y",
-        "bind a$b${c}'d''e' \t\r",
-        "'bind' x",
-        "bind $'a\\nb' $'\\x41\\e'",
-        "bind $'open",
-        "bind $'bad\\q'",
-        "bind $'\\'' x",
-        "bind -a -c -- -x /b",
-        "bind - /b",
-        "bind -x /a",
-        "bind -a'x' /b",
-        "bind /a -x",
-        "bind -ab /a /b",
-        "unmount /b",
-        "unmount -q /a /b",
-        "clear",
-        "clear -q --",
-        "cd /x",
-        ". -q inc.ns",
-        "allow setuid",
-        "allow -q setuid",
-        "clear net",
-        "clear -q env HOME PATH $X",
-        "clear -- -x",
-        "clear -q -- env",
-        "import host /n/remote",
-        "import -a me@host /remote /n/x",
-        "import -- -host /x",
-        "import host",
-        "hostname box",
-        "hostname -x",
-        "user 0",
-        "user 1000 100",
-        "user 1 2 3",
-        "setenv -b PATH $GOS/bin",
-        "setenv -ab X y",
-        "setenv -q X y",
-        "setenv X -a",
-        "setenv -- -X y",
-        "unsetenv X",
-        "unsetenv X Y",
-        "bind /a /b # note",
-        "bind /a",
-        "bnid /a /b",
-        "chdev -r Ms",
-    ],
-)
-def test_scanner_reads_examples_as_lark_does(lark_parser, line):
-    assert scanner_view(line) == lark_view(lark_parser, line)
-
-
-@pytest.mark.parametrize(
-    "line, col",
-    [("bind 'open", 6), ("bind 'a''b''", 12), ("bind $ x", 6), ("bind ${x y", 6), ("bind $'bad\\q'", 6), ("bind'x' y", 5)],
-)
-def test_the_scanner_fails_where_lark_does_on_a_broken_word(lark_parser, line, col):
-    with pytest.raises(lark.exceptions.UnexpectedInput) as refused:
-        lark_parser.parse(line + "\n")
-    assert refused.value.column == col
-    _, problems = nsfile.parse(line, "f")
-    assert [p.where.col for p in problems] == [col]
+    assert op.flags == "" and "".join(op.new.pieces) == text

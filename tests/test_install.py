@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import uuid
 from pathlib import Path
 
@@ -66,14 +67,55 @@ def test_the_fast_subset_runs_as_the_readme_says():
     assert " passed" in summary and "failed" not in summary and "deselected" in summary, summary
 
 
-def test_the_launcher_without_click_says_what_to_install(home):
-    if subprocess.run(["/usr/bin/python3", "-c", "import click"], capture_output=True).returncode == 0:
-        pytest.skip("the system's Python has click: nothing to report")
+def system_has(*modules: str) -> bool:
+    """Whether the launcher's Python finds these modules, where site looks."""
+    code = "import site, sys; site.main(); " + "; ".join(f"import {m}" for m in modules)
+    return subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", code], capture_output=True).returncode == 0
+
+
+FIRST_COMMANDS = {
+    "--help": (0, "Usage: newns [OPTIONS]"),
+    "-h": (0, "Usage: newns [OPTIONS]"),
+    "--version": (0, "newns, version "),
+    "--chek": (2, "No such option: --chek"),
+    "-f": (2, "Option '-f' requires an argument"),
+}
+
+
+@pytest.mark.parametrize("option", list(FIRST_COMMANDS))
+def test_the_launchers_first_commands_on_a_fresh_clone(home, option):
+    if not system_has("click"):
+        pytest.skip("the system's Python has no click (apt install python3-click)")
     checkout = clone(home)
-    result = home.caller.run([str(checkout / "newns"), "--check", "-f", "namespaces/demo"], cwd=checkout,
-                             env={"PATH": PLAIN_PATH})
-    assert result.returncode == 125
-    assert "python3-click" in result.stderr and "Traceback" not in result.stderr
+    result = home.caller.run(["./newns", option], cwd=checkout, env={"PATH": PLAIN_PATH})
+    code, said = FIRST_COMMANDS[option]
+    assert result.returncode == code, result
+    assert said in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_launcher_without_lark_or_click_says_what_to_install(home):
+    if system_has("lark") and system_has("click"):
+        pytest.skip("the system's Python has lark and click: nothing to report")
+    checkout = clone(home)
+    ns = home.ns("bind $HOME $HOME\n")
+    for args in (["--check", "-f", "namespaces/demo"], ["-f", str(ns), "true"]):
+        result = home.caller.run([str(checkout / "newns"), *args], cwd=checkout, env={"PATH": PLAIN_PATH})
+        assert result.returncode == 125
+        assert len(result.stderr.splitlines()) == 1 and "apt install python3-lark python3-click" in result.stderr
+
+
+@pytest.mark.parametrize("package", ["lark", "click"])
+def test_a_missing_package_is_one_line_saying_how_to_get_it(home, package):
+    """Python finds no package that sys.modules holds as None: as if it were not installed."""
+    ns = home.ns("bind $HOME $HOME\n")
+    code = f"import sys; sys.modules['{package}'] = None; from newns.entry import main; main()"
+    args = ["--check", "-f", str(ns)] if package == "click" else ["-f", str(ns), "true"]
+    result = home.caller.run([sys.executable, "-S", "-c", code, *args], cwd=home.base,
+                             env={"PATH": PLAIN_PATH, "PYTHONPATH": sysconfig.get_paths()["purelib"]})
+    assert (result.returncode, result.stdout) == (125, "")
+    assert result.stderr == (f"newns: the Python package {package} is missing: apt install python3-lark python3-click, "
+                             "or install newns with them (pipx install .)\n")
 
 
 def test_pipx_install_with_manual_pages_and_completion(home):

@@ -1,12 +1,12 @@
-"""The newns command. A plain run (-f FILE, -d, -a, the command) is read here, with
-nothing but the standard library: newns's own start-up is the cost of every call. Every
-other option goes to click, in options.py."""
+"""The newns command. A plain run (-f FILE, -d, -a, the command) is read here, without
+click: newns's own start-up is the cost of every call. Every other option goes to click,
+in options.py."""
 from __future__ import annotations
 
 import os
 import sys
 
-from .diagnostics import EXIT_FAILURE, error, fail
+from .diagnostics import EXIT_FAILURE, NewnsError, error, fail
 from .linux import libc, process
 
 TYPE_CHECKING = False
@@ -35,23 +35,9 @@ def plain_run(args: list[str]) -> tuple[str | None, bool, bool, list[str]] | Non
 
 
 def _options() -> Callable[..., None]:
-    """The click command of the modes. Started without site (the launcher in a checkout
-    runs python -I -S, for speed), newns looks for click where site would."""
-    try:
-        from .options import newns
-    except ModuleNotFoundError as missing:
-        if missing.name != "click" or "site" in sys.modules:
-            raise
-        import site
+    """The click command of the modes (click is imported with it)."""
+    from .options import newns
 
-        site.main()
-        try:
-            from .options import newns
-        except ModuleNotFoundError:
-            fail([error(
-                "the options but -f, -d and -a need the Python package click: apt install python3-click, "
-                "or install newns (pipx install .)"
-            )])
     return newns
 
 
@@ -67,7 +53,13 @@ def main() -> None:
         sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]  # paths are bytes: print them back as they came
     plain = None if "_NEWNS_COMPLETE" in os.environ else plain_run(sys.argv[1:])
     if plain is None:
-        _options()(prog_name="newns", obj=signals)
+        from .packages import needed
+
+        try:
+            options = needed(_options)
+        except NewnsError as missing:
+            fail(missing.diagnostics)
+        options(prog_name="newns", obj=signals)
         return
     from . import modes
 

@@ -14,7 +14,7 @@ import os.path
 from .diagnostics import (
     MAX_PROBLEMS, Diagnostic, NewnsError, TooManyProblems, UnsetVariable, Where, note, warning,
 )
-from .nsfile import NAME_FIRST, NAME_REST, quote
+from .nsfile import quote
 from .ops import (
     Allow, Bind, Cd, Clear, Hostname, Import, Mount, Op, Setenv, Unmount, Unset, Unsetenv, User, Var, Word, expand,
 )
@@ -401,7 +401,7 @@ class Interpreter:
 
     def _variable(self, word: Word, command: str) -> str:
         name = self.expand(word)
-        if not (name[:1] in NAME_FIRST and set(name) <= NAME_REST):
+        if not (name.isascii() and name.isidentifier()):
             raise NewnsError(
                 f"{command}: {name!r} is not a variable name: letters, digits and _, not starting with a digit",
                 word.where,

@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from collections.abc import Mapping
 
+    from .nsfile import Cache
     from .world import World
 
 MAX_DEPTH = 64
@@ -27,11 +28,13 @@ class _Stop(Exception):
 
 
 class Loader:
-    """Reads a file and its includes (an include is found next to the file naming it)."""
+    """Reads a file and its includes (an include is found next to the file naming it), through
+    cache when given one."""
 
-    def __init__(self, world: World, env: Mapping[str, str]) -> None:
+    def __init__(self, world: World, env: Mapping[str, str], cache: Cache | None = None) -> None:
         self.world = world
         self.env = env
+        self.cache = cache
         self.problems: list[Diagnostic] = []
         self.notes: list[Diagnostic] = []  # what -d tells: -q includes skipped
         self.read = 0
@@ -55,7 +58,7 @@ class Loader:
         return out
 
     def _read(self, path: str, text: str, stack: list[str], out: list[Op]) -> None:
-        ops, problems = nsfile.parse(text, path)
+        ops, problems = nsfile.parse(text, path, self.cache)
         self.problems += problems
         if len(self.problems) >= MAX_PROBLEMS:
             if not isinstance(self.problems[-1], TooManyProblems):

@@ -7,7 +7,7 @@ import os
 import sys
 
 from .diagnostics import EXIT_FAILURE, Diagnostic, Error, NewnsError, Note, failure, printable, report
-from .linux import libc, namespaces, process, world
+from .linux import cache, libc, namespaces, process, world
 from .loader import Loader
 from .ops import Import
 from .interp import Interpreter
@@ -47,10 +47,14 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
     and they are left out of its walks after (gc.freeze). A 100,000-line file is
     read in two thirds of the time."""
     host = world.Host()
-    loader = Loader(host, env)
+    parsed = cache.ParsedFiles(env)
+    loader = Loader(host, env, parsed)
     gc.disable()
     try:
-        ops = loader.load(nsfile) if nsfile is not None else []
+        try:
+            ops = loader.load(nsfile) if nsfile is not None else []
+        finally:
+            parsed.close()
         try:
             first = Interpreter(env, cwd, host).plan(ops)
         except NewnsError as failed:
@@ -277,8 +281,12 @@ def attach(
     env["PWD"] = cwd
     if nsfile is not None:
         host = world.Host()
-        loader = Loader(host, env)
-        file_ops = loader.load(nsfile)
+        parsed = cache.ParsedFiles(env)
+        try:
+            loader = Loader(host, env, parsed)
+            file_ops = loader.load(nsfile)
+        finally:
+            parsed.close()
         if loader.problems:
             raise NewnsError.of(loader.problems)
         # sshfs for import lines runs in this process's namespaces, not the joined ones

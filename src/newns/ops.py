@@ -2,8 +2,8 @@
 known of it but its meaning (which the interpreter gives): its name, flag letters, the
 shapes its arguments may take, and their fields.
 
-To add a line type: a class here (and in COMMANDS), its rule in grammar.lark, its
-handler in interp.Interpreter.handlers, its line in newns(5).
+To add a line type: a class here (and in COMMANDS), its rule in grammar.lark and its
+method in syntax.Operations, its handler in interp.Interpreter.handlers, its line in newns(5).
 """
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ class Quoted(str):
     """Text that was quoted in the file: never a flag or a comment."""
 
     __slots__ = ()
+
+
+ESCAPES = {"\\": b"\\", "'": b"'", "a": b"\a", "b": b"\b", "e": b"\x1b", "f": b"\f", "n": b"\n", "r": b"\r", "t": b"\t", "v": b"\v"}
+"""The escapes of $'...' (grammar.lark's ESCAPED) and the bytes they stand for; \\xHH stands
+for the byte HH."""
 
 
 class Var(Record):
@@ -73,6 +78,18 @@ class Op(Record):
         words = [cls.name] + ([f"[-{cls.letters}]"] if cls.letters else [])
         words += [f if all(f in shape for shape in cls.shapes) else f"[{f}]" for f in longest]
         return " ".join(words + ([f"[{cls.rest} ...]"] if cls.rest else []))
+
+    @classmethod
+    def of_words(cls, flags: str, where: Where, words: list[Word]) -> Op:
+        """The operation of these flags and words, each word the field of its place in the
+        shape of that many (words past the longest shape go to rest); ValueError when no
+        shape has that many."""
+        longest = max(cls.shapes, key=len)
+        args, rest = (words[: len(longest)], {cls.rest: tuple(words[len(longest) :])}) if cls.rest else (words, {})
+        for shape in cls.shapes:
+            if len(shape) == len(args):
+                return cls(flags, where, **dict(zip(shape, args)), **rest)
+        raise ValueError(f"{cls.name} takes no {len(words)} arguments")
 
     def arguments(self) -> list[Word]:
         """Its words, in the order the file gives them."""

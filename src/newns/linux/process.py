@@ -30,6 +30,7 @@ from ..diagnostics import (
 from ..plan import NEW_ROOT, Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
+from .cache import UnsafeCache, cache_dir
 from .door import Door, Refused
 from .world import find_executable
 
@@ -186,7 +187,7 @@ def on_own_terminal(uid: int) -> bool:
 
 
 def _work_area(run: Launch, plan: Plan) -> WorkArea:
-    from .workdirs import UnsafeCache, WorkArea, cache_dir  # only a union that creates in a real directory needs it
+    from .workdirs import WorkArea  # only a union that creates in a real directory needs it
 
     assert plan.work_dirs is not None
     try:

@@ -21,22 +21,7 @@ import fcntl
 import os
 import stat
 
-from .world import account
-
-DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def cache_dir(env: dict[str, str]) -> str:
-    """CACHE/newns; a relative XDG_CACHE_HOME (or HOME) is ignored, as the XDG specification says."""
-    cache = env.get("XDG_CACHE_HOME", "")
-    if not cache.startswith("/"):
-        home = env.get("HOME", "")
-        cache = os.path.join(home if home.startswith("/") else account()[1], ".cache")
-    return os.path.join(cache, "newns")
-
-
-class UnsafeCache(OSError):
-    """A cache directory that another user owns or can write to."""
+from .cache import DIR_FLAGS, open_own_dir
 
 
 class WorkArea:
@@ -44,7 +29,7 @@ class WorkArea:
 
     def __init__(self, path: str, uid: int) -> None:
         self.path = path
-        self.base = _open_own_dir(path, uid)
+        self.base = open_own_dir(path, uid)
         fcntl.flock(self.base, fcntl.LOCK_EX)  # no run is seen half made, without its lock
         try:
             self.stale = _remove_stale(self.base)
@@ -62,7 +47,7 @@ class WorkArea:
     def reopen(self, uid: int) -> int:
         """This run's directory as seen in the mount namespace newns is in now (overlayfs
         wants the work directory on the very mount of the member taking creations)."""
-        base = _open_own_dir(self.path, uid)
+        base = open_own_dir(self.path, uid)
         try:
             run = os.open(self.name, DIR_FLAGS, dir_fd=base)
         finally:
@@ -98,63 +83,6 @@ class WorkArea:
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
-
-
-def _open_own_dir(path: str, uid: int) -> int:
-    """Open path (to read), making what is missing (0700), one component at a time,
-    following only the symlinks _trusted_link allows; refuse it unless uid owns it and no
-    one else may write to it."""
-    fd = os.open("/", DIR_FLAGS)
-    parts = [p for p in path.split("/") if p]
-    links = 0
-    try:
-        while parts:
-            part = parts.pop(0)
-            try:
-                inner = os.open(part, DIR_FLAGS, dir_fd=fd)
-            except NotADirectoryError:
-                links += 1
-                if links > 40:
-                    raise OSError(errno.ELOOP, f"{path}: {os.strerror(errno.ELOOP)}") from None
-                target = _trusted_link(fd, part, uid, path)
-                parts = [p for p in target.split("/") if p] + parts
-                if target.startswith("/"):
-                    os.close(fd)
-                    fd = os.open("/", DIR_FLAGS)
-                continue
-            except FileNotFoundError:
-                try:
-                    os.mkdir(part, 0o700, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                inner = os.open(part, DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-        readable = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
-        os.close(fd)
-        fd = readable
-        st = os.fstat(fd)
-        if st.st_uid != uid or st.st_mode & 0o022:
-            owner = "another user owns it" if st.st_uid != uid else "others may write to it"
-            raise UnsafeCache(errno.EPERM, f"{path}: {owner}: set XDG_CACHE_HOME to a directory of your own")
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _trusted_link(fd: int, name: str, uid: int, path: str) -> str:
-    """The target of the symlink name in the directory open at fd, when only root or uid
-    could have put it there (the directory is theirs and no one else may write to it)."""
-    try:
-        target = os.readlink(name, dir_fd=fd)
-    except OSError:
-        raise OSError(errno.ENOTDIR, f"{path}: {name} is not a directory") from None
-    st = os.fstat(fd)
-    if st.st_uid not in (0, uid) or st.st_mode & 0o022:
-        raise UnsafeCache(errno.EPERM, f"{path}: the symlink {name} is in a directory others may write to: "
-                          "set XDG_CACHE_HOME to a directory of your own")
-    return target
 
 
 def _remove_stale(base: int) -> list[str]:
