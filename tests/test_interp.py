@@ -282,3 +282,24 @@ def test_an_unset_variable_is_reported_once_with_the_lines_that_use_it_again():
         "t.ns:1:6: $GOS is not set: export it before running newns, or write the path without it (and on lines 2, 3)",
         "t.ns:4:6: $NOPE is not set: export it before running newns, or write the path without it",
     ]
+
+
+@pytest.mark.parametrize("text, says", [
+    ("mount '#tmpfs' /t # private\n", "t.ns:1:19: comments go on their own line: a # after a command is a word"),
+    ("mount '#tmpfs' /t #private\n", "t.ns:1:19: comments go on their own line: a # after a command is a word"),
+    ('bind "a b" /t\n', "t.ns:1:12: too many arguments to bind: usage: bind [-abcCqr] new old: "
+                        "a namespace file quotes with ' (as rc does), not \""),
+    ("bind a /t\n", "t.ns:1:6: bind: /w/a: no such file or directory: a relative path is taken from the "
+                    "directory newns runs in, or the last cd"),
+], ids=["comment-after-mount", "comment-as-spec", "double-quotes", "relative"])
+def test_messages_that_say_what_was_meant(text, says):
+    ops, found = nsfile.parse(text, "t.ns")
+    if not found:
+        found = planned_problems(ops)
+    assert [d.shown(line_only=True) for d in found] == [says]
+
+
+def planned_problems(ops):
+    with pytest.raises(NewnsError) as raised:
+        Interpreter({"X": "/a"}, "/w", MadeUp(WORLD)).plan(ops)
+    return raised.value.diagnostics

@@ -325,3 +325,30 @@ def test_plan9s_namespace_ftp_pattern_runs(tree):
     assert (check.returncode, check.stdout) == (0, ""), check
     explained = tree.newns("--explain", "-f", str(ns)).stdout
     assert "overlay" not in explained, explained
+
+
+def test_a_missing_include_says_where_newns_looked(tree):
+    tree.make({"ns/x.ns": ". go\n"})
+    result = tree.newns("-f", "ns/x.ns", "true")
+    assert result.returncode == 125
+    assert f"ns/x.ns:1:3: . ns/go: No such file or directory (newns looked for {tree / 'ns/go'}, next to the file " \
+           "that includes it)" in result.stderr, result.stderr
+
+
+def test_check_warns_where_plan9_would_read_another_include(tree):
+    """newns reads an include next to the file that names it, from the caller's files; Plan 9
+    reads it in the namespace being built: through an earlier line's bind, relative to a cd."""
+    tree.make({"incA/x.ns": "", "incB/x.ns": "", "sub/x.ns": "", "x.ns": ""})
+    through = tree.ns("bind $T/incB $T/incA\n. $T/incA/x.ns\n")
+    check = tree.newns("--check", "-f", str(through))
+    assert check.returncode == 0, check
+    assert check.stdout == (
+        f"{through}:2:3: warning: . {tree}/incA/x.ns: newns read {tree}/incA/x.ns from the caller's files; "
+        f"Plan 9 reads it through what line 1 put on {tree}/incA\n"
+    ), check.stdout
+    after_cd = tree.ns("cd $T/sub\n. x.ns\n", "cd.ns")
+    check = tree.newns("--check", "-f", str(after_cd))
+    assert check.stdout == (
+        f"{after_cd}:2:3: warning: . x.ns: newns read {tree}/x.ns, next to the file that includes it; "
+        f"Plan 9 reads {tree}/sub/x.ns, after the cd of line 1\n"
+    ), check.stdout

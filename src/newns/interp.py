@@ -16,7 +16,8 @@ from .diagnostics import (
 )
 from .nsfile import quote
 from .ops import (
-    Allow, Bind, Cd, Clear, Hostname, Import, Mount, Op, Setenv, Unmount, Unset, Unsetenv, User, Var, Word, expand,
+    Allow, Bind, Cd, Clear, Hostname, Import, Include, Mount, Op, Setenv, Unmount, Unset, Unsetenv, User, Var, Word,
+    expand,
 )
 from .plan import NEW_ROOT, OLD_ROOT, Action, Detach, Devices, Import as Imported, NewFs, Plan, Release, Settings, slots_used
 from .table import Member, Target, is_under
@@ -121,6 +122,9 @@ class Interpreter:
         for index, op in enumerate(ops):
             if index in skipped:
                 continue
+            if isinstance(op, Include):  # its file's operations follow: read already
+                self._include(op, cwd_where)
+                continue
             action = Action(op.where, None, op.quiet, [], index)
             try:
                 if isinstance(op, Cd):
@@ -206,6 +210,31 @@ class Interpreter:
             raise AssertionError(f"no interpreter handler for {op!r}")
         handler(op, action)
 
+    def _include(self, op: Include, cd: Where | None) -> None:
+        """newns read the file next to the one that includes it, in the caller's namespace;
+        warn where Plan 9 would have read another: relative to a cd, or through a line's bind."""
+        try:
+            text = expand(op.path, self.given)
+        except Unset:
+            return
+        read = os.path.normpath(os.path.join(self.cwd, os.path.dirname(op.where.file), text))
+        if cd is not None and not text.startswith("/"):
+            self._warn(
+                f". {text}: newns read {read}, next to the file that includes it; Plan 9 reads "
+                f"{os.path.normpath(os.path.join(self.dir, text))}, after the cd of line {cd.line}",
+                op.path.where,
+            )
+            return
+        seen = os.path.normpath(OLD_ROOT + read) if self.unions.cleared else read
+        holder = self.unions.table.holder(seen)
+        where = self.unions.table[holder].where if holder is not None else None
+        if where is not None:
+            self._warn(
+                f". {text}: newns read {read} from the caller's files; Plan 9 reads it through what line "
+                f"{where.line} put on {self.unions.show(holder)}",  # type: ignore[arg-type]
+                op.path.where,
+            )
+
     def _allow(self, op: Allow, action: Action) -> None:
         what = self.expand(op.what)
         if what != "setuid":
@@ -279,6 +308,8 @@ class Interpreter:
         refused = sorted(set(op.flags) & set({"proc": "abc", "dev": "abcr"}.get(fstype, "")))
         if refused:
             raise NewnsError(f"mount: #{fstype} replaces a directory: no {', '.join('-' + f for f in refused)}", op.where)
+        if op.spec is not None and (op.spec.bare or "").startswith("#"):
+            raise NewnsError("comments go on their own line: a # after a command is a word", op.spec.where)
         spec = self.expand(op.spec) if op.spec is not None else None
         if spec and fstype in ("tmpfs", "dev"):
             _check_limits(spec, op)

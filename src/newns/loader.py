@@ -1,4 +1,7 @@
-"""A namespace file and the files it includes, read into one list of operations."""
+"""A namespace file and the files it includes, read into one list of operations.
+
+An include's operations follow the include's own (kept as a marker, for the interpreter
+to say where Plan 9 would have read another file)."""
 from __future__ import annotations
 
 import os.path
@@ -95,13 +98,15 @@ class Loader:
         try:
             text = self.world.read(name, pipe_allowed=False)
         except FileNotFoundError as e:
+            tried = "" if real == name else f" (newns looked for {real}, next to the file that includes it)"
             hint = "" if op.quiet else f": `. -q {quote(expand(op.path, self.env))}` includes it only where it exists"
-            raise NewnsError(f". {name}: {why(e)}{hint}", op.path.where, absent=True) from None
+            raise NewnsError(f". {name}: {why(e)}{tried}{hint}", op.path.where, absent=True) from None
         except (OSError, ValueError) as e:
             raise NewnsError(f". {name}: {why(e)}", op.path.where) from None
         self.read += len(text)
         if self.read > MAX_TOTAL:
             self._stop(f"the namespace file and its includes are too large: more than {MAX_TOTAL >> 20} MiB", op)
+        out.append(op)
         self._read(name, text, stack + [real], out)
 
     def _stop(self, message: str, op: Include) -> None:

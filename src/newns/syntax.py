@@ -189,11 +189,25 @@ class Reader:
         if extra == len(line):
             return NewnsError(f"too few arguments to {name}: usage: {command.usage()}", where.at(start + 1))
         if extra > stop:
-            word_end = self._bare_end(line, extra)
-            if line[extra] == "#" and (word_end == len(line) or self.sep.match(line, word_end)):
-                return NewnsError("comments go on their own line: a # after a command is a word", where.at(extra + 1))
-            return NewnsError(f"too many arguments to {name}: usage: {command.usage()}", where.at(extra + 1))
+            comment = self._comment(line, name_end, extra)
+            if comment is not None:
+                return NewnsError("comments go on their own line: a # after a command is a word", where.at(comment + 1))
+            hint = ": a namespace file quotes with ' (as rc does), not \"" if '"' in line[name_end:] else ""
+            return NewnsError(f"too many arguments to {name}: usage: {command.usage()}{hint}", where.at(extra + 1))
         return NewnsError(f"unexpected {char!r}", where.at(stop + 1))
+
+    def _comment(self, line: str, after: int, extra: int) -> int | None:
+        """Where a comment seems to start among the words of a line with too many of them: the
+        word at extra when it starts with #, else a bare # alone before it (mount's spec)."""
+        if line[extra] == "#":
+            return extra
+        at = self._after_separators(line, after)
+        while at < extra:
+            end = self._bare_end(line, at)
+            if line[at:end] == "#":
+                return at
+            at = self._after_separators(line, max(end, at + 1))
+        return None
 
     def _dollar(self, line: str, at: int) -> str:
         """Why the word at the $ at is no variable or $'...'."""

@@ -400,12 +400,16 @@ class Unions:
 
 
 def _quoting_hint(word: Word) -> str:
-    """For a path that is not there: a ~ or a \" the file meant as a shell would."""
+    """For a path that is not there: a ~ or a \" the file meant as a shell would, or a
+    relative path taken from where newns runs."""
     text = "".join(piece for piece in word.pieces if isinstance(piece, str) and not isinstance(piece, Quoted))
     if text.startswith("~"):
         return ": ~ is not special in a namespace file, write $home"
     if '"' in text:
         return ": a namespace file quotes with ' (as rc does), not \""
+    first = word.pieces[0]
+    if isinstance(first, str) and not first.startswith(("/", "#")):
+        return ": a relative path is taken from the directory newns runs in, or the last cd"
     return ""
 
 
