@@ -242,8 +242,7 @@ def spawn(tree: Tree, args: list[str], env: dict[str, str] | None = None, **kwar
 
 def ns_of(tree: Tree, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """newns --ns of the namespace newns builds with args (a file with no #proc: the command
-    is newns's own process), run from the caller's namespace, which #old names when the caller
-    replays it. (Run inside, newns --ns is that namespace itself: clear, bind '#old/' /.)"""
+    is newns's own process), run from the caller's namespace, where its lines are replayed."""
     shell = spawn(tree, [NEWNS, *args, "sh", "-c", "echo ready; read x"], env, stdin=subprocess.PIPE)
     try:
         assert shell.stdout.readline() == "ready\n", shell.stderr.read()

@@ -345,11 +345,18 @@ def test_ns_with_an_unreadable_working_directory_leaves_out_cd(tree):
     assert result.stdout and not any(line.startswith("cd ") for line in result.stdout.splitlines())
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-1", "1x"])
-def test_ns_of_something_that_is_not_a_process_is_a_usage_error(tree, value):
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_ns_of_something_that_is_neither_a_process_nor_a_name_is_a_usage_error(tree, value):
     result = tree.newns(f"--ns={value}")
     assert result.returncode == 2, result
     assert "Error:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "1x"])
+def test_ns_of_a_name_no_namespace_is_posted_as_fails(tree, value):
+    result = tree.newns(f"--ns={value}")
+    assert result.returncode == 125, result
+    assert result.stderr.startswith("newns: ") and "Traceback" not in result.stderr
 
 
 def test_the_command_of_a_union_ends_with_its_background_processes(tree):

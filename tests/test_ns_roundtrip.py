@@ -1,10 +1,10 @@
 """--ns reads back: the file newns --ns prints of a namespace, replayed by newns, builds the
 same mount table; run for real as root and rootless, and in-process on made-up tables.
 
-A namespace is dumped from outside (newns --ns PID, run in the caller's own
-namespace, which is what the dump's #old names when the caller replays it)
-and, where the namespace holds the installed newns, from inside (newns --ns
-self, replayed there). Two mount tables are the same when they have the same
+A namespace is dumped from outside (newns --ns PID) and, where the namespace
+holds the installed newns, from inside (newns --ns): both print the lines that
+build it from the namespace it was built from (the caller's), the same lines,
+which the caller replays. Two mount tables are the same when they have the same
 mounts, each compared by the mount points it is on from the root (which keeps
 which mount hides which), its type, whether it is read-only, and what it
 shows: for a filesystem the caller has mounted, its device and root; for a new
@@ -135,10 +135,17 @@ def reads_back(tree, args: list[str], env: dict[str, str] | None = None, cwd: Pa
         original = Path(f"/proc/{pid}/mountinfo").read_text()
         dump = tree.newns("--ns", str(pid))
     assert dump.returncode == 0, dump.stderr
-    assert "clear" in dump.stdout.splitlines(), dump.stdout
+    assert plan9s_form(dump.stdout.splitlines()), dump.stdout
     known = devices(mount_table())
     assert rows(replayed(tree, dump.stdout), known) == rows(original, known), dump.stdout
     return dump.stdout.splitlines()
+
+
+def plan9s_form(lines: list[str]) -> bool:
+    """Whether a dump says clear and #old only when its root is not the caller's."""
+    if "clear" not in lines:
+        return not any("#old" in line for line in lines)
+    return lines[0] == "clear" and lines[1] != "bind '#old/' /"
 
 
 def dumped(tree, text: str, **kwargs) -> list[str]:
@@ -149,12 +156,12 @@ def dumped(tree, text: str, **kwargs) -> list[str]:
 # -- the host's namespace ------------------------------------------------------------------
 
 
-def test_the_hosts_namespace_reads_back(tree):
+def test_the_initial_namespace_is_built_from_nothing_but_itself(tree):
+    if Path("/proc/1/mountinfo").read_text() != "\n".join(mount_table()) + "\n":
+        pytest.skip("the tests run outside the initial mount namespace")
     dump = tree.newns("--ns", "self")
     assert dump.returncode == 0, dump.stderr
-    assert dump.stdout.splitlines()[:2] == ["clear", "bind '#old/' /"]
-    known = devices(mount_table())
-    assert rows(replayed(tree, dump.stdout), known) == rows("\n".join(mount_table()), known)
+    assert dump.stdout.splitlines() == [f"cd {tree.base}"]
 
 
 # -- every shipped file --------------------------------------------------------------------
@@ -188,17 +195,15 @@ def test_every_shipped_namespace_reads_back(place, name):
     reads_back(place, ["-f", nsfile], env, checkout)
     if clears(NAMESPACES / name):
         return  # the installed newns, or what the dump needs, is out of the namespace's reach
-    script = (
-        f'{NEWNS} --ns self > "$T/inside.ns" && {NEWNS} -f "$T/inside.ns" -- {SH} -c "$SHOW" && '
-        f'echo -- && {SH} -c "$SHOW"'
-    )
+    script = f'{NEWNS} --ns > "$T/inside.ns" && {NEWNS} --ns $$ > "$T/outside.ns" && {SH} -c "$SHOW"'
     inside = place.caller.run(
         [NEWNS, "-f", nsfile, SH, "-c", script], cwd=checkout, env={**env, "T": str(place.base), "SHOW": SHOW}
     )
     assert inside.returncode == 0, inside.stderr
-    replay, table = inside.stdout.split("--\n")
-    known = devices(table.splitlines())
-    assert rows(replay, known) == rows(table, known)
+    dump = (place / "inside.ns").read_text()
+    assert dump == (place / "outside.ns").read_text()
+    known = devices(mount_table())
+    assert rows(replayed(place, dump), known) == rows(inside.stdout, known), dump
 
 
 # -- what a dump keeps -----------------------------------------------------------------------
@@ -240,6 +245,52 @@ def test_a_union_reads_back(tree):
     ]
 
 
+def test_inside_and_outside_print_plan9s_lines_from_the_callers_namespace(tree):
+    """No clear, no #old: the binds, mounts and unions the file made, as Plan 9's ns prints them."""
+    tree.make({"a/in-a": "", "b/": "", "m/": "", "t/in-t": "", "x/in-x": ""})
+    ns = tree.ns("bind $T/a $T/b\nmount -c '#tmpfs' $T/m size=1m\nbind -a $T/x $T/t\n")
+    owner = f",uid={tree.caller.uid},gid={tree.caller.gid}" if tree.caller.rootless else ""
+    expected = [
+        f"bind {tree / 'a'} {tree / 'b'}",
+        f"mount '#tmpfs' {tree / 'm'} size=1024k{owner}",
+        f"bind -a {tree / 'x'} {tree / 't'}",
+        f"cd {tree.base}",
+    ]
+    inside = tree.newns("-f", str(ns), SH, "-c", f"{NEWNS} --ns; echo --; {NEWNS} --ns $$")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.split("--\n") == ["\n".join(expected) + "\n"] * 2
+    assert reads_back(tree, ["-f", str(ns)]) == expected
+
+
+def test_a_namespace_with_its_own_proc_reads_back(tree):
+    tree.make({"a/in-a": "", "b/": ""})
+    lines = dumped(tree, "mount '#proc' /proc\nbind $T/a $T/b\n")
+    assert lines[:2] == ["mount '#proc' /proc", f"bind {tree / 'a'} {tree / 'b'}"]
+
+
+def test_ns_names_a_posted_namespace(tree):
+    tree.make({"a/in-a": "", "b/": ""})
+    name = f"t{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    posted = tree.newns("--post", name, "-f", str(tree.ns("bind $T/a $T/b\n")))
+    assert posted.returncode == 0, posted.stderr
+    try:
+        dump = tree.newns("--ns", name)
+    finally:
+        tree.newns("--unpost", name)
+    assert dump.returncode == 0, dump.stderr
+    assert f"bind {tree / 'a'} {tree / 'b'}" in dump.stdout.splitlines()
+    gone = tree.newns("--ns", name)
+    assert gone.returncode == 125 and f"newns: no namespace is posted as '{name}'" in gone.stderr
+
+
+def test_a_network_ipc_and_host_name_of_its_own_read_back(tree):
+    text = "clear net\nclear ipc\nhostname box\n"
+    inside = tree.newns("-f", str(tree.ns(text)), SH, "-c", f"{NEWNS} --ns")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.splitlines()[:3] == ["clear net", "clear ipc", "hostname box"]
+    assert dumped(tree, text)[:2] == ["clear net", "clear ipc"]  # another UTS namespace's name can't be read
+
+
 def test_a_union_after_clear_names_its_members_as_the_replay_finds_them(tree):
     """Its members are a path of the new namespace (the replay has rebuilt it before the
     union), a directory of #old and a tmpfs."""
@@ -267,7 +318,7 @@ def test_a_mount_the_process_lacks_is_unmounted_after_the_bind_that_brings_it(ro
     if "/sys" not in [line.split(" ")[4] for line in mount_table()]:
         pytest.skip("/sys is not a mount point here")
     lines = dumped(root_tree, "unmount /sys\n")
-    assert lines[1:3] == ["bind '#old/' /", "unmount -q /sys"]
+    assert lines == ["unmount -q /sys", f"cd {root_tree.base}"]
 
 
 # -- in-process: what a dump says of a made-up table -----------------------------------------
@@ -317,13 +368,7 @@ def test_a_filesystem_the_caller_has_is_bound_from_where_it_shows():
         "5 1 0:6 / /hidden rw - tmpfs tmpfs rw\n"
         "6 1 8:1 /home /mnt ro - ext4 /dev/sda1 rw\n"
     )
-    assert namespace_lines(table, None, HOST) == [
-        "clear",
-        "bind '#old/' /",
-        "unmount -q /sys",
-        "mount '#tmpfs' /hidden",
-        "bind -r '#old/home' /mnt",
-    ]
+    assert namespace_lines(table, None, HOST) == ["unmount -q /sys", "mount '#tmpfs' /hidden", "bind -r /home /mnt"]
 
 
 def test_a_root_union_after_clear_is_the_rebuilt_root_and_its_members():

@@ -216,14 +216,40 @@ def explain(nsfile: str) -> None:
         output(line)
 
 
-def ns(pid: str) -> None:
+def ns(target: str) -> None:
+    """Print the lines that build target's namespace (a PID, self, or a name --post gave) from
+    the one it was built from."""
     from .nsdump import namespace_lines
+    from .nsfile import quote
 
+    pid = target if target == "self" or target.isdigit() else str(_posted(target))
     mountinfo, cwd = world.process_view(pid)
-    kinds, ids = world.isolation(pid)
-    lines = [f"clear {kind}" for kind in kinds] + ([f"user {ids[0]} {ids[1]}"] if ids else [])
-    for line in lines + namespace_lines(mountinfo, cwd, world.process_view("self")[0]):
+    held = world.origin(pid, mountinfo)
+    origin = f"self/fd/{held}" if held is not None else pid
+    try:
+        kinds, name, ids = world.isolation(pid, origin)
+        lines = [f"clear {kind}" for kind in kinds] + ([f"hostname {quote(name)}"] if name is not None else [])
+        lines += [f"user {ids[0]} {ids[1]}"] if ids else []
+        lines += namespace_lines(mountinfo, cwd, world.process_view(origin)[0])
+    finally:
+        if held is not None:
+            os.close(held)
+    for line in lines:
         output(line)
+
+
+def _posted(name: str) -> int:
+    """The PID of the holder of the namespace posted as name."""
+    from .linux.posted import Registry
+
+    registry = Registry()
+    try:
+        record = registry.find(name)
+    finally:
+        registry.close()
+    if not record.alive():
+        raise NewnsError(f"the namespace posted as {name!r} has ended")
+    return record.pid
 
 
 def attach(

@@ -21,3 +21,8 @@ def unescape(text: str) -> str:
 def mount_points(text: str) -> list[str]:
     """The mount points of a mountinfo text, in mount order."""
     return [unescape(line.split(" ", 5)[4]) for line in text.split("\n") if line.count(" ") >= 5]
+
+
+def mount_ids(text: str) -> set[str]:
+    """The mount IDs of a mountinfo text: no two mount namespaces share one."""
+    return {line.split(" ", 1)[0] for line in text.split("\n") if line}

@@ -1,17 +1,18 @@
-"""--ns: a process's mount namespace as a namespace file that rebuilds it, as Plan 9's ns(1) prints one.
+"""--ns: a process's mount namespace as the lines that build it from the one it was built
+from (the origin, where they are replayed), as Plan 9's ns(1) prints one.
 
-The file starts with clear, then rebuilds the process's mounts (its
-/proc/PID/mountinfo) in mount order, each after the mount it is on, from
-#old: the namespace of whoever replays the file, taken to be the one newns
---ns runs in (its own mountinfo). A mount of a filesystem mounted there,
-showing the same files, is a bind from #old, which keeps its contents; as
-newns binds recursively, the mounts under it come along and need no line of
-their own (those the process lacks are unmounted). A later mount of a
-filesystem already rebuilt is a bind from where it shows. A union newns built
-is its bind -a/-b/-c lines, from the member list newns gives each overlay as
-its source; a /dev newns built is mount '#dev'; another kernel filesystem is
-`mount '#type' path` with the options a file can give back; a disk, or
-anything else, is a comment. The working directory is the last line.
+The process's mounts (its /proc/PID/mountinfo) are taken in mount order, each
+after the mount it is on. Where the process keeps the origin's root, the
+origin's mounts it keeps need no line and those it lacks are unmounted; where
+its root is another, the lines start with clear, and the origin is #old. A
+mount of a filesystem the lines so far show (or #old does), showing the same
+files, is a bind from where it shows; as newns binds recursively, the mounts
+under it come along and need no line of their own (those the process lacks are
+unmounted). A union newns built is its bind -a/-b/-c lines, from the member
+list newns gives each overlay as its source; a /dev newns built is mount
+'#dev'; another kernel filesystem is `mount '#type' path` with the options a
+file can give back; an sshfs is an import line; a disk, or anything else, is a
+comment. The working directory is the last line.
 """
 from __future__ import annotations
 
@@ -110,6 +111,12 @@ class Tree:
         if root:
             self.root = mount
 
+    def remove(self, mount: Mountinfo) -> None:
+        """mount and the mounts on it."""
+        self.children[mount.parent].remove(mount)
+        for child in list(self.children.get(mount.ident, [])):
+            self.remove(child)
+
     def shows(self, path: str) -> Mountinfo | None:
         """The mount whose files path leads into: from the root, the topmost mount on each
         directory of path that is a mount point."""
@@ -127,46 +134,78 @@ class Tree:
         return [m for m in self.children.get(mount.ident, []) if _at_or_under(m.point, path)]
 
 
-def namespace_lines(mountinfo: str, cwd: str | None, own_mountinfo: str) -> list[str]:
-    """The lines that rebuild a process's namespace (its mountinfo) from the caller's (its own
-    mountinfo, what #old names when it replays them); the cd line only when the process's
-    working directory could be read."""
-    lines = ["clear"] + Rebuild(parse(mountinfo), Tree(parse(own_mountinfo))).lines()
+def namespace_lines(mountinfo: str, cwd: str | None, origin: str) -> list[str]:
+    """The lines that build a process's namespace (its mountinfo) from the one it was built
+    from (origin's mountinfo, where the lines are replayed); the cd line only when the
+    process's working directory could be read."""
+    lines = Rebuild(parse(mountinfo), parse(origin)).lines()
     if cwd is not None:
         lines.append(f"cd {quote(cwd)}")
     return lines
 
 
 class Rebuild:
-    """The lines that rebuild a namespace's mounts (mounts) after clear, from the caller's (old)."""
+    """The lines that build a namespace's mounts (mounts) from the origin's (old): on the
+    origin's own root when the namespace keeps it, else after clear."""
 
-    def __init__(self, mounts: list[Mountinfo], old: Tree) -> None:
+    def __init__(self, mounts: list[Mountinfo], old: list[Mountinfo]) -> None:
         self.target = Tree(mounts)
-        self.old = old
-        self.built = Tree([])  # the mounts the lines so far rebuild, as the replay will have them
-        self.rebuilt: set[str] = set()
+        self.old = Tree(old)
         self.order = _parents_first(mounts)
+        self.rebuilt: set[str] = set()
+        self.kept: set[str] = set()  # the process's mounts that are the origin's, untouched
+        self.built_as: dict[str, str] = {}  # each rebuilt mount's ident in built
+        root, old_root = self.order[0], self.old.root
+        self.cleared = old_root is None or _fs(root) != _fs(old_root)
+        # the mounts the lines so far build, as the replay will have them
+        self.built = Tree([]) if self.cleared else Tree(old)
+        if not self.cleared and old_root is not None:
+            self._keep(root, old_root.ident)
 
     def lines(self) -> list[str]:
-        out = []
+        out = ["clear"] if self.cleared else []
         for mount in self.order:
-            if mount.ident not in self.rebuilt:
+            if mount.ident in self.kept:
+                out += self._claim(mount)
+            elif mount.ident not in self.rebuilt:
                 out += self._rebuild(mount)
         return out
 
+    def _keep(self, mount: Mountinfo, ident: str) -> None:
+        self.kept.add(mount.ident)
+        self.rebuilt.add(mount.ident)
+        self.built_as[mount.ident] = ident
+
+    def _claim(self, mount: Mountinfo) -> list[str]:
+        """The origin's mounts on a kept one that the process keeps too, each taken for its
+        own; unmounts of the others, which it lacks."""
+        left = list(self.built.children.get(self.built_as[mount.ident], []))
+        for child in self.target.children.get(mount.ident, []):
+            same = next((m for m in left if m.point == child.point and _fs(m) == _fs(child)), None)
+            if same is not None:
+                left.remove(same)
+                self._keep(child, same.ident)
+        for extra in left:
+            self.built.remove(extra)
+        return [_words("unmount -q", extra.point) for extra in left]
+
     def _rebuild(self, mount: Mountinfo) -> list[str]:
         lines = self._bind(mount) or self._union(mount) or [self._mount(mount)]
-        self._built(mount)
+        if mount.ident not in self.rebuilt:
+            self._built(mount)
         return lines
 
     def _bind(self, mount: Mountinfo) -> list[str]:
-        """A bind from where mount's files show: in #old, else in what the lines so far
-        rebuild; then unmounts of what came with it that the process does not have."""
-        for tree, prefix in ((self.old, "#old"), (self.built, "")):
+        """A bind from where mount's files show: in #old after clear, else in what the lines
+        so far build; then unmounts of what came with it that the process does not have."""
+        sources = ((self.old, "#old"), (self.built, "")) if self.cleared else ((self.built, ""),)
+        for tree, prefix in sources:
             found = _shown(tree, mount)
             if found is not None:
                 shown, path = found
-                extra = self._came_with(tree, shown, path, mount)
+                brought = tree.under(shown, path)
+                self._built(mount)
+                extra = self._came_with(tree, brought, path, mount)
                 bind = _words("bind -r" if mount.readonly() else "bind", prefix + path, mount.point)
                 return [bind] + [_words("unmount -q", point) for point in extra]
         return []
@@ -187,6 +226,7 @@ class Rebuild:
         for anything else."""
         options = mount.kept_options()
         if self._is_dev(mount):
+            self._built(mount)
             for made in self.target.children.get(mount.ident, []):
                 self._built(made)
             return _words("mount", "#dev", mount.point, options if options != DEV_OPTIONS else "")
@@ -201,15 +241,24 @@ class Rebuild:
         )
 
     def _built(self, mount: Mountinfo) -> None:
-        self.built.add(mount, root=mount is self.order[0])
+        """mount, as the line just printed makes it in built: on the rebuilt mount its own
+        is on."""
+        ident = "+" + mount.ident
+        parent = self.built_as.get(mount.parent, "")
+        made = Mountinfo(
+            ident, parent, mount.device, mount.root, mount.point, mount.options, mount.fstype, mount.source,
+            mount.super_options,
+        )
+        self.built.add(made, root=mount is self.order[0])
+        self.built_as[mount.ident] = ident
         self.rebuilt.add(mount.ident)
 
-    def _came_with(self, tree: Tree, source: Mountinfo, path: str, mount: Mountinfo) -> list[str]:
-        """A bind of path, in source's filesystem, onto mount's point brings the mounts under
-        path along: each is taken for the process's mount it stands for (now rebuilt). The
-        mount points of those that stand for none, to unmount."""
+    def _came_with(self, tree: Tree, brought: list[Mountinfo], path: str, mount: Mountinfo) -> list[str]:
+        """A bind of path onto mount's point brings the mounts under path (brought) along:
+        each is taken for the process's mount it stands for (now rebuilt). The mount points
+        of those that stand for none, to unmount."""
         extra = []
-        for below in tree.under(source, path):
+        for below in brought:
             where = _join(mount.point, below.point[len(path.rstrip("/")) :])
             twin = next(
                 (
@@ -222,7 +271,7 @@ class Rebuild:
                 extra.append(where)
                 continue
             self._built(twin)
-            extra += self._came_with(tree, below, below.point, twin)
+            extra += self._came_with(tree, tree.under(below, below.point), below.point, twin)
         return extra
 
     def _is_dev(self, mount: Mountinfo) -> bool:
@@ -262,6 +311,11 @@ def _parents_first(mounts: list[Mountinfo]) -> list[Mountinfo]:
             below = by_ident.get(below.parent)
         order += reversed(chain)
     return order
+
+
+def _fs(mount: Mountinfo) -> tuple[str, str, str]:
+    """What a mount shows: its filesystem and the directory of it at its root."""
+    return mount.device, mount.root, mount.fstype
 
 
 def _prefixes(path: str) -> list[str]:

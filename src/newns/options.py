@@ -19,13 +19,6 @@ can't be executed; 127 when it is not found.
 """
 
 
-def process_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """A process: its number, or 'self'."""
-    if value is not None and value != "self" and not (value.isdigit() and int(value) > 0):
-        raise click.BadParameter(f"{value!r} is not a process ID")
-    return value
-
-
 def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """A process by its number, or a posted namespace by its name."""
     if value is not None and value.isdigit() and int(value) == 0:
@@ -50,11 +43,12 @@ def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | N
 @click.option(
     "--ns",
     "ns_pid",
-    metavar="[PID]",
-    callback=process_id,
+    metavar="[PID|NAME]",
+    callback=process_or_name,
     is_flag=False,
     flag_value="self",
-    help="Print the mount namespace of PID (default: your own) as a namespace file.",
+    help="Print the lines that build the mount namespace of PID (default: your own), or of the one posted as NAME, "
+    "from the namespace it was built from.",
 )
 @click.option(
     "--attach",

@@ -63,6 +63,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SECCOMP_MODE_FILTER = 2
 AT_SECURE = 23
+NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1)
 NS_GET_OWNER_UID = 0xB704  # _IO(0xb7, 0x4)
 AF_INET, SOCK_DGRAM, SOCK_CLOEXEC = 2, 2, 0o2000000
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
@@ -266,6 +267,16 @@ def namespace_owner(fd: int) -> int:
     uid = ctypes.c_uint32()
     _check(_libc.ioctl(fd, NS_GET_OWNER_UID, ctypes.byref(uid)))
     return uid.value
+
+
+def owning_user_namespace(fd: int) -> int:
+    """The inode of the user namespace that owns the namespace held by fd; PermissionError
+    when that is outside the caller's user namespace."""
+    owner = _check(_libc.ioctl(fd, NS_GET_USERNS))
+    try:
+        return os.fstat(owner).st_ino
+    finally:
+        os.close(owner)
 
 
 class SignalFd:

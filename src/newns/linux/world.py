@@ -6,7 +6,7 @@ import errno
 import os
 import stat
 
-from ..mountinfo import mount_points
+from ..mountinfo import mount_ids, mount_points
 from . import libc
 
 MAX_FILE = 16 << 20
@@ -180,18 +180,67 @@ def find_executable(name: str, path: str) -> tuple[str | None, str | None]:
 
 def process_view(pid: int | str) -> tuple[str, str | None]:
     """A process's mountinfo, and its working directory (None when it can't be read)."""
-    fd = os.open(f"/proc/{pid}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        cwd: str | None = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        cwd = None
+    return _mountinfo(f"/proc/{pid}"), cwd
+
+
+def _mountinfo(proc: str) -> str:
+    fd = os.open(f"{proc}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
     finally:
         os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
+
+
+def origin(pid: int | str, mountinfo: str) -> int | None:
+    """The namespace pid's (whose mountinfo is given) was built from: a descriptor of the
+    /proc directory of a process in it, read as /proc/self/fd/N. That is the nearest of pid's
+    ancestors in another mount namespace (the caller of the newns that built it), else PID 1
+    when it is in another one; None when neither can be read (pid's namespace is the initial
+    one, or its /proc shows no process outside it). A namespace is told by its mounts' IDs,
+    which no two namespaces share; an ancestor is held open before its child is asked again
+    whether it is still its parent, so that no process reusing a PID can stand in for it."""
+    own = mount_ids(mountinfo)
+    child = str(pid)
+    while (parent := _parent(child)) > 0:
+        held = _held(parent, own)
+        if held is None:
+            child = str(parent)
+        elif _parent(child) == parent:
+            return held
+        else:
+            os.close(held)  # the parent ended meanwhile: ask its child again
+    return _held(1, own)
+
+
+def _parent(pid: str) -> int:
     try:
-        cwd: str | None = os.readlink(f"/proc/{pid}/cwd")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _held(pid: int, own: set[str]) -> int | None:
+    """/proc/PID held open when that process's mount namespace is another than the one whose
+    mount IDs are own, and its mountinfo can be read."""
+    try:
+        held = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        cwd = None
-    return b"".join(chunks).decode("utf-8", "surrogateescape"), cwd
+        return None
+    try:
+        if not mount_ids(_mountinfo(f"/proc/self/fd/{held}")) & own:
+            return held
+    except OSError:
+        pass
+    os.close(held)
+    return None
 
 
 def process_environment(pid: int) -> dict[str, str]:
@@ -202,12 +251,37 @@ def process_environment(pid: int) -> dict[str, str]:
     return {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
 
 
-def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
-    """Which of the network and IPC namespaces of pid are not the caller's; and the ids a
-    `user` line gives when the caller replays it: those its own user namespace maps the
-    caller to, else the ids it runs with, when they are not the caller's (real, effective,
-    saved and file-system ids all one, and not root's: a dump never makes a replay root)."""
-    kinds = [kind for kind in ("net", "ipc") if namespace_id(pid, kind) != namespace_id("self", kind)]
+def isolation(pid: int | str, origin: str) -> tuple[list[str], str | None, tuple[int, int] | None]:
+    """Which of the network and IPC namespaces of pid are not those of origin (a process, as
+    process_view names one); pid's host name when
+    it has a UTS namespace of its own that the caller shares (another's can't be read); and
+    the ids a `user` line gives when the caller replays it: those its own user namespace
+    maps the caller to, else the ids it runs with, when they are not the caller's (real,
+    effective, saved and file-system ids all one, and not root's: a dump never makes a
+    replay root)."""
+    kinds = [kind for kind in ("net", "ipc") if _own(pid, origin, kind)]
+    shared = namespace_id(pid, "uts") == namespace_id("self", "uts")
+    name = os.uname().nodename if shared and _own(pid, origin, "uts") else None
+    return kinds, name, _ids(pid)
+
+
+def _own(pid: int | str, origin: str, kind: str) -> bool:
+    """Whether pid's namespace of this kind is another than origin's; where origin's can't be
+    read (another user namespace's), whether pid's user namespace owns it (made it)."""
+    try:
+        return namespace_id(pid, kind) != namespace_id(origin, kind)
+    except PermissionError:
+        pass
+    fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return libc.owning_user_namespace(fd) == namespace_id(pid, "user")
+    except PermissionError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _ids(pid: int | str) -> tuple[int, int] | None:
     own = (os.geteuid(), os.getegid())
     if namespace_id(pid, "user") != namespace_id("self", "user"):
         maps = []
@@ -217,13 +291,13 @@ def isolation(pid: int | str) -> tuple[list[str], tuple[int, int] | None]:
         if all(len(fields) == 3 and fields[2] == "1" for fields in maps):
             inner, outer = (int(maps[0][0]), int(maps[1][0])), (int(maps[0][1]), int(maps[1][1]))
             if outer == own:
-                return kinds, None if inner == own else inner
+                return None if inner == own else inner
     fields = process_status(pid)
     uids, gids = set(fields["Uid"]), set(fields["Gid"])
     if len(uids) != 1 or len(gids) != 1:
-        return kinds, None  # a set-user-ID program, or one between ids: nothing it runs as is its own
+        return None  # a set-user-ID program, or one between ids: nothing it runs as is its own
     ids = (int(uids.pop()), int(gids.pop()))
-    return kinds, None if ids == own or ids[0] == 0 else ids
+    return None if ids == own or ids[0] == 0 else ids
 
 
 def process_status(pid: int | str) -> dict[str, list[str]]:
