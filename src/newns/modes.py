@@ -7,7 +7,7 @@ import os
 import sys
 
 from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
-from .linux import libc, namespaces, process, world
+from .linux import execute, launch, libc, namespaces, world
 from .loader import Loader
 from .ops import Import
 from .interp import Interpreter
@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from collections.abc import Callable
 
+    from .linux.supervisor import CallerSignals
     from .plan import Plan
 
 
@@ -68,7 +69,7 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
     return first, plan
 
 
-def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: process.CallerSignals) -> None:
+def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: CallerSignals) -> None:
     env, cwd = caller()
     try:
         plan, replan = planned(nsfile, env, cwd)
@@ -79,10 +80,10 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
     if nsfile is not None:
         env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    process.launch(process.Launch(plan, replan, argv, env, cwd, debug, die_with_parent, signals))
+    launch.launch(launch.Launch(plan, replan, argv, env, cwd, debug, die_with_parent, signals))
 
 
-def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) -> int:
+def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
     """Build the file's namespace and keep it alive under name, held by a process of its own
     that outlives newns; return once it is ready."""
     from .linux.posted import Registry, kill
@@ -122,7 +123,7 @@ def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) ->
 
 def _start_holder(
     plan: Plan, replan: Callable[[frozenset[int]], Plan], env: dict[str, str], cwd: str, debug: bool,
-    signals: process.CallerSignals,
+    signals: CallerSignals,
 ) -> tuple[int | None, bytes]:
     """Fork what builds and holds a posted namespace, in a session of its own and with no
     descriptor of the caller's but /dev/null; its PID once it is ready (None when it failed),
@@ -140,7 +141,7 @@ def _start_holder(
             os.dup2(null, 1)
             os.dup2(said, 2)
             libc.close_all_but((writable, null))
-            process.launch(process.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
+            launch.launch(launch.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
         except BaseException as exception:
             report(failure(exception))
         finally:
@@ -185,11 +186,13 @@ def unpost(name: str) -> None:
         registry.close()
 
 
-def check(nsfile: str, signals: process.CallerSignals) -> int:
+def check(nsfile: str, signals: CallerSignals) -> int:
     """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems.
 
     A file whose lines all check is then carried out in a throwaway namespace,
     so that what only the kernel can refuse is found at its line too."""
+    from .linux.carry import carry_out
+
     env, cwd = caller()
     try:
         plan, replan = planned(nsfile, env, cwd)
@@ -198,7 +201,7 @@ def check(nsfile: str, signals: process.CallerSignals) -> int:
             raise  # the file as a whole: newns's own failure
         found = failed.diagnostics
     else:
-        found = plan.warnings + process.carry_out(process.Launch(plan, replan, [], env, cwd, False, False, signals))[0]
+        found = plan.warnings + carry_out(launch.Launch(plan, replan, [], env, cwd, False, False, signals))[0]
     for diagnostic in sorted((d for d in found if d.severity != "note"), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
     return EXIT_FAILURE if any(d.severity == "error" for d in found) else 0
@@ -224,10 +227,12 @@ def ns(pid: str) -> None:
 
 def attach(
     target: str, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
-    signals: process.CallerSignals,
+    signals: CallerSignals,
 ) -> None:
     """Change the running namespace of target (a PID, or a name --post gave) as the file says
     (all of it, or nothing), then run a command in it if one is given."""
+    from .linux.carry import carry_out
+
     if target.isdigit():
         pid = int(target)
         joined = namespaces.Joined(pid)
@@ -264,7 +269,7 @@ def attach(
                 f"{owner} has no privilege to change them"
             )
         gid = joined.strangers()[uid] if stranger else joined.owner_gid()
-        relayed = process.on_own_terminal(uid)
+        relayed = launch.on_own_terminal(uid)
         if stranger:
             joined.enter()  # a namespace of root's user namespace: joined while newns can
             entered = True
@@ -280,7 +285,7 @@ def attach(
         if loader.problems:
             raise NewnsError.of(loader.problems)
         # sshfs for import lines runs in this process's namespaces, not the joined ones
-        importer = process.importer(env, rehearsal=False) if any(isinstance(op, Import) for op in file_ops) else None
+        importer = launch.importer(env, rehearsal=False) if any(isinstance(op, Import) for op in file_ops) else None
         joined.enter()
 
         def replan(skipped: frozenset[int] = frozenset()) -> Plan:
@@ -293,27 +298,27 @@ def attach(
                 "clear net, clear ipc, hostname or user, which only a new namespace can have"
             )
         # A copy first: a file that fails there changes nothing; then the plan that went through there.
-        problems, skipped = process.carry_out(process.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
+        problems, skipped = carry_out(launch.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
         if problems:
             raise NewnsError.of(problems)
-        launch = process.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals, importer=importer)
-        problems, _ = process.carry_out(launch, joined, throwaway=False)
+        attaching = launch.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals, importer=importer)
+        problems, _ = carry_out(attaching, joined, throwaway=False)
         if problems:
             raise NewnsError.of(problems)
         if not argv:
             return
-        if launch.plan.env is not None:
+        if attaching.plan.env is not None:
             shell = env.get("SHELL")
-            env = {**launch.plan.env, "PWD": cwd}
+            env = {**attaching.plan.env, "PWD": cwd}
             argv = argv or [shell or "/bin/sh"]
     elif not entered:
         joined.enter()
-    if not process.try_chdir(cwd):
-        process.try_chdir("/")
+    if not launch.try_chdir(cwd):
+        launch.try_chdir("/")
     argv = argv or [env.get("SHELL") or "/bin/sh"]
     if joined.other_pid_namespace() or relayed:  # relayed: to stop it on Ctrl-Z, newns stays its parent
-        process.run_joined(argv, env, signals)
-    process.execute(argv, env, signals, no_new_privs=True)
+        launch.run_joined(argv, env, signals)
+    execute.execute(argv, env, signals, no_new_privs=True)
 
 
 def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, str] | None:
