@@ -94,7 +94,8 @@ def test_what_runs_inside_the_namespace_imports_nothing_late():
         ("linux/namespaces.py", "owner_gid"),
     }
     for name in ("linux/door.py", "linux/launch.py", "linux/supervisor.py", "linux/execute.py", "linux/carry.py",
-                 "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py", "linux/sshfs.py", "linux/relay.py"):
+                 "linux/posted.py", "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py", "linux/sshfs.py",
+                 "linux/relay.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         for function in ast.walk(tree):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -7,7 +7,7 @@ import os
 import sys
 
 from .diagnostics import EXIT_FAILURE, Diagnostic, NewnsError, failure, printable, report
-from .linux import execute, launch, libc, namespaces, world
+from .linux import execute, launch, namespaces, world
 from .loader import Loader
 from .ops import Import
 from .interp import Interpreter
@@ -86,7 +86,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
 def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
     """Build the file's namespace and keep it alive under name, held by a process of its own
     that outlives newns; return once it is ready."""
-    from .linux.posted import Registry, kill
+    from .linux.posted import Registry, end_holder, start_holder
 
     registry = Registry()
     env, cwd = caller()
@@ -100,18 +100,17 @@ def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
                 "attaches: run `newns -f FILE` for a command with other ids",
                 plan.user_line,
             )
-        holder, told = _start_holder(plan, replan, env, cwd, debug, signals)
-        sys.stderr.flush()
-        os.write(2, told)
+        holder = start_holder(lambda hold: launch.launch(launch.Launch(
+            plan=plan, replan=replan, argv=[], env=env, cwd=cwd, debug=debug, die_with_parent=False, signals=signals,
+            hold=hold,
+        )))
         if holder is None:
             registry.remove(name)
             return EXIT_FAILURE
         try:
             registry.record(name, holder, env["NEWNS"])
         except BaseException:
-            pidfd = libc.pidfd_open(holder)  # a holder with no name would hold the namespace for ever
-            kill(pidfd)
-            os.close(pidfd)
+            end_holder(holder)
             raise
         return 0
     except BaseException:
@@ -119,46 +118,6 @@ def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
         raise
     finally:
         registry.close()
-
-
-def _start_holder(
-    plan: Plan, replan: Callable[[frozenset[int]], Plan], env: dict[str, str], cwd: str, debug: bool,
-    signals: CallerSignals,
-) -> tuple[int | None, bytes]:
-    """Fork what builds and holds a posted namespace, in a session of its own and with no
-    descriptor of the caller's but /dev/null; its PID once it is ready (None when it failed),
-    and what it said meanwhile, kept in memory: every process that holds the namespace
-    keeps its standard error, which must not be the caller's (a $(newns --post ...) would
-    never end)."""
-    readable, writable = os.pipe()
-    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-    said = os.memfd_create("newns-post", os.MFD_CLOEXEC)
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setsid()  # no terminal, no hangup: it outlives the caller's session
-            os.dup2(null, 0)
-            os.dup2(null, 1)
-            os.dup2(said, 2)
-            libc.close_all_but((writable, null))
-            launch.launch(launch.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
-        except BaseException as exception:
-            report(failure(exception))
-        finally:
-            os._exit(EXIT_FAILURE)
-    os.close(writable)
-    os.close(null)
-    told = b""
-    while b"R\0" not in told and (chunk := os.read(readable, 4096)):
-        told += chunk
-    os.close(readable)
-    holder = [int(r[1:]) for r in told.split(b"\0") if r.startswith(b"P")]
-    ready = b"R\0" in told and holder
-    if not ready:
-        os.waitpid(child, 0)
-    said_text = os.pread(said, 1 << 20, 0)
-    os.close(said)
-    return (holder[-1] if ready else None), said_text
 
 
 def posted() -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow 
     import signal
     from collections.abc import Callable
 
+    from .posted import Holder
     from .sshfs import Importer
     from .workdirs import WorkArea
 else:
@@ -29,9 +30,8 @@ else:
 class Launch(Record):
     """What running a command in a namespace needs; replan makes the file's plan again
     without the operations given (by index), which the kernel refused. hold: for --post,
-    no command: a pipe to tell the poster the holder's PID (P) and that it is ready (R),
-    and /dev/null, which its standard error becomes then. importer: what mounts import
-    lines; launch starts one when the plan has them."""
+    no command: the namespace is held instead. importer: what mounts import lines; launch
+    starts one when the plan has them."""
 
     plan: Plan
     replan: Callable[[frozenset[int]], Plan]
@@ -41,7 +41,7 @@ class Launch(Record):
     debug: bool
     die_with_parent: bool
     signals: CallerSignals
-    hold: tuple[int, int] | None = None
+    hold: Holder | None = None
     importer: Importer | None = None  # for import lines: started in the caller's namespaces
     relayed: bool = False  # on a terminal of its own, relayed by the newns above: see on_own_terminal
 
@@ -319,25 +319,8 @@ def _close_importer(run: Launch) -> None:
 
 
 def _tell_holder(run: Launch, pid: int) -> None:
-    """For --post: the process whose namespaces a later --attach joins (the holder, or the
-    init of its PID namespace), by its PID in the poster's PID namespace."""
     if run.hold is not None:
-        os.write(run.hold[0], b"P%d\0" % pid)
-
-
-def _hold(run: Launch) -> None:
-    """For --post: tell the poster the namespace is ready, let go of its standard error, and
-    keep the namespace alive until killed (--unpost); never returns."""
-    assert run.hold is not None
-    _close_importer(run)
-    ready, null = run.hold
-    os.write(ready, b"R\0")
-    os.close(ready)
-    os.dup2(null, 2)
-    os.close(null)
-    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
-    while True:
-        signal.sigwait(SUPERVISED)
+        run.hold.tell(pid)
 
 
 def _exec(run: Launch) -> None:
@@ -345,7 +328,8 @@ def _exec(run: Launch) -> None:
     privilege left (user 0 stays root, in those groups); rootless, mapped to them in a user
     namespace of the command's own. For --post, hold the namespace instead."""
     if run.hold is not None:
-        _hold(run)
+        _close_importer(run)
+        run.hold.hold()
     ids = run.plan.ids
     if ids is not None and namespaces.rootless():
         namespaces.nested_user(*ids)
