@@ -101,3 +101,20 @@ def test_what_runs_inside_the_namespace_imports_nothing_late():
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 late = [n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))]
                 assert not late or (name, function.name) in allowed, f"{name}: {function.name} imports late"
+
+
+def calls(path: Path) -> set[str]:
+    """Every `module.function(...)` a module calls, as module.function."""
+    return {
+        f"{node.func.value.id}.{node.func.attr}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+    }
+
+
+def test_only_the_door_changes_mounts():
+    changing = {"libc.mount", "libc.umount_detach", "libc.pivot_root", "libc.move_mount", "libc.open_tree_clone",
+                "libc.set_readonly"}
+    for name, path in modules().items():
+        if name != "linux.door":
+            assert not calls(path) & changing, f"{name} changes mounts: only linux/door.py may"

@@ -360,6 +360,15 @@ class Door:
             return mount_points(f.read())
 
 
+def enter_new_root() -> None:
+    """Make NEW_ROOT the root (clear), once the namespace is built: the rest, OLD_ROOT with
+    it, is detached."""
+    os.chdir(NEW_ROOT)
+    libc.pivot_root(b".", b".")
+    libc.umount_detach(b".")
+    os.chdir("/")
+
+
 def _as_named(path: str) -> str:
     """A path of the namespace being built as a namespace file names it."""
     for root, named in ((NEW_ROOT, ""), (OLD_ROOT, "#old")):

@@ -6,10 +6,10 @@ import os
 import sys
 
 from ..diagnostics import EXIT_FAILURE, MAX_PROBLEMS, Diagnostic, NewnsError, error, note, report
-from ..plan import NEW_ROOT, Plan
+from ..plan import Plan
 from ..record import Record
 from . import libc, namespaces, seccomp
-from .door import Door, Refused
+from .door import Door, Refused, enter_new_root
 from .execute import execute
 from .supervisor import (
     ENDING, SUPERVISED, CallerSignals, Supervisor, as_child, die_with, exit_like, foreground_terminal, own_group,
@@ -235,10 +235,7 @@ def build_and_enter(run: Launch, area: WorkArea | None, found: list[Diagnostic] 
     that went through (see build). The command's environment becomes the plan's."""
     plan = build(run, area, found)
     if plan.cleared:
-        os.chdir(NEW_ROOT)
-        libc.pivot_root(b".", b".")
-        libc.umount_detach(b".")
-        os.chdir("/")
+        enter_new_root()
     if plan.env is not None:
         file = run.env.get("NEWNS")
         run.env.clear()
