@@ -80,7 +80,10 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
     if nsfile is not None:
         env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    launch.launch(launch.Launch(plan, replan, argv, env, cwd, debug, die_with_parent, signals))
+    launch.launch(launch.Launch(
+        plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, debug=debug, die_with_parent=die_with_parent,
+        signals=signals,
+    ))
 
 
 def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
@@ -160,7 +163,10 @@ def check(nsfile: str, signals: CallerSignals) -> int:
             raise  # the file as a whole: newns's own failure
         found = failed.diagnostics
     else:
-        found = plan.warnings + carry_out(launch.Launch(plan, replan, [], env, cwd, False, False, signals))[0]
+        rehearsal = launch.Launch(
+            plan=plan, replan=replan, argv=[], env=env, cwd=cwd, debug=False, die_with_parent=False, signals=signals,
+        )
+        found = plan.warnings + carry_out(rehearsal)[0]
     for diagnostic in sorted((d for d in found if d.severity != "note"), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
     return EXIT_FAILURE if any(d.severity == "error" for d in found) else 0
@@ -257,10 +263,16 @@ def attach(
                 "clear net, clear ipc, hostname or user, which only a new namespace can have"
             )
         # A copy first: a file that fails there changes nothing; then the plan that went through there.
-        problems, skipped = carry_out(launch.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
+        rehearsal = launch.Launch(
+            plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, debug=False, die_with_parent=False, signals=signals,
+        )
+        problems, skipped = carry_out(rehearsal, joined)
         if problems:
             raise NewnsError.of(problems)
-        attaching = launch.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals, importer=importer)
+        attaching = launch.Launch(
+            plan=replan(skipped), replan=replan, argv=argv, env=env, cwd=cwd, debug=debug, die_with_parent=False,
+            signals=signals, importer=importer,
+        )
         problems, _ = carry_out(attaching, joined, throwaway=False)
         if problems:
             raise NewnsError.of(problems)

@@ -54,7 +54,9 @@ def carry_out(
         if kind != "E":
             continue
         file, line, col, message = fields
-        where = lines.get((file, int(line), int(col))) or (Where(file, int(line), int(col), "") if file else None)
+        where = lines.get((file, int(line), int(col)))
+        if where is None and file:
+            where = Where(file=file, line=int(line), col=int(col), text="")
         found.append(error(message, where))
     if not data.endswith(b"D\0\0") and not found:
         found.append(error("carrying out the plan ended unexpectedly"))
