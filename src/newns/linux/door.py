@@ -21,6 +21,7 @@ from ..plan import (
     NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, Import, MakePoint, NewFs, Overlay, Plan, Release, Reroot,
     Step,
 )
+from ..record import dispatch
 from . import libc
 
 TYPE_CHECKING = False
@@ -94,10 +95,7 @@ class Door:
                 raise Refused(action, NewnsError(f"{what}: {self.explain(step, e)}", action.where)) from None
 
     def step(self, step: Step) -> None:
-        handler = self._steps.get(type(step))
-        if handler is None:
-            raise AssertionError(f"unexpected step {step!r}")
-        handler(step)
+        dispatch(self._steps, step, of="the door")
 
     def close(self) -> None:
         for fd in [*self.fds.values(), *self.stand_ins]:
