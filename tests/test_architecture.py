@@ -118,3 +118,18 @@ def test_only_the_door_changes_mounts():
     for name, path in modules().items():
         if name != "linux.door":
             assert not calls(path) & changing, f"{name} changes mounts: only linux/door.py may"
+
+
+def test_only_the_linux_package_makes_system_calls():
+    """Elsewhere os gives the environment, paths, the caller's ids and _exit, and nothing
+    imports what makes processes, descriptors or mounts; entry.py alone gives SIGINT back its
+    default, before anything else is imported."""
+    system = {"ctypes", "select", "signal", "_signal", "socket", "subprocess", "fcntl", "termios", "tty", "pty", "mmap"}
+    kept = {"environ", "path", "getuid", "geteuid", "getgid", "getegid", "_exit"}
+    for name, path in modules().items():
+        if name.startswith("linux"):
+            continue
+        tree = ast.parse(path.read_text())
+        used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "os"}
+        assert used <= kept, f"{name} makes system calls: os.{', os.'.join(sorted(used - kept))}"
+        assert name == "entry" or not imports(name, path) & system, f"{name} imports {', '.join(sorted(imports(name, path) & system))}"

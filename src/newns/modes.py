@@ -330,7 +330,7 @@ def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:
 def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
     """--attach changes only the namespace it names: not the host's (the caller's own, or
     PID 1's), nor any other through mounts that propagate."""
-    target = os.fstat(joined.fds["mnt"]).st_ino
+    target = joined.mount_namespace()
     hosts = {world.namespace_id("self")}
     try:
         hosts.add(world.namespace_id(1))
