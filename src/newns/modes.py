@@ -104,8 +104,7 @@ def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
                 plan.user_line,
             )
         holder = start_holder(lambda hold: launch.launch(launch.Launch(
-            plan=plan, replan=replan, argv=[], env=env, cwd=cwd, debug=debug, die_with_parent=False, signals=signals,
-            hold=hold,
+            plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=signals, debug=debug, hold=hold,
         )))
         if holder is None:
             registry.remove(name)
@@ -163,9 +162,7 @@ def check(nsfile: str, signals: CallerSignals) -> int:
             raise  # the file as a whole: newns's own failure
         found = failed.diagnostics
     else:
-        rehearsal = launch.Launch(
-            plan=plan, replan=replan, argv=[], env=env, cwd=cwd, debug=False, die_with_parent=False, signals=signals,
-        )
+        rehearsal = launch.Launch(plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=signals)
         found = plan.warnings + carry_out(rehearsal)[0]
     for diagnostic in sorted((d for d in found if d.severity != "note"), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
@@ -263,15 +260,13 @@ def attach(
                 "clear net, clear ipc, hostname or user, which only a new namespace can have"
             )
         # A copy first: a file that fails there changes nothing; then the plan that went through there.
-        rehearsal = launch.Launch(
-            plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, debug=False, die_with_parent=False, signals=signals,
-        )
+        rehearsal = launch.Launch(plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, signals=signals)
         problems, skipped = carry_out(rehearsal, joined)
         if problems:
             raise NewnsError.of(problems)
         attaching = launch.Launch(
-            plan=replan(skipped), replan=replan, argv=argv, env=env, cwd=cwd, debug=debug, die_with_parent=False,
-            signals=signals, importer=importer,
+            plan=replan(skipped), replan=replan, argv=argv, env=env, cwd=cwd, signals=signals, debug=debug,
+            importer=importer,
         )
         problems, _ = carry_out(attaching, joined, throwaway=False)
         if problems:

@@ -38,9 +38,9 @@ class Launch(Record):
     argv: list[str]
     env: dict[str, str]
     cwd: str
-    debug: bool
-    die_with_parent: bool
     signals: CallerSignals
+    debug: bool = False
+    die_with_parent: bool = False
     hold: Holder | None = None
     importer: Importer | None = None  # for import lines: started in the caller's namespaces
     relayed: bool = False  # on a terminal of its own, relayed by the newns above: see on_own_terminal
