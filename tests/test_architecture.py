@@ -117,12 +117,13 @@ def test_what_runs_inside_the_namespace_imports_nothing_late():
     """After clear, newns's own files are out of reach: the door and what launches the command
     import every module they need before the namespace is built."""
     allowed = {  # these run before the namespace is entered
-        ("linux/process.py", "_work_area"), ("linux/process.py", "importer"), ("linux/process.py", "on_own_terminal"),
+        ("linux/launch.py", "work_area"), ("linux/launch.py", "importer"), ("linux/launch.py", "on_own_terminal"),
         ("linux/namespaces.py", "user_name"),
         ("linux/namespaces.py", "owner_gid"),
     }
-    for name in ("linux/door.py", "linux/process.py", "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py",
-                 "linux/sshfs.py", "linux/relay.py"):
+    for name in ("linux/door.py", "linux/launch.py", "linux/supervisor.py", "linux/execute.py", "linux/carry.py",
+                 "linux/posted.py", "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py", "linux/sshfs.py",
+                 "linux/relay.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         for function in ast.walk(tree):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -144,3 +145,35 @@ def test_no_code_decides_by_a_diagnostics_text():
                 assert not any(judged(side) for side in [node.left, *node.comparators]), f"{path}:{node.lineno}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 assert not judged(node.func.value), f"{path}:{node.lineno}: {node.func.attr} on a diagnostic's text"
+
+
+def calls(path: Path) -> set[str]:
+    """Every `module.function(...)` a module calls, as module.function."""
+    return {
+        f"{node.func.value.id}.{node.func.attr}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+    }
+
+
+def test_only_the_door_changes_mounts():
+    changing = {"libc.mount", "libc.umount_detach", "libc.pivot_root", "libc.move_mount", "libc.open_tree_clone",
+                "libc.set_readonly"}
+    for name, path in modules().items():
+        if name != "linux.door":
+            assert not calls(path) & changing, f"{name} changes mounts: only linux/door.py may"
+
+
+def test_only_the_linux_package_makes_system_calls():
+    """Elsewhere os gives the environment, paths, the caller's ids and _exit, and nothing
+    imports what makes processes, descriptors or mounts; entry.py alone gives SIGINT back its
+    default, before anything else is imported."""
+    system = {"ctypes", "select", "signal", "_signal", "socket", "subprocess", "fcntl", "termios", "tty", "pty", "mmap"}
+    kept = {"environ", "path", "getuid", "geteuid", "getgid", "getegid", "_exit"}
+    for name, path in modules().items():
+        if name.startswith("linux"):
+            continue
+        tree = ast.parse(path.read_text())
+        used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "os"}
+        assert used <= kept, f"{name} makes system calls: os.{', os.'.join(sorted(used - kept))}"
+        assert name == "entry" or not imports(name, path) & system, f"{name} imports {', '.join(sorted(imports(name, path) & system))}"

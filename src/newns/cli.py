@@ -7,7 +7,8 @@ import os
 import sys
 
 from .diagnostics import EXIT_FAILURE, NewnsError, error, fail
-from .linux import libc, process
+from .linux import libc
+from .linux.supervisor import CallerSignals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
@@ -42,7 +43,7 @@ def _options() -> Callable[..., None]:
 
 
 def main() -> None:
-    signals = process.CallerSignals()
+    signals = CallerSignals()
     signals.default_int()
     if libc.secure_exec() or os.getuid() != os.geteuid() or os.getgid() != os.getegid():
         fail([error(

@@ -3,8 +3,15 @@ from __future__ import annotations
 
 from .diagnostics import printable
 from .plan import (
-    NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Import, MakePoint, NewFs, Overlay, Plan, Release, Reroot, Step,
+    NEW_ROOT, OLD_ROOT, Attach, Capture, Detach, Devices, Import, MakePoint, NewFs, Overlay, Plan, Release, Reroot,
+    Step,
 )
+from .record import dispatch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
+    from typing import Any
 
 
 def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
@@ -78,52 +85,81 @@ def _replacing(replace: bool, target: str) -> str:
 
 
 def _step(step: Step, held: dict[int, str]) -> str:
-    if isinstance(step, Capture):
-        held[step.slot] = step.path
-        return f"open {step.path} (O_PATH) -> #{step.slot}"
-    if isinstance(step, NewFs):
-        held[step.slot] = f"new {step.fstype} #{step.slot}"
-        options = f" -o {step.options}" if step.options else ""
-        return f"fsopen {step.fstype}{options}, fsmount -> #{step.slot}"
-    if isinstance(step, Import):
-        held[step.slot] = f"{step.host}:{step.remote}"
-        return (
-            f"open /dev/fuse, fsopen fuse (rootmode=40000, user_id, group_id: the caller's), fsmount -> #{step.slot}; "
-            f"beside newns, in the caller's namespaces and as the caller: sshfs -o BatchMode=yes (without a terminal) "
-            f"{step.host}:{step.remote} /dev/fd/N, serving it"
-        )
-    if isinstance(step, Attach):
-        mode = ", then read-only, recursively (mount_setattr)" if step.readonly else ""
-        held[step.placed] = step.target
-        return (
-            f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {_onto(step.target, step.point)} "
-            f"(open_tree{_replacing(step.replace, step.target)}, move_mount){mode} -> #{step.placed}"
-        )
-    if isinstance(step, Overlay):
-        layers = ", ".join(f"{held.get(s, f'#{s}')}" for s in step.lowers)
-        upper = f"; upperdir {held.get(step.upper, f'#{step.upper}')}" if step.upper is not None else "; read-only"
-        mode = "; read-only" if step.readonly and step.upper is not None else ""
-        held[step.placed] = step.target
-        return (
-            f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode}"
-            f"{_replacing(step.replace, step.target)} -> #{step.placed}"
-        )
-    if isinstance(step, Detach):
-        return f"umount -l {step.target}" + (", again while something is mounted there" if step.every else "")
-    if isinstance(step, MakePoint):
-        what = "mkdir" if step.directory else "touch"
-        return f"{what} {step.path} -> #{step.slot} (a mount point in a new filesystem, made beneath #{step.base}, no symlink followed)"
-    if isinstance(step, Release):
-        return "close " + " ".join(f"#{slot}" for slot in step.slots)
-    if isinstance(step, Reroot):
-        held[step.slot] = f"the new root #{step.slot}"
-        held[step.placed] = NEW_ROOT
-        return (
-            f"mount a hidden tmpfs root, pivot_root into it: the namespace so far at {OLD_ROOT}, "
-            f"a new empty tmpfs -> #{step.slot}, a copy at {NEW_ROOT} -> #{step.placed}"
-        )
+    """The step's line; held, what each slot holds so far, is kept up to date."""
+    return dispatch(_STEPS, step, held, of="--explain")
+
+
+def _capture(step: Capture, held: dict[int, str]) -> str:
+    held[step.slot] = step.path
+    return f"open {step.path} (O_PATH) -> #{step.slot}"
+
+
+def _new_fs(step: NewFs, held: dict[int, str]) -> str:
+    held[step.slot] = f"new {step.fstype} #{step.slot}"
+    options = f" -o {step.options}" if step.options else ""
+    return f"fsopen {step.fstype}{options}, fsmount -> #{step.slot}"
+
+
+def _import(step: Import, held: dict[int, str]) -> str:
+    held[step.slot] = f"{step.host}:{step.remote}"
+    return (
+        f"open /dev/fuse, fsopen fuse (rootmode=40000, user_id, group_id: the caller's), fsmount -> #{step.slot}; "
+        f"beside newns, in the caller's namespaces and as the caller: sshfs -o BatchMode=yes (without a terminal) "
+        f"{step.host}:{step.remote} /dev/fd/N, serving it"
+    )
+
+
+def _attach(step: Attach, held: dict[int, str]) -> str:
+    mode = ", then read-only, recursively (mount_setattr)" if step.readonly else ""
+    held[step.placed] = step.target
+    return (
+        f"mount --rbind {held.get(step.slot, f'#{step.slot}')} {_onto(step.target, step.point)} "
+        f"(open_tree{_replacing(step.replace, step.target)}, move_mount){mode} -> #{step.placed}"
+    )
+
+
+def _overlay(step: Overlay, held: dict[int, str]) -> str:
+    layers = ", ".join(f"{held.get(s, f'#{s}')}" for s in step.lowers)
+    upper = f"; upperdir {held.get(step.upper, f'#{step.upper}')}" if step.upper is not None else "; read-only"
+    mode = "; read-only" if step.readonly and step.upper is not None else ""
+    held[step.placed] = step.target
+    return (
+        f"mount -t overlay {_onto(step.target, step.point)}: lowerdir+ {layers}{upper}{mode}"
+        f"{_replacing(step.replace, step.target)} -> #{step.placed}"
+    )
+
+
+def _detach(step: Detach, held: dict[int, str]) -> str:
+    return f"umount -l {step.target}" + (", again while something is mounted there" if step.every else "")
+
+
+def _make_point(step: MakePoint, held: dict[int, str]) -> str:
+    what = "mkdir" if step.directory else "touch"
+    return f"{what} {step.path} -> #{step.slot} (a mount point in a new filesystem, made beneath #{step.base}, no symlink followed)"
+
+
+def _release(step: Release, held: dict[int, str]) -> str:
+    return "close " + " ".join(f"#{slot}" for slot in step.slots)
+
+
+def _reroot(step: Reroot, held: dict[int, str]) -> str:
+    held[step.slot] = f"the new root #{step.slot}"
+    held[step.placed] = NEW_ROOT
+    return (
+        f"mount a hidden tmpfs root, pivot_root into it: the namespace so far at {OLD_ROOT}, "
+        f"a new empty tmpfs -> #{step.slot}, a copy at {NEW_ROOT} -> #{step.placed}"
+    )
+
+
+def _devices(step: Devices, held: dict[int, str]) -> str:
     names = " ".join(name for name, _ in step.nodes)
     return (
         f"fill {step.target}: bind {names} from the caller's /dev; devpts (newinstance) on pts; "
         "tmpfs on shm; console from the terminal; links ptmx fd stdin stdout stderr"
     )
+
+
+_STEPS: dict[type, Callable[[Any, dict[int, str]], str]] = {
+    Capture: _capture, NewFs: _new_fs, Import: _import, Attach: _attach, Overlay: _overlay, Detach: _detach,
+    MakePoint: _make_point, Release: _release, Reroot: _reroot, Devices: _devices,
+}

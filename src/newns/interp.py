@@ -20,6 +20,7 @@ from .ops import (
     expand,
 )
 from .plan import NEW_ROOT, OLD_ROOT, Action, Detach, Devices, Import as Imported, NewFs, Plan, Release, Settings, slots_used
+from .record import dispatch
 from .table import Member, Target, is_under
 from .unions import Unions
 
@@ -205,10 +206,7 @@ class Interpreter:
             raise NewnsError(f"{op.name}: -a and -b together: {what} goes either after or before", op.where)
         if "C" in op.flags:
             self._warn("-C (cache) has no effect on Linux", op.where)
-        handler = self.handlers.get(type(op))
-        if handler is None:
-            raise AssertionError(f"no interpreter handler for {op!r}")
-        handler(op, action)
+        dispatch(self.handlers, op, action, of="the interpreter")
 
     def _include(self, op: Include, cd: Where | None) -> None:
         """newns read the file next to the one that includes it, in the caller's namespace;

@@ -7,7 +7,7 @@ import os
 import sys
 
 from .diagnostics import EXIT_FAILURE, Diagnostic, Error, NewnsError, Note, failure, printable, report
-from .linux import cache, libc, namespaces, process, world
+from .linux import cache, execute, launch, namespaces, world
 from .loader import Loader
 from .ops import Import
 from .interp import Interpreter
@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from collections.abc import Callable
 
+    from .linux.supervisor import CallerSignals
     from .plan import Plan
 
 
@@ -72,7 +73,7 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
     return first, plan
 
 
-def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: process.CallerSignals) -> None:
+def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: CallerSignals) -> None:
     env, cwd = caller()
     try:
         plan, replan = planned(nsfile, env, cwd)
@@ -83,13 +84,16 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
     if nsfile is not None:
         env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
     argv = argv or [env.get("SHELL") or "/bin/sh"]
-    process.launch(process.Launch(plan, replan, argv, env, cwd, debug, die_with_parent, signals))
+    launch.launch(launch.Launch(
+        plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, debug=debug, die_with_parent=die_with_parent,
+        signals=signals,
+    ))
 
 
-def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) -> int:
+def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
     """Build the file's namespace and keep it alive under name, held by a process of its own
     that outlives newns; return once it is ready."""
-    from .linux.posted import Registry, kill
+    from .linux.posted import Registry, end_holder, start_holder
 
     registry = Registry()
     env, cwd = caller()
@@ -103,18 +107,16 @@ def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) ->
                 "attaches: run `newns -f FILE` for a command with other ids",
                 plan.settings.user_line,
             )
-        holder, told = _start_holder(plan, replan, env, cwd, debug, signals)
-        sys.stderr.flush()
-        os.write(2, told)
+        holder = start_holder(lambda hold: launch.launch(launch.Launch(
+            plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=signals, debug=debug, hold=hold,
+        )))
         if holder is None:
             registry.remove(name)
             return EXIT_FAILURE
         try:
             registry.record(name, holder, env["NEWNS"])
         except BaseException:
-            pidfd = libc.pidfd_open(holder)  # a holder with no name would hold the namespace for ever
-            kill(pidfd)
-            os.close(pidfd)
+            end_holder(holder)
             raise
         return 0
     except BaseException:
@@ -122,46 +124,6 @@ def post(name: str, nsfile: str, debug: bool, signals: process.CallerSignals) ->
         raise
     finally:
         registry.close()
-
-
-def _start_holder(
-    plan: Plan, replan: Callable[[frozenset[int]], Plan], env: dict[str, str], cwd: str, debug: bool,
-    signals: process.CallerSignals,
-) -> tuple[int | None, bytes]:
-    """Fork what builds and holds a posted namespace, in a session of its own and with no
-    descriptor of the caller's but /dev/null; its PID once it is ready (None when it failed),
-    and what it said meanwhile, kept in memory: every process that holds the namespace
-    keeps its standard error, which must not be the caller's (a $(newns --post ...) would
-    never end)."""
-    readable, writable = os.pipe()
-    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-    said = os.memfd_create("newns-post", os.MFD_CLOEXEC)
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setsid()  # no terminal, no hangup: it outlives the caller's session
-            os.dup2(null, 0)
-            os.dup2(null, 1)
-            os.dup2(said, 2)
-            libc.close_all_but((writable, null))
-            process.launch(process.Launch(plan, replan, [], env, cwd, debug, False, signals, (writable, null)))
-        except BaseException as exception:
-            report(failure(exception))
-        finally:
-            os._exit(EXIT_FAILURE)
-    os.close(writable)
-    os.close(null)
-    told = b""
-    while b"R\0" not in told and (chunk := os.read(readable, 4096)):
-        told += chunk
-    os.close(readable)
-    holder = [int(r[1:]) for r in told.split(b"\0") if r.startswith(b"P")]
-    ready = b"R\0" in told and holder
-    if not ready:
-        os.waitpid(child, 0)
-    said_text = os.pread(said, 1 << 20, 0)
-    os.close(said)
-    return (holder[-1] if ready else None), said_text
 
 
 def posted() -> None:
@@ -189,11 +151,13 @@ def unpost(name: str) -> None:
         registry.close()
 
 
-def check(nsfile: str, signals: process.CallerSignals) -> int:
+def check(nsfile: str, signals: CallerSignals) -> int:
     """Every problem and warning, one a line as FILE:LINE:COL: ...; 125 when there are problems.
 
     A file whose lines all check is then carried out in a throwaway namespace,
     so that what only the kernel can refuse is found at its line too."""
+    from .linux.carry import carry_out
+
     env, cwd = caller()
     try:
         plan, replan = planned(nsfile, env, cwd)
@@ -202,7 +166,8 @@ def check(nsfile: str, signals: process.CallerSignals) -> int:
             raise  # the file as a whole: newns's own failure
         found = failed.diagnostics
     else:
-        found = plan.warnings + process.carry_out(process.Launch(plan, replan, [], env, cwd, False, False, signals))[0]
+        rehearsal = launch.Launch(plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=signals)
+        found = plan.warnings + carry_out(rehearsal)[0]
     for diagnostic in sorted((d for d in found if not isinstance(d, Note)), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
     return EXIT_FAILURE if any(isinstance(d, Error) for d in found) else 0
@@ -254,10 +219,12 @@ def _posted(name: str) -> int:
 
 def attach(
     target: str, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
-    signals: process.CallerSignals,
+    signals: CallerSignals,
 ) -> None:
     """Change the running namespace of target (a PID, or a name --post gave) as the file says
     (all of it, or nothing), then run a command in it if one is given."""
+    from .linux.carry import carry_out
+
     if target.isdigit():
         pid = int(target)
         joined = namespaces.Joined(pid)
@@ -294,7 +261,7 @@ def attach(
                 f"{owner} has no privilege to change them"
             )
         gid = joined.strangers()[uid] if stranger else joined.owner_gid()
-        relayed = process.on_own_terminal(uid)
+        relayed = launch.on_own_terminal(uid)
         if stranger:
             joined.enter()  # a namespace of root's user namespace: joined while newns can
             entered = True
@@ -316,7 +283,7 @@ def attach(
         if loader.problems:
             raise NewnsError.of(loader.problems)
         # sshfs for import lines runs in this process's namespaces, not the joined ones
-        importer = process.importer(env, rehearsal=False) if any(isinstance(op, Import) for op in file_ops) else None
+        importer = launch.importer(env, rehearsal=False) if any(isinstance(op, Import) for op in file_ops) else None
         joined.enter()
 
         def replan(skipped: frozenset[int] = frozenset()) -> Plan:
@@ -329,27 +296,31 @@ def attach(
                 "clear net, clear ipc, hostname or user, which only a new namespace can have"
             )
         # A copy first: a file that fails there changes nothing; then the plan that went through there.
-        problems, skipped = process.carry_out(process.Launch(plan, replan, argv, env, cwd, False, False, signals), joined)
+        rehearsal = launch.Launch(plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, signals=signals)
+        problems, skipped = carry_out(rehearsal, joined)
         if problems:
             raise NewnsError.of(problems)
-        launch = process.Launch(replan(skipped), replan, argv, env, cwd, debug, False, signals, importer=importer)
-        problems, _ = process.carry_out(launch, joined, throwaway=False)
+        attaching = launch.Launch(
+            plan=replan(skipped), replan=replan, argv=argv, env=env, cwd=cwd, signals=signals, debug=debug,
+            importer=importer,
+        )
+        problems, _ = carry_out(attaching, joined, throwaway=False)
         if problems:
             raise NewnsError.of(problems)
         if not argv:
             return
-        if launch.plan.settings.env is not None:
+        if attaching.plan.settings.env is not None:
             shell = env.get("SHELL")
-            env = {**launch.plan.settings.env, "PWD": cwd}
+            env = {**attaching.plan.settings.env, "PWD": cwd}
             argv = argv or [shell or "/bin/sh"]
     elif not entered:
         joined.enter()
-    if not process.try_chdir(cwd):
-        process.try_chdir("/")
+    if not launch.try_chdir(cwd):
+        launch.try_chdir("/")
     argv = argv or [env.get("SHELL") or "/bin/sh"]
     if joined.other_pid_namespace() or relayed:  # relayed: to stop it on Ctrl-Z, newns stays its parent
-        process.run_joined(argv, env, signals)
-    process.execute(argv, env, signals, no_new_privs=True)
+        launch.run_joined(argv, env, signals)
+    execute.execute(argv, env, signals, no_new_privs=True)
 
 
 def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, str] | None:
@@ -418,7 +389,7 @@ def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:
 def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
     """--attach changes only the namespace it names: not the host's (the caller's own, or
     PID 1's), nor any other through mounts that propagate."""
-    target = os.fstat(joined.fds["mnt"]).st_ino
+    target = joined.mount_namespace()
     hosts = {world.namespace_id("self")}
     try:
         hosts.add(world.namespace_id(1))

@@ -7,11 +7,12 @@ whatever is mounted over that path later (Plan 9's bind by object).
 from __future__ import annotations
 
 from .diagnostics import Diagnostic, Where
-from .record import Record
+from .record import Record, dispatch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from collections.abc import Callable
+    from typing import Any
 
 
 class Capture(Record):
@@ -119,19 +120,21 @@ Step = Capture | NewFs | Import | Attach | Overlay | Detach | MakePoint | Reroot
 
 def slots_used(step: Step) -> tuple[int, ...]:
     """The slots a step makes or reads."""
-    if isinstance(step, (Capture, NewFs, Import)):
-        return (step.slot,)
-    if isinstance(step, Reroot):
-        return (step.slot, step.placed)
-    if isinstance(step, Attach):
-        return _present(step.slot, step.point, step.placed)
-    if isinstance(step, Overlay):
-        return _present(*step.lowers, step.upper, step.point, step.placed)
-    if isinstance(step, MakePoint):
-        return (step.slot, step.base)
-    if isinstance(step, Devices):
-        return (step.base, *(slot for _, slot in step.nodes))
-    return ()
+    return dispatch(_SLOTS_USED, step, of="slots_used")
+
+
+_SLOTS_USED: dict[type, Callable[[Any], tuple[int, ...]]] = {
+    Capture: lambda step: (step.slot,),
+    NewFs: lambda step: (step.slot,),
+    Import: lambda step: (step.slot,),
+    Reroot: lambda step: (step.slot, step.placed),
+    Attach: lambda step: _present(step.slot, step.point, step.placed),
+    Overlay: lambda step: _present(*step.lowers, step.upper, step.point, step.placed),
+    MakePoint: lambda step: (step.slot, step.base),
+    Devices: lambda step: (step.base, *(slot for _, slot in step.nodes)),
+    Detach: lambda step: (),
+    Release: lambda step: (),
+}
 
 
 def _present(*slots: int | None) -> tuple[int, ...]:

@@ -14,8 +14,10 @@ from types import CodeType, FunctionType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: see above
-    from collections.abc import Callable
-    from typing import Any, ClassVar, dataclass_transform
+    from collections.abc import Callable, Mapping
+    from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+    Result = TypeVar("Result")
 else:
 
     def dataclass_transform(**_options: object) -> Callable[[type], type]:
@@ -76,3 +78,12 @@ class Record(metaclass=_RecordType):
         return type(self) is type(other) and all(getattr(self, f) == getattr(other, f) for f in self._fields)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def dispatch(handlers: Mapping[type, Callable[..., Result]], record: object, *args: object, of: str) -> Result:
+    """handlers[type(record)](record, *args): how newns picks what to do with a record by its
+    type. A type with no handler is a bug in newns (of: whose handlers), named in the error."""
+    handler = handlers.get(type(record))
+    if handler is None:
+        raise TypeError(f"{of} has no handler for {type(record).__name__}: {record!r}")
+    return handler(record, *args)

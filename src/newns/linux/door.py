@@ -21,6 +21,7 @@ from ..plan import (
     NEW_ROOT, OLD_ROOT, Action, Attach, Capture, Detach, Devices, Import, MakePoint, NewFs, Overlay, Plan, Release, Reroot,
     Step,
 )
+from ..record import dispatch
 from . import libc
 
 TYPE_CHECKING = False
@@ -92,10 +93,7 @@ class Door:
                 raise Refused(action, NewnsError(f"{what}: {self.explain(step, e)}", action.where)) from None
 
     def step(self, step: Step) -> None:
-        handler = self._steps.get(type(step))
-        if handler is None:
-            raise AssertionError(f"unexpected step {step!r}")
-        handler(step)
+        dispatch(self._steps, step, of="the door")
 
     def close(self) -> None:
         for fd in [*self.fds.values(), *self.stand_ins]:
@@ -356,6 +354,15 @@ class Door:
         """This namespace's mount points, as seen from this process's root."""
         with open(f"{self.proc}/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
             return mount_points(f.read())
+
+
+def enter_new_root() -> None:
+    """Make NEW_ROOT the root (clear), once the namespace is built: the rest, OLD_ROOT with
+    it, is detached."""
+    os.chdir(NEW_ROOT)
+    libc.pivot_root(b".", b".")
+    libc.umount_detach(b".")
+    os.chdir("/")
 
 
 def _as_named(path: str) -> str:

@@ -165,6 +165,10 @@ class Joined:
         if self.process is None or select.select([self.process], [], [], 0)[0]:
             raise NewnsError(f"--attach {self.pid}: the process has ended")
 
+    def mount_namespace(self) -> int:
+        """The inode that identifies its mount namespace (as world.namespace_id gives)."""
+        return os.fstat(self.fds["mnt"]).st_ino
+
     def owner_gid(self) -> int:
         """The group the owner's namespace maps, as newns maps it (else the owner's own group)."""
         gid = None

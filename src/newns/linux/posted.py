@@ -17,10 +17,16 @@ import errno
 import os
 import signal
 import stat
+import sys
 import time
 
-from ..diagnostics import NewnsError
+from ..diagnostics import EXIT_FAILURE, NewnsError, failure, report
 from . import libc
+from .supervisor import SUPERVISED
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 MAX_NAME = 64
@@ -231,3 +237,78 @@ def _directory() -> str:
             raise NewnsError("no place for the names of namespaces: set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME")
         state = os.path.join(home, ".local", "state")
     return os.path.join(state, "newns")
+
+
+# -- the holder: the process that keeps a posted namespace alive ------------------------
+
+
+class Holder:
+    """The holder's end of its pipe to the poster, which it tells its PID (P), then that the
+    namespace is ready (R); and /dev/null (null), which its standard error becomes then."""
+
+    def __init__(self, pipe: int, null: int) -> None:
+        self.pipe = pipe
+        self.null = null
+
+    def tell(self, pid: int) -> None:
+        """The process whose namespaces a later --attach joins (the holder, or the init of its
+        PID namespace), by its PID in the poster's PID namespace."""
+        os.write(self.pipe, b"P%d\0" % pid)
+
+    def hold(self) -> None:
+        """Tell the poster the namespace is ready, let go of its standard error, and keep the
+        namespace alive until killed (--unpost); never returns."""
+        os.write(self.pipe, b"R\0")
+        os.close(self.pipe)
+        os.dup2(self.null, 2)
+        os.close(self.null)
+        signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
+        while True:
+            signal.sigwait(SUPERVISED)
+
+
+def start_holder(build: Callable[[Holder], None]) -> int | None:
+    """Fork what builds and holds a posted namespace (build, which never returns), in a
+    session of its own and with no descriptor of the caller's but /dev/null; its PID once it
+    is ready, None when it failed. What it said meanwhile is kept in memory, and written to
+    standard error once it is ready or has failed: every process that holds the namespace
+    keeps its standard error, which must not be the caller's (a $(newns --post ...) would
+    never end)."""
+    readable, writable = os.pipe()
+    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    said = os.memfd_create("newns-post", os.MFD_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()  # no terminal, no hangup: it outlives the caller's session
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(said, 2)
+            libc.close_all_but((writable, null))
+            build(Holder(writable, null))
+        except BaseException as exception:
+            report(failure(exception))
+        finally:
+            os._exit(EXIT_FAILURE)
+    os.close(writable)
+    os.close(null)
+    told = b""
+    while b"R\0" not in told and (chunk := os.read(readable, 4096)):
+        told += chunk
+    os.close(readable)
+    holder = [int(r[1:]) for r in told.split(b"\0") if r.startswith(b"P")]
+    ready = b"R\0" in told and holder
+    if not ready:
+        os.waitpid(child, 0)
+    said_text = os.pread(said, 1 << 20, 0)
+    os.close(said)
+    sys.stderr.flush()
+    os.write(2, said_text)
+    return holder[-1] if ready else None
+
+
+def end_holder(pid: int) -> None:
+    """Kill a holder that has no name: it would hold its namespace for ever."""
+    pidfd = libc.pidfd_open(pid)
+    kill(pidfd)
+    os.close(pidfd)
