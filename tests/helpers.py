@@ -48,6 +48,12 @@ class Caller:
     def newns(self, *args, **kwargs) -> subprocess.CompletedProcess:
         return self.run([NEWNS, *args], **kwargs)
 
+    def newns_imports(self, *args, **kwargs) -> tuple[subprocess.CompletedProcess, set[str]]:
+        """A run of newns and the modules it imported (python -X importtime; -I, as newns
+        starts itself again isolated when a PYTHON* variable would do it)."""
+        result = self.run([str(Path(NEWNS).parent / "python"), "-I", "-X", "importtime", NEWNS, *args], **kwargs)
+        return result, {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
 
 def _account(name: str) -> Caller:
     """An unprivileged account, made when missing (the tests run as root to make one)."""
@@ -133,8 +139,11 @@ class Tree:
         full_env.update(env or {})
         return self.caller.newns(*args, cwd=self.base, env=full_env, **kwargs)
 
+    def newns_imports(self, *args, env=None, **kwargs) -> tuple[subprocess.CompletedProcess, set[str]]:
+        return self.caller.newns_imports(*args, cwd=self.base, env={"T": str(self.base), **(env or {})}, **kwargs)
 
-OTHERS_MOUNTS = ("/run/netns/", "/run/user/", "/run/docker", "/run/containerd/", "/run/snapd/", "/run/credentials/",
+
+OTHERS_MOUNTS = ("/run/netns", "/run/user/", "/run/docker", "/run/containerd/", "/run/snapd/", "/run/credentials/",
                  "/var/lib/docker/", "/var/lib/containers/", "/snap/", "/proc/sys/fs/binfmt_misc")
 """Where other programs of the machine mount while the tests run (ip netns, logind, container
 engines, snapd, systemd): not what newns could have changed."""

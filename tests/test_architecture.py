@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import newns
-from helpers import NEWNS
+from helpers import Caller
 
 PACKAGE = Path(newns.__file__).parent
 CORE = {"diagnostics", "record", "ops", "nsfile", "syntax", "packages", "loader", "interp", "unions", "table", "plan",
@@ -94,10 +94,9 @@ must be parsed)."""
 
 def imported(args: list[str], home: Path) -> set[str]:
     """The modules a real run of newns imports."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPROFILEIMPORTTIME": "1"}
-    result = subprocess.run([NEWNS, *args], env=env, cwd=home, capture_output=True, text=True)
+    result, modules = Caller("me", os.geteuid(), os.getegid()).newns_imports(*args, cwd=home, env={"PATH": os.environ["PATH"], "HOME": str(home)})
     assert result.returncode == 0, result.stderr
-    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    return modules
 
 
 def test_a_plain_run_imports_lark_only_to_parse_a_file_and_only_what_its_lines_use(tmp_path):

@@ -342,13 +342,14 @@ def test_check_warns_where_plan9_would_read_another_include(tree):
     through = tree.ns("bind $T/incB $T/incA\n. $T/incA/x.ns\n")
     check = tree.newns("--check", "-f", str(through))
     assert check.returncode == 0, check
+    base = tree.base
     assert check.stdout == (
-        f"{through}:2:3: warning: . {tree}/incA/x.ns: newns read {tree}/incA/x.ns from the caller's files; "
-        f"Plan 9 reads it through what line 1 put on {tree}/incA\n"
+        f"{through}:2:3: warning: . {base}/incA/x.ns: newns read {base}/incA/x.ns from the caller's files; "
+        f"Plan 9 reads it through what line 1 put on {base}/incA\n"
     ), check.stdout
     after_cd = tree.ns("cd $T/sub\n. x.ns\n", "cd.ns")
     check = tree.newns("--check", "-f", str(after_cd))
     assert check.stdout == (
-        f"{after_cd}:2:3: warning: . x.ns: newns read {tree}/x.ns, next to the file that includes it; "
-        f"Plan 9 reads {tree}/sub/x.ns, after the cd of line 1\n"
+        f"{after_cd}:2:3: warning: . x.ns: newns read {base}/x.ns, next to the file that includes it; "
+        f"Plan 9 reads {base}/sub/x.ns, after the cd of line 1\n"
     ), check.stdout

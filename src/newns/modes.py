@@ -197,8 +197,7 @@ def ns(target: str) -> None:
         lines += [f"user {ids[0]} {ids[1]}"] if ids else []
         lines += namespace_lines(mountinfo, cwd, world.process_view(origin)[0])
     finally:
-        if held is not None:
-            os.close(held)
+        world.let_go(held)
     for line in lines:
         output(line)
 

@@ -198,6 +198,12 @@ def _mountinfo(proc: str) -> str:
     return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
+def let_go(held: int | None) -> None:
+    """Close what origin held, if it held anything."""
+    if held is not None:
+        os.close(held)
+
+
 def origin(pid: int | str, mountinfo: str) -> int | None:
     """The namespace pid's (whose mountinfo is given) was built from: a descriptor of the
     /proc directory of a process in it, read as /proc/self/fd/N. That is the nearest of pid's
