@@ -273,3 +273,136 @@ def test_sandbox_shows_the_runners_temporary_directory(home):
     without = home.caller.run([NEWNS, "-f", str(NAMESPACES / "sandbox"), "/usr/bin/true"], cwd=home / "checkout",
                               env={"PATH": PLAIN_PATH, "PWD": str(home / "checkout")})
     assert (without.returncode, without.stderr) == (0, ""), "-q skips the line when RUNNER_TEMP is unset"
+
+
+# -- the README's install routes, on a fresh account ------------------------------------
+
+LOGIN_PATH = {"root": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              "user": "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"}
+"""The PATH Debian's /etc/profile gives a login shell of root's and of a user's."""
+MACHINE = ("/usr/local/bin", "/usr/local/share/man", "/opt")
+"""Where root's routes install."""
+
+
+def install_table(which: int) -> dict[str, tuple[str, str]]:
+    """A table of the README's Install section (0: the commands, 1: the manual pages):
+    for each way, the command a user runs and the one root runs."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Install\n") : text.index("\n### ", text.index("## Install\n"))]
+    rows = re.findall(r"(?:^\|.*\|\n)+", section, re.M)[which].splitlines()[2:]
+    cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
+    return {how: tuple(re.match(r"`([^`]*)`", cell).group(1) for cell in commands) for how, *commands in cells}
+
+
+def route(which: int, way: str) -> tuple[str, str]:
+    """The row of an Install table that begins with way."""
+    return next(commands for how, commands in install_table(which).items() if how.startswith(way))
+
+
+def fresh_account(home: Tree) -> None:
+    """The files Debian gives a new account: useradd's /etc/skel, or base-files's for root."""
+    if home.caller.rootless:
+        shutil.copytree("/etc/skel", home.base, dirs_exist_ok=True)
+    else:
+        for name in ("profile", "bashrc"):
+            shutil.copy(f"/usr/share/base-files/dot.{name}", home / f".{name}")
+    home.own()
+
+
+def on_this_machine(home: Tree, args: list[str]) -> list[str]:
+    """For root, args in a mount namespace of their own where root's routes install copy-on-write,
+    the writes kept in the test's directory from one call to the next; a user's args as they are."""
+    if home.caller.rootless:
+        return args
+    mounts = []
+    for n, place in enumerate(MACHINE):
+        upper, work = home / f".machine/{n}/upper", home / f".machine/{n}/work"
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(exist_ok=True)
+        mounts.append(f"mount -t overlay overlay -o lowerdir={place},upperdir={upper},workdir={work} {place}")
+    return ["unshare", "--mount", "sh", "-c", " && ".join(mounts) + ' && exec "$@"', "sh", *args]
+
+
+def login_shell(home: Tree, command: str, *, cwd: Path) -> subprocess.CompletedProcess:
+    """The command in a login shell of the caller's on their fresh account, as after logging in again."""
+    return home.caller.run(on_this_machine(home, ["bash", "-l", "-c", command]), cwd=cwd,
+                           env={"HOME": str(home.base), "TERM": "dumb"}, timeout=HANG)
+
+
+def pyenv_shell(home: Tree, *also: Path) -> str:
+    """A PATH as a pyenv shell has it: shims first, whose python3 is not the system's."""
+    shims = home / ".pyenv/shims"
+    shims.mkdir(parents=True)
+    for name in ("python", "python3", "pip", "pip3"):
+        (shims / name).write_text("#!/bin/sh\necho \"pyenv's $0 ran\" >&2\nexit 1\n")
+        (shims / name).chmod(0o755)
+    return ":".join([*map(str, also), str(shims), LOGIN_PATH["user" if home.caller.rootless else "root"]])
+
+
+def pipx_of(version: str) -> Path | None:
+    """Debian 12's pipx (1.1) or the test environment's (1.4 and later), where there is one."""
+    pipx = Path("/usr/bin/pipx") if version == "1.1" else Path(sys.executable).parent / "pipx"
+    if not pipx.exists():
+        return None
+    said = subprocess.run([str(pipx), "--version"], capture_output=True, text=True).stdout.strip()
+    major_minor = tuple(int(n) for n in said.split(".")[:2] if n.isdigit())
+    return pipx if (major_minor == (1, 1) if version == "1.1" else major_minor >= (1, 4)) else None
+
+
+ROUTES = {"launcher": ("the launcher", "the launcher"), "pipx 1.1": ("pipx", "pipx 1.1"),
+          "pipx 1.4": ("pipx", "pipx 1.4"), "venv": ("a virtual environment", "a virtual environment")}
+"""Each way to install, by the rows of the Install tables that say how, and where the manual pages are."""
+
+
+@pytest.mark.parametrize("way", list(ROUTES))
+def test_each_install_route_as_the_readme_prints_it_on_a_fresh_account(home, way):
+    """The install command in a pyenv shell, then newns and its manual page from a new login
+    (and, for a user, from the same shell after the README's export)."""
+    if way == "launcher" and not system_has("lark", "click"):
+        pytest.skip("the system's Python has no lark and click (apt install python3-lark python3-click)")
+    pipx = pipx_of(way.split()[1]) if way.startswith("pipx") else None
+    if way.startswith("pipx") and pipx is None:
+        pytest.skip(f"no {way} here (Debian 12's: apt install pipx; the test environment's: pipx>=1.4)")
+    fresh_account(home)
+    checkout = clone(home)
+    user = home.caller.rootless
+    install = route(0, ROUTES[way][0])[0 if user else 1]
+    manual = route(1, ROUTES[way][1])[0 if user else 1]
+    tools = home / ".tools"
+    tools.mkdir()
+    if pipx:
+        (tools / "pipx").symlink_to(pipx)
+    path = pyenv_shell(home, tools)
+    home.own()
+    env = {"HOME": str(home.base), "PATH": path}
+    done = home.caller.run(on_this_machine(home, ["bash", "-c", install]), cwd=checkout, env=env, timeout=HANG)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pyenv's" not in done.stderr
+    if way == "venv":
+        venv = home / ".local/share/newns" if user else home / ".machine/2/upper/newns"
+        assert "home = /usr/bin\n" in (venv / "pyvenv.cfg").read_text()
+    if user:
+        export = readme_command("Install")
+        assert export == 'export PATH="$HOME/.local/bin:$PATH"'
+        same_shell = home.caller.run(["bash", "-c", f"{export}\nnewns --version"], cwd=checkout, env=env)
+        assert same_shell.returncode == 0 and "newns, version " in same_shell.stdout, same_shell.stderr
+    where = home / ".local/bin/newns" if user else Path("/usr/local/bin/newns")
+    login = login_shell(home, "command -v newns && newns --version && newns -f namespaces/demo sh -c 'ls /tmp | wc -l'",
+                        cwd=checkout)
+    assert login.returncode == 0, login.stdout + login.stderr
+    assert login.stdout.splitlines()[:1] == [str(where)] and "newns, version " in login.stdout, login.stdout
+    assert login.stdout.splitlines()[-1] == "0", "the demo's /tmp is private and empty"
+    page = login_shell(home, manual, cwd=checkout)
+    assert page.returncode == 0, page.stderr
+    assert "newns - run a command in a new mount namespace" in " ".join(page.stdout.split()), page.stdout[:500]
+
+
+def test_a_user_without_a_login_since_the_install_finds_no_newns(home):
+    """Why the README says what to do next: a shell started before ~/.local/bin existed has no newns."""
+    fresh_account(home)
+    checkout = clone(home)
+    install = route(0, "the launcher")[0]
+    env = {"HOME": str(home.base), "PATH": LOGIN_PATH["user"]}
+    assert home.caller.run(["bash", "-c", install], cwd=checkout, env=env).returncode == 0
+    before = home.caller.run(["bash", "-c", "newns --version"], cwd=checkout, env=env)
+    assert before.returncode == 127, before

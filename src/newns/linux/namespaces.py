@@ -118,9 +118,9 @@ def userns_refusal(err: int, *, mapping: bool = False) -> str:
         return start + "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1, or run newns as root"
     if sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
         return start + (
-            "AppArmor restricts unprivileged user namespaces: "
-            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give newns an AppArmor profile "
-            "that allows userns, or run it as root"
+            "AppArmor restricts unprivileged user namespaces: give newns an AppArmor profile that allows "
+            'userns (README, "Ubuntu 24.04"), or turn the restriction off for every program: '
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0; or run newns as root"
         )
     if err == errno.EPERM and not mapping:
         return start + "a seccomp filter probably blocks unshare (Docker's default profile does): run with seccomp=unconfined, or as root"
