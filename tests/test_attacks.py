@@ -689,7 +689,8 @@ def test_a_cache_reached_through_a_symlink_of_the_callers_own_is_used(tree):
     ns = tree.ns(UNION)
     result = tree.newns("-f", str(ns), "sh", "-c", 'echo x > "$T/t/new"', env={"XDG_CACHE_HOME": str(tree / "home/cache")})
     assert result.returncode == 0, result.stderr
-    assert (tree / "w/new").read_text() == "x\n" and os.listdir(tree / "var/home/cache/newns") == []
+    left = set(os.listdir(tree / "var/home/cache/newns")) - {"parsed"}  # the parsed files' cache stays
+    assert (tree / "w/new").read_text() == "x\n" and left == set()
 
 
 @needs_root("the attacker, a second user, makes the symlink")
