@@ -353,3 +353,11 @@ def test_check_warns_where_plan9_would_read_another_include(tree):
         f"{after_cd}:2:3: warning: . x.ns: newns read {base}/x.ns, next to the file that includes it; "
         f"Plan 9 reads {base}/sub/x.ns, after the cd of line 1\n"
     ), check.stdout
+
+
+def test_a_union_with_a_kernel_filesystem_says_why_the_kernel_refuses(tree):
+    tree.make({"x/": ""})
+    ns = tree.ns("bind -a $T/x /proc/sys\n")
+    result = tree.newns("-f", str(ns), "true")
+    assert result.returncode == 125
+    assert "/proc/sys is in a proc filesystem, which overlayfs can't take as a union's member" in result.stderr, result

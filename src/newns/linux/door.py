@@ -37,6 +37,13 @@ DEVICE_LINKS = (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/
 DEVICE_MOUNTS = (("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"), ("shm", "tmpfs", "mode=1777"))
 
 
+KERNEL_OWN = {
+    0x9FA0: "proc", 0x62656572: "sysfs", 0x63677270: "cgroup2", 0x27E0EB: "cgroup", 0x64626720: "debugfs",
+    0x74726163: "tracefs", 0x73636673: "securityfs", 0x1CD1: "devpts", 0xCAFE4A11: "bpf", 0x42494E4D: "binfmt_misc",
+}
+"""Filesystems of the kernel's own, by statfs's f_type, that overlayfs takes no layer from."""
+
+
 class Refused(Exception):
     """The kernel refused a step of action: the problem, at the action's line."""
 
@@ -318,6 +325,15 @@ class Door:
             return f"{message}: a user namespace may not mount #{step.fstype}; run newns as root"
         if isinstance(step, Overlay) and error.errno == errno.ELOOP:
             return f"{message}: overlayfs refuses members that contain one another or the target"
+        if isinstance(step, Overlay) and error.errno == errno.EINVAL:
+            for slot in (*step.lowers, *([step.upper] if step.upper is not None else [])):
+                kind = KERNEL_OWN.get(libc.filesystem_type(self.fds[slot]))
+                if kind is not None:
+                    layer = _as_named(os.readlink(self.fd_path(self.fds[slot])))
+                    return (
+                        f"{message}: {layer} is in a {kind} filesystem, which overlayfs can't take as a union's "
+                        "member (the kernel's own filesystems make no layers): bind the files you need instead"
+                    )
         if isinstance(step, Overlay) and error.errno == errno.EINVAL and self.rootless:
             crowded = []
             for slot in step.lowers:
