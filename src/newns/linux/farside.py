@@ -18,6 +18,7 @@ import json
 import os
 import pwd
 import sys
+from typing import Any
 
 from ..diagnostics import EXIT_FAILURE, NewnsError, Where, failure
 from ..interp import Interpreter
@@ -32,6 +33,8 @@ from .world import Host, find_executable
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
+
+    from ..plan import Plan
 else:
     import _signal as signal  # its core, all newns needs
 
@@ -92,7 +95,7 @@ def _planned(request: dict[str, object]) -> Launch:
         ops += loaded
     host = Host()
 
-    def replan(skipped: frozenset[int] = frozenset()) -> object:
+    def replan(skipped: frozenset[int] = frozenset()) -> Plan:
         return Interpreter(env, cwd, host).plan(ops, skipped)
 
     plan = Interpreter(env, cwd, host).plan(ops)
@@ -201,7 +204,7 @@ def join(holder: int, told: int) -> None:
     while chunk := os.read(fd, 65536):
         data += chunk
     os.close(fd)
-    message = json.loads(data) if data else {"error": "the namespace's builder ended"}
+    message: dict[str, Any] = json.loads(data) if data else {"error": "the namespace's builder ended"}
     if "error" in message:
         print(f"newns: {message['error']}", file=sys.stderr)
         os._exit(EXIT_FAILURE)
