@@ -45,6 +45,18 @@ DEV_CONTENTS = dict.fromkeys(DEVICE_NODES, "other") | {
 }
 
 
+def host_problem(host: str) -> str | None:
+    """Why host is not a host for ssh (None when it is one)."""
+    bad = next((c for c in host if c not in IMPORT_HOST_CHARS), None)
+    if host and not host.startswith("-") and bad is None:
+        return None
+    what = "an empty host" if not host else f"{host!r}" + (f" holds {bad!r}" if bad else " starts with -")
+    return (
+        f"{what}: the host is what ssh takes (host, user@host, an alias of ~/.ssh/config: "
+        "letters, digits, '.', '_', '-' and '@'; give an IPv6 address or a port an alias)"
+    )
+
+
 class Interpreter:
     """Turns a file's operations into a Plan, keeping Plan 9's mount table as it goes;
     asks the world (a World) what paths hold, and nothing else."""
@@ -332,14 +344,9 @@ class Interpreter:
     def _import(self, op: Import, action: Action) -> None:
         """A remote directory, as a new filesystem: sshfs serves it from beside newns."""
         host = self.expand(op.host)
-        bad = next((c for c in host if c not in IMPORT_HOST_CHARS), None)
-        if not host or host.startswith("-") or bad is not None:
-            what = "an empty host" if not host else f"{host!r}" + (f" holds {bad!r}" if bad else " starts with -")
-            raise NewnsError(
-                f"import: {what}: the host is what ssh takes (host, user@host, an alias of ~/.ssh/config: "
-                "letters, digits, '.', '_', '-' and '@'; give an IPv6 address or a port an alias)",
-                op.host.where,
-            )
+        problem = host_problem(host)
+        if problem is not None:
+            raise NewnsError(f"import: {problem}", op.host.where)
         old = self.path(op.old)
         remote = self.expand(op.remote) if op.remote is not None else self.unions.show(old)
         if not remote or "\0" in remote:

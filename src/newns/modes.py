@@ -126,6 +126,31 @@ def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
         registry.close()
 
 
+def cpu(host: str, nsfile: str | None, argv: list[str], signals: CallerSignals) -> None:
+    """Run argv on host, in a namespace of its own there with the caller's at /mnt/term, the
+    file's lines applied after; the file is read here first, so a mistake stops newns before
+    it connects."""
+    from .interp import host_problem
+    from .linux import cpu
+    from .nsfile import entries
+
+    problem = host_problem(host)
+    if problem is not None:
+        raise NewnsError(f"--cpu: {problem}")
+    env, cwd = caller()
+    ops = []
+    if nsfile is not None:
+        parsed = cache.ParsedFiles(env)
+        try:
+            loader = Loader(world.Host(), env, parsed)
+            ops = loader.load(nsfile)
+        finally:
+            parsed.close()
+        if loader.problems:
+            raise NewnsError.of(loader.problems)
+    cpu.run(host, entries(ops), argv, env, cwd, signals)
+
+
 def posted() -> None:
     """The caller's posted namespaces, one a line: name, file, since when."""
     import time

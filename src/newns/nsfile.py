@@ -79,6 +79,25 @@ def dump(ops: list[Op]) -> str:
     return "\n".join(records) + "\n"
 
 
+def entries(ops: list[Op]) -> list[tuple[str, str, str]]:
+    """The operations as entries that load reads back without their files: for each run of
+    one file's lines in order, the file's name, a text of just those lines, and the entry."""
+    runs: list[list[Op]] = []
+    for op in ops:
+        last = runs[-1][-1] if runs else None
+        if last is not None and last.where.file == op.where.file and last.where.line < op.where.line:
+            runs[-1].append(op)
+        else:
+            runs.append([op])
+    found = []
+    for run in runs:
+        lines = [""] * run[-1].where.line
+        for op in run:
+            lines[op.where.line - 1] = op.where.text
+        found.append((run[0].where.file, "\n".join(lines), dump(run)))
+    return found
+
+
 def _word(word: Word) -> str:
     parts = [str(word.where.col)]
     for piece in word.pieces:

@@ -70,6 +70,13 @@ def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | N
     is_flag=True,
     help="Let --attach change your own or the initial mount namespace: the host's mount table.",
 )
+@click.option(
+    "--cpu",
+    "cpu_host",
+    metavar="HOST",
+    help="Run COMMAND (default: your shell there) on HOST over ssh, in a namespace there that has yours at "
+    "/mnt/term and starts in /mnt/term followed by your working directory; FILE's lines are applied there after.",
+)
 @click.option("--die-with-parent", is_flag=True, help="Kill the command when the process that started newns dies.")
 @click.version_option(__version__, "--version", prog_name="newns")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -89,6 +96,7 @@ def newns(
     as_owner: bool,
     allow_host_namespace: bool,
     die_with_parent: bool,
+    cpu_host: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND (default: $SHELL) in a new mount namespace built from a
@@ -117,6 +125,8 @@ def newns(
         modes.guarded(modes.attach, attach_to, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
     elif post is not None:
         modes.guarded(modes.post, post, nsfile, debug, signals)
+    elif cpu_host is not None:
+        modes.guarded(modes.cpu, cpu_host, nsfile, argv, signals)
     elif posted:
         modes.guarded(modes.posted)
     elif unpost is not None:

@@ -350,6 +350,11 @@ def try_chdir(path: str) -> bool:
 
 def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> None:
     """Run the command as a child, in the PID namespace this process joined; never returns."""
+    exit_like(run_command(argv, env, signals))
+
+
+def run_command(argv: list[str], env: dict[str, str], signals: CallerSignals) -> int:
+    """Run the command as a child, supervised; its wait status."""
     terminal = foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
@@ -362,4 +367,4 @@ def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> 
 
         as_child(parent, command)
     os.close(parent)
-    exit_like(Supervisor(pid, terminal).wait())
+    return Supervisor(pid, terminal).wait()

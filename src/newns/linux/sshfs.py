@@ -33,7 +33,7 @@ class Importer:
         """env: what sshfs and ssh run with (the caller's, as the caller started newns)."""
         self.rehearsal = rehearsal
         self.sshfs = find_executable("sshfs", env.get("PATH", "/usr/local/bin:/usr/bin:/bin"))[0]
-        self.batch = not _has_terminal()
+        self.batch = not has_terminal()
         self.sock: socket.socket | None = None
         if not rehearsal and self.sshfs is not None:
             self.sock = _start_server(self.sshfs, env)
@@ -49,7 +49,7 @@ class Importer:
         try:
             if self.rehearsal:
                 return None
-            mnt = _fuse_mount(fuse, f"{host}:{remote}")
+            mnt = fuse_mount(fuse, f"{host}:{remote}")
             assert self.sock is not None
             request = "\0".join((host, remote, "batch" if self.batch else "")).encode("utf-8", "surrogateescape")
             socket.send_fds(self.sock, [request], [fuse])
@@ -67,7 +67,7 @@ class Importer:
             self.sock = None
 
 
-def _fuse_mount(fuse: int, source: str) -> int:
+def fuse_mount(fuse: int, source: str) -> int:
     fs = libc.fsopen(b"fuse")
     try:
         for key, value in (
@@ -146,7 +146,7 @@ def _run(sshfs: str, env: dict[str, str], host: str, remote: str, fuse: int, bat
         os.close(said)
 
 
-def _has_terminal() -> bool:
+def has_terminal() -> bool:
     try:
         os.close(os.open("/dev/tty", os.O_RDONLY | os.O_CLOEXEC))
         return True

@@ -1,0 +1,137 @@
+"""--cpu: a command on another machine (a real sshd on 127.0.0.1, tests/sshd.py) with the
+caller's namespace at /mnt/term, as root and rootless.
+
+The caller runs `newns --cpu` inside a namespace of its own, with a private tmpfs only it
+sees: what the remote command finds there can only have come through the connection. The
+remote account has no newns on its PATH."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import sshd
+from helpers import HANG, NEWNS, Terminal, spawn
+from test_import import fuse_open, no_sshfs_left, server  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.skipif(
+    sshd.available() is not None or not os.path.exists("/usr/bin/sshfs"),
+    reason=sshd.available() or "sshfs is missing (apt install sshfs)",
+)
+HOST = sshd.ALIAS
+
+
+def private(place, script: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """script (sh) run by the caller in a namespace where $T/private is a tmpfs of its own,
+    holding secret: 'mine'."""
+    place.make({"private/": ""})
+    ns = place.ns("mount -c '#tmpfs' $T/private\n", "private.ns")
+    setup = 'echo mine > "$T/private/secret" && mkdir "$T/private/dir" && '
+    return place.newns("-f", str(ns), "sh", "-c", setup + script, "sh", *args, env={"N": NEWNS}, **kwargs)
+
+
+def test_the_remote_command_reads_and_writes_the_callers_private_files_as_the_caller(place, server):
+    script = (
+        f'$N --cpu {HOST} sh -c "cat /mnt/term$T/private/secret; echo far > /mnt/term$T/private/new"'
+        ' && cat "$T/private/new" && stat -c %u "$T/private/new"'
+    )
+    result = private(place, script)
+    assert (result.returncode, result.stdout) == (0, f"mine\nfar\n{place.caller.uid}\n"), result.stderr
+    assert not (place / "private/new").exists()  # it was in the caller's namespace only
+
+
+def test_the_command_starts_in_mnt_term_and_the_callers_working_directory(place, server):
+    result = private(place, f'cd "$T/private/dir" && $N --cpu {HOST} pwd')
+    assert (result.returncode, result.stdout) == (0, f"/mnt/term{place / 'private/dir'}\n"), result.stderr
+
+
+def test_streams_stdin_and_the_exit_status_pass_through(place, server):
+    result = place.newns("--cpu", HOST, "sh", "-c", "cat; echo to-err >&2; exit 3", input="from stdin\n")
+    assert (result.returncode, result.stdout, result.stderr) == (3, "from stdin\n", "to-err\n")
+    killed = place.newns("--cpu", HOST, "sh", "-c", "kill -TERM $$")
+    assert killed.returncode == 128 + signal.SIGTERM, killed.stderr
+
+
+def test_the_file_arranges_the_remote_namespace(place, server):
+    ns = place.ns("bind /mnt/term$T/private /srv\nmount -c '#tmpfs' /mnt/term$T/private/dir\ncd /srv\n", "far.ns")
+    result = private(place, f'$N --cpu {HOST} -f {ns} sh -c "pwd; cat secret; ls dir | wc -l"')
+    assert (result.returncode, result.stdout) == (0, "/srv\nmine\n0\n"), result.stderr
+
+
+def test_a_mistake_in_the_file_stops_newns_before_it_connects(place, server):
+    ns = place.ns("bind /a\n", "far.ns")
+    result = place.newns("--cpu", HOST, "-f", str(ns), "echo", "ran")
+    assert result.returncode == 125 and result.stdout == "" and f"{ns}:1:" in result.stderr, result
+    assert "Accepted" not in server.log_text()
+
+
+def test_newns_is_not_on_the_remote_accounts_path(place, server):
+    result = place.newns("--cpu", HOST, "sh", "-c", "command -v newns || echo none")
+    assert (result.returncode, result.stdout) == (0, "none\n"), result.stderr
+
+
+@pytest.mark.parametrize(
+    "host, said",
+    [("nosuch.invalid", "Could not resolve hostname nosuch.invalid"), (f"nobody@{HOST}", "Permission denied")],
+)
+def test_an_unknown_host_or_a_refused_key_is_one_line_naming_the_host(place, server, host, said):
+    result = place.newns("--cpu", host, "echo", "ran")
+    assert result.returncode == 125 and result.stdout == "", result
+    assert result.stderr.startswith(f"newns: --cpu {host}: ") and said in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_the_remote_account_has_no_privilege_and_reads_nothing_the_caller_cant(place, server):
+    if place.caller.uid == 0:
+        pytest.skip("root reads everything")
+    place.make({"closed": "secret\n"})
+    os.chmod(place / "closed", 0)
+    result = place.newns("--cpu", HOST, "sh", "-c", f"grep CapEff /proc/self/status; cat /mnt/term{place / 'closed'}")
+    assert result.returncode != 0 and "CapEff:\t0000000000000000" in result.stdout, result
+    assert "secret" not in result.stdout and "Permission denied" in result.stderr, result.stderr
+
+
+def test_a_terminal_and_ctrl_c_reach_the_command(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "LANG": "C.UTF-8", "TERM": "xterm-256color"}
+    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "sh", "-c", 'tty; echo "$TERM"; echo ready; sleep 300'],
+                        env, place.base)
+    terminal.expect(r"/dev/pts/\d+")
+    terminal.expect("xterm-256color")
+    terminal.expect("ready")
+    terminal.send("\x03")
+    assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()
+
+
+def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
+    run = spawn(place, [NEWNS, "--cpu", HOST, "sh", "-c", "echo started; exec sleep 300"], stdin=subprocess.DEVNULL)
+    try:
+        assert run.stdout.readline() == "started\n", run.stderr.read()
+        local = sshd.descendants(run.pid)
+        assert local
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=HANG)
+        deadline = time.monotonic() + HANG
+        while time.monotonic() < deadline and (alive(local) or alive(server.processes()[1:])):
+            time.sleep(0.1)
+        assert alive(local) == [] and alive(server.processes()[1:]) == []
+        assert no_sshfs_left(server.uid) == []
+    finally:
+        run.stdout.close()
+        run.stderr.close()
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of pids that still run (not zombies)."""
+    found = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rpartition(") ")[2][0] != "Z":
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
