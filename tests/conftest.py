@@ -10,9 +10,12 @@ same afterwards. What the tests share besides fixtures is in helpers.py.
 from __future__ import annotations
 
 import inspect
+import os
+import stat
 
 import pytest
-from helpers import ROOT_CALLER, Caller, callers, mount_table, scratch, unprivileged
+import sshd
+from helpers import ROOT, ROOT_CALLER, Caller, callers, mount_table, scratch, unprivileged
 
 IN_PROCESS = {"test_interp", "test_grammar", "test_nsfile", "test_architecture", "test_fuzz", "test_dispatch", "test_parsed"}
 """Modules whose tests (but those that ask for a tree to run newns in) run in-process, in seconds."""
@@ -72,3 +75,25 @@ def host_mounts_unchanged():
     before = mount_table()
     yield
     assert mount_table() == before
+
+
+@pytest.fixture
+def fuse_open():
+    """/dev/fuse open to every user, as Debian ships it, for the time of a test (root puts
+    back a stricter mode after)."""
+    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
+    if mode & 0o006 != 0o006:
+        if not ROOT:
+            pytest.skip("/dev/fuse is not open to this user (chmod 0666 /dev/fuse, as Debian ships it)")
+        os.chmod("/dev/fuse", 0o666)
+    yield
+    if mode & 0o006 != 0o006:
+        os.chmod("/dev/fuse", mode)
+
+
+@pytest.fixture
+def server(place, fuse_open):
+    """An sshd letting the caller in, and the caller's ssh config naming it HOST."""
+    with sshd.Sshd(place.caller.uid) as running:
+        running.install_client_config()
+        yield running

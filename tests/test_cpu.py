@@ -14,7 +14,7 @@ import time
 import pytest
 import sshd
 from helpers import HANG, NEWNS, Terminal, spawn
-from test_import import fuse_open, no_sshfs_left, server  # noqa: F401  (fixtures)
+from test_import import no_sshfs_left
 
 pytestmark = pytest.mark.skipif(
     sshd.available() is not None or not os.path.exists("/usr/bin/sshfs"),

@@ -19,28 +19,6 @@ pytestmark = pytest.mark.skipif(
 HOST = sshd.ALIAS
 
 
-@pytest.fixture
-def fuse_open():
-    """/dev/fuse open to every user, as Debian ships it, for the time of a test (root puts
-    back a stricter mode after)."""
-    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
-    if mode & 0o006 != 0o006:
-        if not ROOT:
-            pytest.skip("/dev/fuse is not open to this user (chmod 0666 /dev/fuse, as Debian ships it)")
-        os.chmod("/dev/fuse", 0o666)
-    yield
-    if mode & 0o006 != 0o006:
-        os.chmod("/dev/fuse", mode)
-
-
-@pytest.fixture
-def server(place, fuse_open):
-    """An sshd letting the caller in, and the caller's ssh config naming it HOST."""
-    with sshd.Sshd(place.caller.uid) as running:
-        running.install_client_config()
-        yield running
-
-
 def sshfs_of(uid: int) -> list[int]:
     """The caller's sshfs processes that still run (not zombies)."""
     found = []
