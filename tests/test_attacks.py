@@ -607,6 +607,18 @@ def test_a_relative_pythonpath_imports_nothing_from_the_working_directory(tree, 
         remove_tree(den)
 
 
+def test_python_variables_that_lead_to_no_code_cost_no_second_start(tree):
+    """CI images set PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE everywhere: newns starts once
+    (its imports are traced, which a start again under -I would not do); PYTHONPATH starts it again."""
+    ns = tree.ns("")
+    traced = {"PYTHONPROFILEIMPORTTIME": "1"}
+    for env, again in (({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}, False), ({"PYTHONPATH": "/nonexistent"}, True)):
+        result = tree.newns("-f", str(ns), "true", env={**traced, **env})
+        assert result.returncode == 0, result
+        traced_newns = any(line.startswith("import time:") and line.endswith("newns.entry") for line in result.stderr.splitlines())
+        assert traced_newns != again, (env, result.stderr[-300:])
+
+
 # -- 12. hermetic reaches no unix socket of the host ---------------------------------------------------
 
 NAMESPACES = Path(__file__).parent.parent / "namespaces"
