@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import time
 
-from . import report
+from . import breakdown, report
 from .rows import ROWS, Context, Row
 from .scratch import Scratch
 from .timing import CommandFailed, Settings
@@ -65,7 +66,10 @@ def run_rows(rows: list[Row], ctx: Context) -> list[report.Result]:
         except CommandFailed as failure:
             ctx.notes.append(f"failed {row.name}: {failure}")
         else:
-            results.append(report.Result(row, newns, peer))
+            parts = None
+            if row.file is not None:
+                parts = breakdown.parts(ctx.newns, row.file(ctx), ctx.env, statistics.median(newns))
+            results.append(report.Result(row, newns, peer, parts))
         print(f"{time.monotonic() - start:.1f} s", file=sys.stderr)
     return results
 

@@ -48,6 +48,7 @@ class Row:
     peer: str
     unit: str  # "ms" or "MB"
     measure: Callable[[Context], Samples]
+    file: Callable[[Context], str] | None = None  # newns's side is `newns -f FILE true`: its time's parts are shown
 
 
 # -- set-up with N binds ---------------------------------------------------------
@@ -251,6 +252,14 @@ def repeated_vs_empty(ctx: Context) -> Samples:
     return paired(newns, timed([ctx.newns, "-f", ctx.scratch.empty_file, "true"], ctx.env), ctx.settings)
 
 
+def _bind_file(count: int, ctx: Context) -> str:
+    return ctx.scratch.bind_file(count)
+
+
+def _union_file(layers: int, ctx: Context) -> str:
+    return ctx.scratch.union_file(layers)
+
+
 def _json(argv: list[str], env: dict[str, str]) -> Measure:
     """A Measure of a bench.inner run: the samples it prints."""
     return lambda: json.loads(check(argv, env))
@@ -261,18 +270,18 @@ def _short(path: str) -> str:
 
 
 ROWS = [
-    Row("floor", "python -I -S", "ms", floor),
-    *(Row(f"binds-{n}-bwrap", "bwrap", "ms", partial(binds_vs_bwrap, n)) for n in (0, 10, 100, 1000)),
+    Row("floor", "python -I -S", "ms", floor, lambda ctx: ctx.scratch.empty_file),
+    *(Row(f"binds-{n}-bwrap", "bwrap", "ms", partial(binds_vs_bwrap, n), partial(_bind_file, n)) for n in (0, 10, 100, 1000)),
     *(Row(f"binds-{n}-unshare", "unshare+mount(8)", "ms", partial(binds_vs_unshare, n)) for n in (0, 10, 100, 1000)),
     Row("binds-10000-kernel", "mount(2) loop", "ms", partial(binds_vs_kernel, 10_000)),
     Row("python-shim", "pyenv shim", "ms", python_vs_shim),
     Row("python-inside", "direct call", "ms", python_inside),
-    *(Row(f"union-{n}", "empty file", "ms", partial(union_setup, n)) for n in (2, 100, 500)),
+    *(Row(f"union-{n}", "empty file", "ms", partial(union_setup, n), partial(_union_file, n)) for n in (2, 100, 500)),
     Row("walk-bind", "native", "ms", walk_bind),
     Row("walk-union", "native", "ms", walk_union),
     Row("walk-union-fuse", "fuse-overlayfs", "ms", walk_union_vs_fuse),
     Row("nsfile-100k", "10k lines", "ms", nsfile_100k_vs_10k),
     Row("run-first", "repeated run", "ms", first_vs_repeated),
-    Row("run-repeated", "empty file", "ms", repeated_vs_empty),
+    Row("run-repeated", "empty file", "ms", repeated_vs_empty, partial(_bind_file, 10)),
     *(Row(f"rss-{n}-bwrap", "bwrap", "MB", partial(peak_rss_vs_bwrap, n)) for n in (10, 1000)),
 ]

@@ -112,6 +112,30 @@ def test_a_plain_run_imports_lark_only_to_parse_a_file_and_only_what_its_lines_u
     assert again & unused == set()
 
 
+PLAIN_RUN = {
+    "__future__", "_blake2", "_ctypes", "_struct", "ctypes", "ctypes._endian", "errno", "gc", "select", "struct", "types",
+    "newns", "newns.cli", "newns.diagnostics", "newns.entry", "newns.interp", "newns.labels", "newns.loader",
+    "newns.modes", "newns.mountinfo", "newns.nsfile", "newns.ops", "newns.plan", "newns.record", "newns.table",
+    "newns.unions", "newns.linux", "newns.linux.cache", "newns.linux.door", "newns.linux.execute", "newns.linux.launch",
+    "newns.linux.libc", "newns.linux.namespaces", "newns.linux.seccomp", "newns.linux.supervisor", "newns.linux.world",
+}
+"""Every module a run of a one-bind file read before imports beyond Python's own start."""
+
+
+def test_a_plain_run_imports_these_modules_and_no_more(tmp_path):
+    """A feature whose code slips onto a plain run's path shows here, as a module more (a
+    list, not a time: newns's start is its cost on every call of a toolchain)."""
+    (tmp_path / "a").mkdir()
+    ns = tmp_path / "test.ns"
+    ns.write_text(f"bind {tmp_path}/a {tmp_path}/a\n")
+    imported(["-f", str(ns), "true"], tmp_path)
+    again = imported(["-f", str(ns), "true"], tmp_path)
+    python = Path(sys.executable).parent / "python"
+    start = subprocess.run([str(python), "-I", "-X", "importtime", "-c", "pass"], capture_output=True, text=True).stderr
+    own = {line.rsplit("|", 1)[-1].strip() for line in start.splitlines() if line.startswith("import time:")}
+    assert again - own == PLAIN_RUN
+
+
 def test_what_runs_inside_the_namespace_imports_nothing_late():
     """After clear, newns's own files are out of reach: the door and what launches the command
     import every module they need before the namespace is built."""
