@@ -351,6 +351,34 @@ def test_pyenvs_line_in_bashrc_keeps_the_python_the_file_chose(place):
     assert result.stdout.startswith("python3 3.9.18 "), result
 
 
+def docs_block(document: Path, heading: str, index: int = 0) -> str:
+    """A code block of a section of a document, as printed."""
+    text = document.read_text()
+    section = text[text.index(f"## {heading}\n") :]
+    return re.findall(r"```\n(.*?)\n```", section, re.S)[index]
+
+
+def test_a_projects_own_newns_file_gives_the_versions_it_names(place):
+    """docs/toolchains.md's .newns, and its commands as printed, with other versions of go and
+    node first on the system's PATH."""
+    toolchain_trees(place)
+    recipe = docs_block(DOCS / "toolchains.md", "A project's own `.newns`")
+    commands = docs_block(DOCS / "toolchains.md", "A project's own `.newns`", 1).splitlines()
+    executable(place, {
+        "project/.newns": recipe + "\n",
+        "system/go": '#!/bin/sh\necho "go go1.19 system"\n', "system/node": '#!/bin/sh\necho "node v18 system"\n',
+    })
+    place.make({"project/Makefile": "all:\n\t@go; node\n"})
+    env = {"PATH": f"{place / 'system'}:{PATH}", "GOS": str(place / "gos"), "NVM_DIR": str(place / "nvm"),
+           "SHELL": "/bin/sh"}
+    base = place.base
+    expected = f"go go1.22.5 {base}/gos/current/bin/go\nnode v20.11.1 {base}/nvm/versions/node/current/bin/node\n"
+    for command in commands:
+        line = command.split("#")[0].strip()
+        result = place.caller.run(["sh", "-c", line], cwd=place / "project", env=env, input="go; node\n")
+        assert (result.returncode, result.stdout) == (0, expected), (line, result)
+
+
 @pytest.mark.parametrize("name", ["go", "python", "node"])
 def test_a_toolchain_version_unset_or_missing_stops_newns(place, name):
     variable = [k for k in TOOLCHAINS[name][0] if k.endswith("VERSION")][0]
