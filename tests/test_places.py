@@ -333,7 +333,7 @@ PYENV = Path("/root/.pyenv")
 """A real pyenv, copied for the test: what a developer's .bashrc initialises."""
 
 
-@pytest.mark.skipif(not (PYENV / "libexec/pyenv").exists() or not ROOT, reason="needs root's pyenv to copy")
+@pytest.mark.skipif(not ROOT or not (PYENV / "libexec/pyenv").exists(), reason="needs root's pyenv to copy")
 def test_pyenvs_line_in_bashrc_keeps_the_python_the_file_chose(place):
     """`eval "$(pyenv init -)"` in ~/.bashrc puts pyenv's shims first on PATH in every
     interactive shell, the one newns starts too: the shims must still run the chosen Python."""
