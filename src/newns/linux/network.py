@@ -15,7 +15,9 @@ from ..network import ENGINE, engine_arguments, ruleset
 from . import libc
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers only: the signal module loads enum
+    import signal
+
     from ..diagnostics import Where
     from ..network import Network
 else:
