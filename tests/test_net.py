@@ -245,3 +245,12 @@ def test_a_missing_tun_device_is_told_before_anything_starts(lan, caller):
     assert result.returncode == 125
     assert f"newns: {lan.base / 'test.ns'}:1:1: net: can't open /dev/net/tun" in result.stderr
     os.chmod("/dev/net/tun", 0o666)
+
+
+def test_explain_shows_the_rules_and_the_engine(tree):
+    ns = tree.ns("net allow 192.0.2.3:80 servers.test\nnet forward 7100:7002\n")
+    result = tree.newns("--explain", "-f", str(ns))
+    assert result.returncode == 0, result.stderr
+    assert "    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept  # 192.0.2.3:80\n" in result.stdout
+    assert "    ip daddr { servers.test } accept  # servers.test\n" in result.stdout
+    assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout

@@ -105,11 +105,8 @@ def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolvers: tuple
     for resolver in resolvers:
         lines.append(f"{_family(resolver)} daddr {resolver}{_ports(53)} accept  # DNS")
     lines += ["meta l4proto tcp reject with tcp reset", "reject with icmpx type admin-prohibited"]
-    body = "".join(f"\t\t{line}\n" for line in lines)
-    return (
-        "table inet newns {\n\tchain output {\n\t\ttype filter hook output priority 0; policy drop;\n"
-        f"{body}\t}}\n}}\n"
-    )
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"table inet newns {{\n  chain output {{\n    type filter hook output priority 0; policy drop;\n{body}  }}\n}}\n"
 
 
 def _family(network: str) -> str:
@@ -120,9 +117,11 @@ def _ports(port: int | None) -> str:
     return "" if port is None else f" meta l4proto {{ tcp, udp }} th dport {port}"
 
 
-def engine_arguments(network: Network, target: list[str]) -> list[str]:
-    """pasta's arguments: attach to target (the namespaces' options), configure it as the
-    host's, the host's gateway address not the host, and only the ports the file forwards."""
+def engine_arguments(network: Network, netns: str, userns: str | None) -> list[str]:
+    """pasta's arguments: attach to the network namespace at netns (of the user namespace at
+    userns; root's, with none, as root: as nobody pasta could not join it), configure it as
+    the host's, the host's gateway address not the host, only the ports the file forwards."""
+    target = ["--netns", netns] + (["--userns", userns] if userns is not None else ["--runas", "0"])
     specs: dict[str, list[str]] = {"-t": [], "-u": [], "-T": [], "-U": []}
     for fw in network.forwarded:
         specs["-u" if fw.udp else "-t"].append(f"127.0.0.1/{fw.outer}:{fw.inner}")

@@ -99,12 +99,8 @@ class Engine:
                         os.dup2(null, 0)
                         os.dup2(log, 1)
                         os.dup2(log, 2)
-                        namespaces = ["--netns", _held(f"/proc/{target}/ns/net")]
-                        if os.geteuid() != 0:
-                            namespaces += ["--userns", _held(f"/proc/{target}/ns/user")]
-                        else:  # as nobody, pasta could not join a namespace of root's
-                            namespaces += ["--runas", "0"]
-                        args = engine_arguments(prepared.network, namespaces)
+                        userns = _held(f"/proc/{target}/ns/user") if os.geteuid() != 0 else None
+                        args = engine_arguments(prepared.network, _held(f"/proc/{target}/ns/net"), userns)
                         os.execv(prepared.engine, [ENGINE, *args])
             finally:
                 os._exit(127)
