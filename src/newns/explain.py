@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
     from collections.abc import Callable
     from typing import Any
 
+    from .network import Network
+
 
 def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     """The lines, made printable: paths are shown as the file's words are."""
@@ -35,6 +37,9 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     if "net" in plan.settings.isolated:
         maps.append("bring lo up (SIOCSIFFLAGS IFF_UP): the new network namespace has nothing else")
     lines = []
+    if plan.settings.network is not None:
+        lines.append("fork: the engine's starter, in the caller's namespaces (names resolved), dies with newns")
+        maps += _network(plan.settings.network, rootless)
     if plan.work_dirs:
         lines.append("make a locked run directory for overlay work directories in the cache (XDG_CACHE_HOME/newns)")
     if plan.pid_namespace:
@@ -42,7 +47,7 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
         lines += maps
         lines.append("fork: newns stays as the parent; the child is PID 1 of the new PID namespace, and dies with newns")
         lines.append("unshare(CLONE_NEWNS)")
-    elif plan.work_dirs:
+    elif plan.work_dirs or plan.settings.network is not None:
         lines.append("fork: newns stays as the parent; the child dies with newns")
         lines.append(f"unshare({'|'.join(user + ['CLONE_NEWNS'])})")
         lines += maps
@@ -75,9 +80,26 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
             f"drop every capability (bounding, ambient, inheritable), setgroups [], setresgid {plan.settings.ids[1]}, "
             f"setresuid {plan.settings.ids[0]}, close-on-exec every descriptor but 0-2"
         )
+    if plan.settings.network is not None and not rootless:
+        lines.append("drop CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_SYS_MODULE (bounding, inheritable, ambient)")
     privileges = "" if plan.settings.setuid_allowed else "no_new_privs, "
     lines.append(f"{privileges}a seccomp filter refusing TIOCSTI and TIOCLINUX, exec the command")
     return lines
+
+
+def _network(network: Network, rootless: bool) -> list[str]:
+    """The rules set in the new network namespace (names as the file gives them: resolved when
+    the namespace is built) and the engine attached to it."""
+    from .network import ENGINE, engine_arguments, ruleset
+
+    allowed = [(dest, dest.networks or (f"{{ {dest.name} }}",)) for dest in network.allowed]
+    rules = ruleset(allowed, ("RESOLVER",)).rstrip("\n").split("\n")
+    capability = " with CAP_NET_ADMIN alone (ambient)" if rootless else ""
+    arguments = engine_arguments(network, "/proc/PID/ns/net", "/proc/PID/ns/user" if rootless else None)
+    return [
+        f"nft -f -{capability}, RESOLVER each name server of /etc/resolv.conf:", *("  " + rule for rule in rules),
+        f"the starter execs {ENGINE} {' '.join(arguments)}; newns waits for its default route",
+    ]
 
 
 def _replacing(replace: bool, target: str) -> str:

@@ -16,7 +16,7 @@ from .diagnostics import (
 )
 from .nsfile import quote
 from .ops import (
-    Allow, Bind, Cd, Clear, Hostname, Import, Include, Mount, Op, Setenv, Unmount, Unset, Unsetenv, User, Var, Word,
+    Allow, Bind, Cd, Clear, Hostname, Import, Include, Mount, Net, Op, Setenv, Unmount, Unset, Unsetenv, User, Var, Word,
     expand,
 )
 from .plan import NEW_ROOT, OLD_ROOT, Action, Detach, Devices, Import as Imported, NewFs, Plan, Release, Settings, slots_used
@@ -84,7 +84,7 @@ class Interpreter:
         self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
             Bind: self._bind, Mount: self._mount, Unmount: self._unmount, Clear: self._clear,  # type: ignore[dict-item]
             Allow: self._allow, Hostname: self._hostname, User: self._user, Setenv: self._setenv,  # type: ignore[dict-item]
-            Unsetenv: self._unsetenv, Import: self._import,  # type: ignore[dict-item]
+            Unsetenv: self._unsetenv, Import: self._import, Net: self._net,  # type: ignore[dict-item]
         }
 
     # -- words -----------------------------------------------------------
@@ -469,7 +469,8 @@ class Interpreter:
             if op.names:
                 raise NewnsError(f"clear {what} takes no more words", op.names[0].where)
             self._once(f"clear {what}", op)
-            self.settings.isolated += (what,)
+            if what not in self.settings.isolated:  # a net line's network is the command's own too
+                self.settings.isolated += (what,)
             return None
         if self.unions.cleared:
             raise NewnsError(
@@ -478,6 +479,31 @@ class Interpreter:
                 op.where,
             )
         self.unions.reroot(op, action, keep=False)
+
+    def _net(self, op: Net, action: Action) -> None:
+        """net allow, net forward, net loopback: a network of the command's own, reached
+        through the engine (the network module: loaded only for a file with a net line)."""
+        from . import network
+
+        what = self.expand(op.what)
+        if what not in ("allow", "forward", "loopback"):
+            raise NewnsError(
+                f"net: {what!r}: net allow DEST ..., net forward [HOSTPORT:]PORT[/udp] or net loopback PORT[/udp] ...",
+                op.what.where,
+            )
+        if not op.args:
+            raise NewnsError(f"net {what}: give {'a destination' if what == 'allow' else 'a port'}", op.where)
+        if self.settings.network is None:
+            self.settings.network = network.Network(op.where, [], [], [])
+            if "net" not in self.settings.isolated:
+                self.settings.isolated += ("net",)
+        for word in op.args:
+            text = self.expand(word)
+            if what == "allow":
+                self.settings.network.allowed.append(network.destination(text, word.where))
+            else:
+                listed = self.settings.network.forwarded if what == "forward" else self.settings.network.loopback
+                listed.append(network.forward(text, word.where, both=what == "forward"))
 
     def _unmount(self, op: Unmount, action: Action) -> None:
         old = self.path(op.old)

@@ -193,6 +193,13 @@ def check(nsfile: str, signals: CallerSignals) -> int:
     else:
         rehearsal = launch.Launch(plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=signals)
         found = plan.warnings + carry_out(rehearsal)[0]
+        if plan.settings.network is not None:  # what a run finds before it starts the engine
+            from .linux.network import Prepared
+
+            try:
+                Prepared(plan.settings.network)
+            except NewnsError as refused:
+                found += refused.diagnostics
     for diagnostic in sorted((d for d in found if not isinstance(d, Note)), key=Diagnostic.position):
         output(diagnostic.shown(line_only=True))
     return EXIT_FAILURE if any(isinstance(d, Error) for d in found) else 0

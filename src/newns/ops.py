@@ -208,9 +208,22 @@ class Unsetenv(Op):
     var: Word
 
 
+class Net(Op):
+    """A Linux extension: a network of the command's own, reached through a user-mode engine:
+    `net allow DEST ...` (where it may connect), `net forward [HOSTPORT:]PORT[/udp]` (a port of
+    the host's loopback to the command's), `net loopback PORT ...` (the host's loopback port)."""
+
+    name = "net"
+    letters = ""
+    shapes = (("what",),)
+    rest = "args"
+    what: Word
+    args: tuple[Word, ...] = ()
+
+
 COMMANDS: dict[str, type[Op]] = {
     cls.name: cls
-    for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow, Import, Hostname, User, Setenv, Unsetenv)
+    for cls in (Bind, Mount, Unmount, Clear, Cd, Include, Allow, Import, Hostname, User, Setenv, Unsetenv, Net)
 }
 PLAN9_ONLY = ("chdev",)
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
     from collections.abc import Callable
     from typing import Any
 
+    from .network import Network
+
 
 class Capture(Record):
     """Hold the file or directory now at path."""
@@ -171,6 +173,7 @@ class Settings(Record):
     user_line: Where | None = None  # where ids came from
     env: dict[str, str] | None = None  # the command's environment, when the file changed it
     setuid_allowed: bool = False  # `allow setuid`: no no_new_privs for the command
+    network: Network | None = None  # net lines: a network of the command's own, through an engine
 
 
 class Plan(Record):

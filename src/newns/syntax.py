@@ -17,8 +17,8 @@ from lark.exceptions import UnexpectedInput
 from . import GRAMMAR
 from .diagnostics import MAX_PROBLEMS, Diagnostic, NewnsError, TooManyProblems, Where
 from .ops import (
-    COMMANDS, ESCAPES, PLAN9_ONLY, Allow, Bind, Cd, Clear, Hostname, Import, Include, Mount, Op, Quoted, Setenv,
-    Unmount, Unsetenv, User, Var, Word,
+    COMMANDS, ESCAPES, PLAN9_ONLY, Allow, Bind, Cd, Clear, Hostname, Import, Include, Mount, Net, Op, Quoted,
+    Setenv, Unmount, Unsetenv, User, Var, Word,
 )
 
 TYPE_CHECKING = False
@@ -75,6 +75,9 @@ class Operations(Transformer[Token, "Op | None"]):
 
     def unsetenv(self, children: list[Token | Word]) -> Op:
         return self._operation(Unsetenv, children)
+
+    def net(self, children: list[Token | Word]) -> Op:
+        return self._operation(Net, children)
 
     def first(self, tokens: list[Token]) -> Word:
         return self._word(tokens)

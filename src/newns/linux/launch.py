@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow 
     import signal
     from collections.abc import Callable
 
+    from .network import Engine
     from .posted import Holder
     from .sshfs import Importer
     from .workdirs import WorkArea
@@ -45,6 +46,7 @@ class Launch(Record):
     hold: Holder | None = None
     importer: Importer | None = None  # for import lines: started in the caller's namespaces
     relayed: bool = False  # on a terminal of its own, relayed by the newns above: see on_own_terminal
+    engine: Engine | None = None  # for net lines: pasta, started by launch beside newns
 
 
 def launch(run: Launch) -> None:
@@ -65,7 +67,9 @@ def launch(run: Launch) -> None:
             os._exit(EXIT_FAILURE)
     if plan.settings.ids is not None and plan.settings.ids[0] != os.geteuid() and not namespaces.rootless() and not run.relayed:
         run.relayed = on_own_terminal(plan.settings.ids[0])
-    if not plan.work_dirs and not plan.pid_namespace and not run.relayed:
+    if plan.settings.network is not None:
+        run.engine = engine(plan)
+    if not plan.work_dirs and not plan.pid_namespace and not run.relayed and run.engine is None:
         _tell_holder(run, os.getpid())
         unshare(plan, libc.CLONE_NEWNS)
         namespaces.make_mounts_private()
@@ -76,7 +80,7 @@ def launch(run: Launch) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
     if plan.pid_namespace:
-        unshare(plan, libc.CLONE_NEWPID)
+        unshare(plan, libc.CLONE_NEWPID, run.engine)
         records, writable = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -93,6 +97,8 @@ def launch(run: Launch) -> None:
         pid = os.fork()
         if pid == 0:
             as_child(parent, lambda: _in_place(run, area, terminal))
+        if run.engine is not None:
+            run.engine.close()
         _close_importer(run)
         _tell_holder(run, pid)
         supervisor = Supervisor(pid, terminal)
@@ -154,7 +160,7 @@ def _in_place(run: Launch, area: WorkArea | None, terminal: int | None) -> None:
     """The child that becomes the command, in a process group of its own."""
     own_group(terminal)
     signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)  # a signal sent so far ends it now
-    unshare(run.plan, libc.CLONE_NEWNS)
+    unshare(run.plan, libc.CLONE_NEWNS, run.engine)
     namespaces.make_mounts_private()
     build_and_enter(run, area)
     _exec(run)
@@ -221,14 +227,25 @@ def importer(env: dict[str, str], *, rehearsal: bool) -> Importer:
     return Importer(dict(env), rehearsal=rehearsal)
 
 
-def unshare(plan: Plan, flags: int) -> None:
+def engine(plan: Plan) -> Engine:
+    """pasta, for net lines, waiting in the caller's namespaces: names resolved and what it
+    needs checked before any namespace is made."""
+    from .network import Engine, Prepared
+
+    assert plan.settings.network is not None
+    return Engine(Prepared(plan.settings.network))
+
+
+def unshare(plan: Plan, flags: int, engine: Engine | None = None) -> None:
     """New namespaces of these kinds and of those the plan gives the command beyond mounts
-    (network, IPC, UTS), set up as it says."""
+    (network, IPC, UTS), set up as it says: the engine attached to the network."""
     kinds = 0
     for kind in plan.settings.isolated:
         kinds |= namespaces.ISOLATING[kind]
     namespaces.unshare(flags | kinds)
     namespaces.isolate(plan.settings.isolated, plan.settings.hostname)
+    if engine is not None:
+        engine.started()
 
 
 def build_and_enter(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None) -> Plan:
@@ -329,6 +346,8 @@ def _exec(run: Launch) -> None:
         _close_importer(run)
         run.hold.hold()
     ids = run.plan.settings.ids
+    if run.engine is not None and not namespaces.rootless():
+        namespaces.drop(namespaces.OVER_THE_NETWORK)
     if ids is not None and namespaces.rootless():
         namespaces.nested_user(*ids)
     elif ids is not None and ids[0] == 0:

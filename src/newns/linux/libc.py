@@ -59,6 +59,7 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 PR_SET_SECUREBITS = 28
 PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SECCOMP_MODE_FILTER = 2
@@ -191,6 +192,29 @@ def clear_capabilities() -> None:
     """Empty this process's effective, permitted and inheritable capability sets (capset)."""
     header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(header, data))
+
+
+def keep_capability(capability: int) -> None:
+    """Keep only this capability (of those below 32), and across exec: raised in the
+    ambient set, as a non-root uid's exec drops the rest."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    bit = 1 << capability
+    data = (ctypes.c_uint32 * 6)(bit, bit, bit, 0, 0, 0)
+    _check(_libc.capset(header, data))
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability)
+
+
+def lower_capabilities(capabilities: Collection[int]) -> None:
+    """Take these capabilities (each below 32) out of this process's effective and permitted
+    sets, and empty its inheritable set."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capget(header, data))
+    mask = ~sum(1 << capability for capability in capabilities) & 0xFFFFFFFF
+    data[0] &= mask
+    data[1] &= mask
+    data[2] = data[5] = 0
     _check(_libc.capset(header, data))
 
 

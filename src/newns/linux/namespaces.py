@@ -274,6 +274,24 @@ def become(uid: int, gid: int) -> None:
         raise NewnsError(f"dropping to uid {uid}, gid {gid} left privileges: {', '.join(left) or 'ids or groups'}")
 
 
+OVER_THE_NETWORK = (12, 21, 19, 16)
+"""CAP_NET_ADMIN (the rules), CAP_SYS_ADMIN (another network namespace), CAP_SYS_PTRACE
+(newns or the engine, in the caller's) and CAP_SYS_MODULE: what a command root runs with a
+network of newns's rules must not have."""
+
+
+def drop(capabilities: tuple[int, ...]) -> None:
+    """Drop these capabilities for good: from the bounding set (root's exec takes them back
+    from it), the inheritable and ambient sets, and this process's."""
+    try:
+        for capability in capabilities:
+            libc.prctl(libc.PR_CAPBSET_DROP, capability)
+        libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
+        libc.lower_capabilities(capabilities)
+    except OSError as e:
+        raise NewnsError(f"can't drop the capabilities over the network's rules: {e.strerror}") from None
+
+
 def nested_user(uid: int, gid: int) -> None:
     """Rootless `user`: go on in a user namespace (and a mount namespace) of its own that
     maps the caller to uid and gid. The mounts newns made become locked there, as

@@ -1,0 +1,172 @@
+"""net lines carried out: names resolved and the engine checked in the caller's namespaces,
+the packet filter set in the command's network namespace, and pasta started beside newns
+for the life of the command."""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+
+from ..diagnostics import NewnsError
+from ..network import ENGINE, engine_arguments, ruleset
+from . import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: the signal module loads enum
+    import signal
+
+    from ..diagnostics import Where
+    from ..network import Network
+else:
+    import _signal as signal
+
+CAP_NET_ADMIN = 12
+START_TIMEOUT = 10.0  # seconds pasta may take to configure the namespace
+
+
+class Prepared:
+    """What the network needs, found in the caller's namespaces before anything is made:
+    the engine, nft, and the rules with each name's addresses."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.engine = _program(ENGINE, "passt", network)
+        self.nft = _program("nft", "nftables", network)
+        try:
+            os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
+        except OSError as e:
+            raise NewnsError(
+                f"net: can't open /dev/net/tun ({e.strerror}), which {ENGINE} needs: as root, chmod 0666 /dev/net/tun "
+                "(Debian's default) or load the tun module (modprobe tun)",
+                network.where,
+            ) from None
+        allowed = [(dest, dest.networks or _resolved(dest.name, dest.where)) for dest in network.allowed]
+        self.rules = ruleset(allowed, resolvers())
+
+
+def _program(name: str, package: str, network: Network) -> str:
+    found = shutil.which(name, path=os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin")
+    if found is None:
+        raise NewnsError(f"net: {name} is not installed, and the net lines need it: install {package}", network.where)
+    return found
+
+
+def _resolved(name: str | None, where: Where) -> tuple[str, ...]:
+    assert name is not None  # a destination without networks is a name
+    try:
+        found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except OSError as e:
+        raise NewnsError(f"net allow: {name} does not resolve ({e.strerror or e}): check the name", where) from None
+    return tuple(dict.fromkeys(str(info[4][0]).partition("%")[0] for info in found))
+
+
+def resolvers() -> tuple[str, ...]:
+    """The name servers of the caller's resolver (resolv.conf), which the command's
+    resolver asks too."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            text = f.read()
+    except OSError:
+        return ()
+    found = [line.split()[1] for line in text.splitlines() if line.split()[:1] == ["nameserver"] and len(line.split()) > 1]
+    return tuple(server.partition("%")[0] for server in found)
+
+
+class Engine:
+    """pasta, started from the caller's namespaces: a child of the process that makes it,
+    which waits until start names the namespace to attach to, and dies with that process."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        go, self.go = os.pipe()
+        self.log, log = os.pipe()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+                if os.getppid() == parent:
+                    os.close(self.go)
+                    os.close(self.log)
+                    target = os.read(go, 32).decode()
+                    if target:
+                        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # pasta insists (Python ignores it)
+                        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                        null = os.open("/dev/null", os.O_RDWR)
+                        os.dup2(null, 0)
+                        os.dup2(log, 1)
+                        os.dup2(log, 2)
+                        userns = _held(f"/proc/{target}/ns/user") if os.geteuid() != 0 else None
+                        args = engine_arguments(prepared.network, _held(f"/proc/{target}/ns/net"), userns)
+                        os.execv(prepared.engine, [ENGINE, *args])
+            finally:
+                os._exit(127)
+        os.close(go)
+        os.close(log)
+
+    def started(self) -> None:
+        """In the process that made the network namespace: the rules set (by this process,
+        privileged over the namespace), then pasta attached to it, once it has configured it."""
+        set_rules(self.prepared)
+        os.write(self.go, str(os.getpid()).encode())
+        os.close(self.go)
+        said = b""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _configured():
+            if time.monotonic() > deadline:
+                raise NewnsError(f"net: {ENGINE} did not configure the network in {START_TIMEOUT:.0f} s", self.prepared.network.where)
+            if select.select([self.log], [], [], 0.002)[0]:
+                chunk = os.read(self.log, 4096)
+                if not chunk:
+                    text = said.decode(errors="replace").strip().replace("\n", "; ")
+                    raise NewnsError(f"net: {ENGINE} failed: {text or 'it ended'}", self.prepared.network.where)
+                said += chunk
+
+    def close(self) -> None:
+        """In the process that stays while another makes the namespace: pasta waits for
+        that one alone. The log stays open here, so pasta never writes to a closed pipe."""
+        os.close(self.go)
+
+
+def _held(path: str) -> str:
+    """The namespace at path, opened here (pasta opens it after it has dropped privileges,
+    and could not then open root's) as a path pasta can open: /proc/self/fd/N."""
+    fd = os.open(path, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    return f"/proc/self/fd/{fd}"
+
+
+def _configured() -> bool:
+    """Whether this network namespace has a default route through an interface other than
+    lo (pasta's configuration done; IPv6's unreachable default is on lo)."""
+    for table, default in (("/proc/self/net/route", "00000000"), ("/proc/self/net/ipv6_route", "0" * 32)):
+        try:
+            with open(table) as f:
+                routes = [line.split() for line in f.read().splitlines()]
+        except OSError:
+            continue
+        for fields in routes:
+            device = fields[0] if table.endswith("/route") else fields[-1]
+            destination = fields[1] if table.endswith("/route") else fields[0] + fields[1]
+            if destination in (default, default + "00") and device != "lo":
+                return True
+    return False
+
+
+def set_rules(prepared: Prepared) -> None:
+    """Load the rules into this process's network namespace with nft, given the one
+    capability it needs (an unprivileged caller's uid is not root in newns's user namespace)."""
+    result = subprocess.run(
+        [prepared.nft, "-f", "-"], input=prepared.rules.encode(), capture_output=True,
+        preexec_fn=_keep_net_admin if os.geteuid() != 0 else None,
+    )
+    if result.returncode != 0:
+        text = result.stderr.decode(errors="replace").strip()
+        raise NewnsError(f"net: nft refused the rules: {text}", prepared.network.where)
+
+
+def _keep_net_admin() -> None:
+    libc.keep_capability(CAP_NET_ADMIN)

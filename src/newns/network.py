@@ -1,0 +1,134 @@
+"""The network net lines describe: where the command may connect, the ports forwarded in,
+and what gives it: pasta's command line and the packet filter set in the command's network
+namespace. Imported only for a file with a net line (ipaddress loads re)."""
+from __future__ import annotations
+
+import ipaddress
+
+from .diagnostics import NewnsError, Where
+from .record import Record
+
+ENGINE = "pasta"
+"""The user-mode network engine (Debian's package passt)."""
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+
+
+class Destination(Record):
+    """Where a net allow line lets the command connect: a host name (resolved when the
+    namespace is built), or networks; any port, or one."""
+
+    text: str
+    name: str | None
+    networks: tuple[str, ...]
+    port: int | None
+    where: Where
+
+
+class Forward(Record):
+    """A port of the host's loopback that reaches the command's (forward), or of the
+    command's loopback that reaches the host's (loopback)."""
+
+    outer: int
+    inner: int
+    udp: bool
+    where: Where
+
+
+class Network(Record):
+    """The network the file describes; where: its first net line."""
+
+    where: Where
+    allowed: list[Destination]
+    forwarded: list[Forward]
+    loopback: list[Forward]
+
+
+def destination(text: str, where: Where) -> Destination:
+    """DEST of net allow: *, a host name, an IPv4 or IPv6 address or network, each with an
+    optional :PORT (an IPv6 address in brackets then)."""
+    host, port = text, None
+    if text.startswith("["):
+        host, bracket, after = text[1:].partition("]")
+        if not bracket or after and not after.startswith(":"):
+            raise NewnsError(f"net allow: {text}: write an IPv6 address with a port as [2001:db8::1]:443", where)
+        port = _port(after[1:], text, where) if after else None
+    elif text.count(":") == 1:
+        host, _, number = text.partition(":")
+        port = _port(number, text, where)
+    if host == "*":
+        return Destination(text, None, ("0.0.0.0/0", "::/0"), port, where)
+    if ":" in host or "/" in host or host.replace(".", "").isdigit():
+        try:
+            network = ipaddress.ip_network(host)
+        except ValueError as e:
+            raise NewnsError(f"net allow: {host}: not an address or network ({e})", where) from None
+        return Destination(text, None, (str(network),), port, where)
+    if not host or not set(host) <= NAME_CHARS or len(host) > 253 or host.startswith(("-", ".")):
+        raise NewnsError(
+            f"net allow: {text!r}: not a host name, an address or a network: write pypi.org:443, 192.0.2.0/24 or "
+            "[2001:db8::1]:443, or * for anywhere",
+            where,
+        )
+    return Destination(text, host, (), port, where)
+
+
+def forward(text: str, where: Where, *, both: bool) -> Forward:
+    """[OUTER:]INNER[/udp] (OUTER only when both)."""
+    ports, _, protocol = text.partition("/")
+    if protocol not in ("", "tcp", "udp"):
+        raise NewnsError(f"{text}: /{protocol}: a port is /tcp (the default) or /udp", where)
+    outer, colon, inner = ports.rpartition(":")
+    if colon and not both:
+        raise NewnsError(f"{text}: one port: the host's loopback port is the same number", where)
+    number = _port(inner, text, where)
+    return Forward(_port(outer, text, where) if colon else number, number, protocol == "udp", where)
+
+
+def _port(number: str, text: str, where: Where) -> int:
+    if not number.isdigit() or not 0 < int(number) < 65536:
+        raise NewnsError(f"{text}: {number!r} is not a port: a number from 1 to 65535", where)
+    return int(number)
+
+
+def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolvers: tuple[str, ...]) -> str:
+    """nft's rules for the command's network namespace: each destination with its addresses
+    (a name's, resolved), DNS to the resolvers, the loopback and replies; anything else
+    refused at once (a TCP reset, else ICMP administratively prohibited)."""
+    lines = [
+        'oif "lo" accept',
+        "ct state established,related accept",
+        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept",
+    ]
+    for dest, networks in allowed:
+        for network in networks:
+            lines.append(f"{_family(network)} daddr {network}{_ports(dest.port)} accept  # {dest.text}")
+    for resolver in resolvers:
+        lines.append(f"{_family(resolver)} daddr {resolver}{_ports(53)} accept  # DNS")
+    lines += ["meta l4proto tcp reject with tcp reset", "reject with icmpx type admin-prohibited"]
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"table inet newns {{\n  chain output {{\n    type filter hook output priority 0; policy drop;\n{body}  }}\n}}\n"
+
+
+def _family(network: str) -> str:
+    return "ip6" if ":" in network else "ip"
+
+
+def _ports(port: int | None) -> str:
+    return "" if port is None else f" meta l4proto {{ tcp, udp }} th dport {port}"
+
+
+def engine_arguments(network: Network, netns: str, userns: str | None) -> list[str]:
+    """pasta's arguments: attach to the network namespace at netns (of the user namespace at
+    userns; root's, with none, as root: as nobody pasta could not join it), configure it as
+    the host's, the host's gateway address not the host, only the ports the file forwards."""
+    target = ["--netns", netns] + (["--userns", userns] if userns is not None else ["--runas", "0"])
+    specs: dict[str, list[str]] = {"-t": [], "-u": [], "-T": [], "-U": []}
+    for fw in network.forwarded:
+        specs["-u" if fw.udp else "-t"].append(f"127.0.0.1/{fw.outer}:{fw.inner}")
+    for fw in network.loopback:
+        specs["-U" if fw.udp else "-T"].append(str(fw.inner))
+    args = ["--config-net", "--no-map-gw", "--foreground", "--quiet"]
+    for flag, listed in specs.items():
+        for spec in listed or ["none"]:
+            args += [flag, spec]
+    return args + target

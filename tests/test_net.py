@@ -1,0 +1,256 @@
+"""net lines, run for real in network namespaces the test makes, as root and as newns-test.
+
+A "host" network namespace, joined by a veth pair to a "servers" one that answers on
+TEST-NET addresses (192.0.2.2, 192.0.2.3, 198.51.100.7), stands for the machine: newns
+runs inside it, in a mount namespace where /etc/hosts names servers.test and the only name
+server is 192.0.2.53 (where nothing answers). No traffic leaves the machine.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from helpers import NEWNS
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the test makes network namespaces: run as root"),
+    pytest.mark.skipif(not shutil.which("pasta") or not shutil.which("nft"), reason="needs pasta (passt) and nft (nftables)"),
+]
+
+SERVER = """
+import socket, sys, threading
+def serve(address, port):
+    s = socket.socket(socket.AF_INET6 if ':' in address else socket.AF_INET)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    s.listen()
+    while True:
+        c, _ = s.accept()
+        c.sendall(f'hello from {address}:{port}\\n'.encode())
+        c.close()
+for word in sys.argv[1:]:
+    address, port = word.rsplit(':', 1)
+    threading.Thread(target=serve, args=(address, int(port))).start()
+print('ready', flush=True)
+"""
+
+PROBE = """
+import socket, sys, time
+for word in sys.argv[1:]:
+    address, port = word.rsplit(':', 1)
+    start = time.monotonic()
+    try:
+        with socket.create_connection((address, int(port)), timeout=5) as s:
+            print(word, 'reached', s.recv(100).decode().strip())
+    except OSError as e:
+        print(word, 'refused' if time.monotonic() - start < 1 else 'timeout', e.errno)
+"""
+
+
+def ip(*args: str, input: str | None = None) -> str:
+    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True, input=input).stdout
+
+
+class Lan:
+    """The two namespaces and the servers; run() runs newns in the host one."""
+
+    def __init__(self, base) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.host, self.servers = f"nh-{tag}", f"ns-{tag}"
+        ip("netns", "add", self.host)
+        ip("netns", "add", self.servers)
+        ip("link", "add", f"vh{tag}", "netns", self.host, "type", "veth", "peer", "name", f"vs{tag}", "netns", self.servers)
+        ip("-n", self.host, "addr", "add", "192.0.2.1/24", "dev", f"vh{tag}")
+        for address in ("192.0.2.2/24", "192.0.2.3/24", "192.0.2.53/24", "198.51.100.7/24"):
+            ip("-n", self.servers, "addr", "add", address, "dev", f"vs{tag}")
+        for ns, link in ((self.host, f"vh{tag}"), (self.servers, f"vs{tag}")):
+            ip("-n", ns, "link", "set", link, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", self.host, "route", "add", "default", "via", "192.0.2.2")
+        self.base = base
+        (base / "hosts").write_text("127.0.0.1 localhost\n192.0.2.3 servers.test\n")
+        (base / "resolv.conf").write_text("nameserver 192.0.2.53\n")
+        (base / "probe.py").write_text(PROBE)
+        self.daemons = [
+            self._serve(self.servers, "192.0.2.2:80", "192.0.2.3:80", "198.51.100.7:80"),
+            self._serve(self.host, "127.0.0.1:7000"),  # the host's own loopback service
+        ]
+
+    def _serve(self, ns: str, *addresses: str) -> subprocess.Popen:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, *addresses], stdout=subprocess.PIPE, text=True
+        )
+        assert server.stdout.readline() == "ready\n"
+        return server
+
+    def inside(self, caller, args: list[str]) -> list[str]:
+        """args run in the host namespace, by caller, with the test's hosts and resolver."""
+        user = [] if not caller.rootless else ["setpriv", f"--reuid={caller.uid}", f"--regid={caller.gid}", "--clear-groups"]
+        script = (
+            f"mount --bind {self.base}/hosts /etc/hosts && mount --bind {self.base}/resolv.conf /etc/resolv.conf && "
+            'exec "$@"'
+        )
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                "nsenter", f"--net=/run/netns/{self.host}", *user, *args]
+
+    def newns(self, caller, text: str, *command: str, **kwargs) -> subprocess.CompletedProcess:
+        ns = self.base / "test.ns"
+        ns.write_text(text)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.base), "LANG": "C.UTF-8"}
+        return subprocess.run(
+            self.inside(caller, [NEWNS, "-f", str(ns), *command]), env=env, cwd=self.base, capture_output=True,
+            text=True, timeout=60, **kwargs,
+        )
+
+    def probe(self, caller, text: str, *addresses: str) -> dict[str, str]:
+        result = self.newns(caller, text, sys.executable, str(self.base / "probe.py"), *addresses)
+        assert result.returncode == 0, result.stderr
+        return {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+
+    def state(self) -> tuple[str, ...]:
+        """The host namespace's network, and its processes."""
+        inode = os.stat(f"/run/netns/{self.host}").st_ino
+        pids = set()
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and os.stat(f"/proc/{entry}/ns/net").st_ino == inode:
+                    pids.add(entry)
+            except OSError:
+                pass
+        tables = subprocess.run(["ip", "netns", "exec", self.host, "nft", "list", "ruleset"], capture_output=True, text=True)
+        addresses = ip("-n", self.host, "addr").replace(" tentative", "")  # IPv6 address detection ends meanwhile
+        return (addresses, ip("-n", self.host, "route"), ip("-n", self.host, "link"),
+                tables.stdout, " ".join(sorted(pids)))
+
+    def close(self) -> None:
+        for daemon in self.daemons:
+            daemon.kill()
+            daemon.wait()
+        ip("netns", "del", self.host)
+        ip("netns", "del", self.servers)
+
+
+@pytest.fixture
+def lan(tree):
+    """The namespaces, and /dev/net/tun open to every user (Debian's default mode) meanwhile."""
+    mode = os.stat("/dev/net/tun").st_mode & 0o777
+    os.chmod("/dev/net/tun", 0o666)
+    made = Lan(tree.base)
+    before = made.state()
+    yield made
+    try:
+        deadline = time.monotonic() + 5
+        while made.state() != before and time.monotonic() < deadline:
+            time.sleep(0.05)  # the engine is killed as newns ends; the kernel reaps it a moment later
+        assert made.state() == before  # nothing left running, the host's network as it was
+    finally:
+        made.close()
+        os.chmod("/dev/net/tun", mode)
+
+
+def test_one_destination_is_reached_and_another_refused_at_once(lan, caller):
+    seen = lan.probe(caller, "net allow 192.0.2.3:80\n", "192.0.2.3:80", "192.0.2.2:80", "198.51.100.7:80")
+    assert seen == {"192.0.2.3:80": "reached", "192.0.2.2:80": "refused", "198.51.100.7:80": "refused"}
+
+
+def test_a_network_and_a_name(lan, caller):
+    seen = lan.probe(caller, "net allow 192.0.2.0/24\n", "192.0.2.2:80", "192.0.2.3:80", "198.51.100.7:80")
+    assert seen == {"192.0.2.2:80": "reached", "192.0.2.3:80": "reached", "198.51.100.7:80": "refused"}
+    seen = lan.probe(caller, "net allow servers.test:80\n", "servers.test:80", "192.0.2.2:80")
+    assert seen == {"servers.test:80": "reached", "192.0.2.2:80": "refused"}
+
+
+def test_anywhere_but_the_hosts_loopback(lan, caller):
+    seen = lan.probe(caller, "net allow *\n", "192.0.2.2:80", "198.51.100.7:80", "127.0.0.1:7000")
+    assert seen == {"192.0.2.2:80": "reached", "198.51.100.7:80": "reached", "127.0.0.1:7000": "refused"}
+
+
+def test_the_hosts_loopback_port_a_line_names(lan, caller):
+    seen = lan.probe(caller, "net allow 192.0.2.3:80\nnet loopback 7000\n", "127.0.0.1:7000", "192.0.2.2:80")
+    assert seen == {"127.0.0.1:7000": "reached", "192.0.2.2:80": "refused"}
+
+
+def test_the_commands_own_loopback_works(lan, caller):
+    script = f"""
+import subprocess, sys
+server = subprocess.Popen([sys.executable, '-c', {SERVER!r}, '127.0.0.1:7001'], stdout=subprocess.PIPE)
+server.stdout.readline()
+subprocess.run([sys.executable, {str(lan.base / 'probe.py')!r}, '127.0.0.1:7001'])
+server.kill()
+"""
+    result = lan.newns(caller, "net allow 192.0.2.3:80\n", sys.executable, "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "127.0.0.1:7001 reached hello from 127.0.0.1:7001\n"
+
+
+def test_a_forwarded_port_reaches_a_server_inside(lan, caller):
+    ns = lan.base / "test.ns"
+    ns.write_text("net allow 192.0.2.3:80\nnet forward 7100:7002\n")
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(lan.base)}
+    server = subprocess.Popen(
+        lan.inside(caller, [NEWNS, "-f", str(ns), sys.executable, "-c", SERVER, "0.0.0.0:7002"]),
+        env=env, cwd=lan.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout.readline() == "ready\n", server.stderr.read()
+        client = subprocess.run(
+            ["ip", "netns", "exec", lan.host, sys.executable, str(lan.base / "probe.py"), "127.0.0.1:7100"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert client.stdout == "127.0.0.1:7100 reached hello from 0.0.0.0:7002\n", client.stderr
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@pytest.mark.parametrize("user", ["", "user 0 0\n"], ids=["as-caller", "user-0"])
+def test_the_command_cannot_lift_the_rules(lan, caller, user):
+    script = f"nft flush ruleset; nft add table inet mine; {sys.executable} {lan.base / 'probe.py'} 192.0.2.2:80"
+    result = lan.newns(caller, f"net allow 192.0.2.3:80\n{user}", "/bin/sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "192.0.2.2:80 refused 111\n"
+    assert result.stderr.count("Operation not permitted") == 2, result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        ("net allow 192.0.2.1/24\n", "1:11", "has host bits set"),
+        ("net allow 192.0.2.3:99999\n", "1:11", "is not a port"),
+        ("net allow 192.0.2.3:80 bad_name\n", "1:24", "not a host name"),
+        ("net allow nowhere.test\n", "1:11", "nowhere.test does not resolve"),
+        ("net forward 80/sctp\n", "1:13", "/tcp (the default) or /udp"),
+        ("net allow\n", "1:1", "give a destination"),
+        ("net deny 192.0.2.3\n", "1:5", "net allow DEST"),
+    ],
+    ids=["host-bits", "port", "name", "unresolved", "protocol", "empty", "verb"],
+)
+def test_bad_lines_at_their_place_in_a_run_and_in_check(lan, caller, text, where, message):
+    ns = lan.base / "test.ns"
+    for args in ([], ["--check"]):
+        result = lan.newns(caller, text, *args, *([] if args else ["/bin/true"]))
+        assert result.returncode == 125, result
+        said = result.stdout if args else result.stderr  # --check reports on its output
+        assert f"{ns}:{where}: " in said and message in said, result
+
+
+def test_a_missing_tun_device_is_told_before_anything_starts(lan, caller):
+    if not caller.rootless:
+        pytest.skip("root opens /dev/net/tun whatever its mode")
+    os.chmod("/dev/net/tun", 0o600)
+    result = lan.newns(caller, "net allow 192.0.2.3:80\n", "/bin/true")
+    assert result.returncode == 125
+    assert f"newns: {lan.base / 'test.ns'}:1:1: net: can't open /dev/net/tun" in result.stderr
+    os.chmod("/dev/net/tun", 0o666)
+
+
+def test_explain_shows_the_rules_and_the_engine(tree):
+    ns = tree.ns("net allow 192.0.2.3:80 servers.test\nnet forward 7100:7002\n")
+    result = tree.newns("--explain", "-f", str(ns))
+    assert result.returncode == 0, result.stderr
+    assert "    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept  # 192.0.2.3:80\n" in result.stdout
+    assert "    ip daddr { servers.test } accept  # servers.test\n" in result.stdout
+    assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout
