@@ -115,7 +115,8 @@ class Engine:
         os.close(self.go)
         said = b""
         deadline = time.monotonic() + START_TIMEOUT
-        while not _configured():
+        ports = {fw.inner for fw in self.prepared.network.loopback if not fw.udp}
+        while not (_configured() and _listening(ports)):
             if time.monotonic() > deadline:
                 raise NewnsError(f"net: {ENGINE} did not configure the network in {START_TIMEOUT:.0f} s", self.prepared.network.where)
             if select.select([self.log], [], [], 0.002)[0]:
@@ -154,6 +155,22 @@ def _configured() -> bool:
             if destination in (default, default + "00") and device != "lo":
                 return True
     return False
+
+
+def _listening(ports: set[int]) -> bool:
+    """Whether this network namespace has a TCP socket listening on each of ports: pasta's
+    own, for the host's loopback ports a net loopback line names, made after its route."""
+    if not ports:
+        return True
+    found = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = [line.split() for line in f.read().splitlines()[1:]]
+        except OSError:
+            continue
+        found |= {int(fields[1].rsplit(":", 1)[1], 16) for fields in rows if len(fields) > 3 and fields[3] == "0A"}
+    return ports <= found
 
 
 def set_rules(prepared: Prepared) -> None:
