@@ -66,4 +66,4 @@ def main() -> None:
 
     nsfile, debug, dashdash, argv = plain
     nsfile, argv = modes.shebang(nsfile, argv, dashdash)
-    modes.guarded(modes.run, nsfile, argv, debug, False, signals)
+    modes.guarded(modes.run, nsfile, argv, debug=debug, die_with_parent=False, signals=signals)

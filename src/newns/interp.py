@@ -138,7 +138,7 @@ class Interpreter:
             if isinstance(op, Include):  # its file's operations follow: read already
                 self._include(op, cwd_where)
                 continue
-            action = Action(op.where, None, op.quiet, [], index)
+            action = Action(where=op.where, said=None, quiet=op.quiet, steps=[], op=index)
             try:
                 if isinstance(op, Cd):
                     cwd = self._line(op, action)
@@ -269,7 +269,7 @@ class Interpreter:
         held = None  # the source, opened before the root changes: as the file named it, and checked
         if old == "/" and not self.unions.cleared:
             self.unions.existing(new, op.new, "bind", directory=True)
-            if (self.unions.table.get(new) or Target([], False, None)).members[1:] == []:
+            if (self.unions.table.get(new) or Target(members=[], readonly=False, where=None)).members[1:] == []:
                 held = self.unions.capture(new, action)
             self.unions.reroot(op, action, keep="a" in op.flags or "b" in op.flags)
             new, old = os.path.normpath(OLD_ROOT + new), NEW_ROOT
@@ -284,7 +284,9 @@ class Interpreter:
             )
         source = self.unions.table.get(new)
         if source is not None and len(source.members) > 1:
-            members = [Member(m.slot, m.label, m.origin, m.create, m.fresh, made=m.made) for m in source.members]
+            members = [Member(
+                slot=m.slot, label=m.label, origin=m.origin, create=m.create, fresh=m.fresh, made=m.made,
+            ) for m in source.members]
             if "c" in op.flags:
                 members[0].create = True
         else:
@@ -299,7 +301,9 @@ class Interpreter:
                     op.new.where,
                 )
             slot = held if held is not None else self.unions.capture(new, action)
-            members = [Member(slot, self.unions.show(new), new_found.origin, "c" in op.flags, at=new)]
+            members = [Member(
+                slot=slot, label=self.unions.show(new), origin=new_found.origin, create="c" in op.flags, at=new,
+            )]
         self.unions.join(op, old, old_kind, point, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:
@@ -332,13 +336,13 @@ class Interpreter:
             self._devices(op, old, old_kind, point, spec, action)
             return
         slot = self.unions.new_slot()
-        action.steps.append(NewFs(slot, fstype, spec or None))
+        action.steps.append(NewFs(slot=slot, fstype=fstype, options=spec or None))
         if fstype == "proc":
             self.pid_namespace = True
         if fstype == "tmpfs":
-            member = Member(slot, source, None, "c" in op.flags, fresh=True, made={})
+            member = Member(slot=slot, label=source, origin=None, create="c" in op.flags, fresh=True, made={})
         else:
-            member = Member(slot, source, None, "c" in op.flags)
+            member = Member(slot=slot, label=source, origin=None, create="c" in op.flags)
         self.unions.join(op, old, old_kind, point, [member], action)
 
     def _import(self, op: Import, action: Action) -> None:
@@ -359,9 +363,11 @@ class Interpreter:
             )
         old_kind, point = self.unions.target(op, old, action, directory=True)
         slot = self.unions.new_slot()
-        action.steps.append(Imported(slot, host, remote))
+        action.steps.append(Imported(slot=slot, host=host, remote=remote))
         self.imports = True
-        self.unions.join(op, old, old_kind, point, [Member(slot, f"{host}:{remote}", None, "c" in op.flags)], action)
+        self.unions.join(op, old, old_kind, point, [Member(
+            slot=slot, label=f"{host}:{remote}", origin=None, create="c" in op.flags,
+        )], action)
 
     def _devices(
         self, op: Mount, old: str, old_kind: str | None, point: int | None, spec: str | None, action: Action
@@ -374,12 +380,12 @@ class Interpreter:
             if self.unions.table.kind(os.path.join(source, name)) not in ("missing", None)
         )
         slot = self.unions.new_slot()
-        action.steps.append(NewFs(slot, "tmpfs", spec or "mode=0755,size=64k"))
-        member = Member(slot, "#dev", None, False, fresh=True, made=dict(DEV_CONTENTS))
+        action.steps.append(NewFs(slot=slot, fstype="tmpfs", options=spec or "mode=0755,size=64k"))
+        member = Member(slot=slot, label="#dev", origin=None, create=False, fresh=True, made=dict(DEV_CONTENTS))
         self.unions.join(op, old, old_kind, point, [member], action)
         placed = self.unions.table[old].placed
         assert placed is not None
-        action.steps.append(Devices(placed, old, nodes))
+        action.steps.append(Devices(base=placed, target=old, nodes=nodes))
 
     # -- beyond mounts: other namespaces, ids, the environment ---------------
 
@@ -516,7 +522,7 @@ class Interpreter:
             if target is None:
                 if self.unions.mounted_on(old) is False:
                     raise NewnsError(f"unmount: nothing is mounted on {self.unions.show(old)}", op.old.where)
-                action.steps.append(Detach(old, every=True))
+                action.steps.append(Detach(target=old, every=True))
                 self.unions.table.unknown.add(old)
                 for inside in self.unions.table.under(old):
                     self.unions.forget(inside)
@@ -597,7 +603,7 @@ def _release_after_last_use(actions: list[Action]) -> None:
         done.setdefault(id(action), []).append(slot)
     for action in actions:
         if id(action) in done:
-            action.steps.append(Release(tuple(done[id(action)])))
+            action.steps.append(Release(slots=tuple(done[id(action)])))
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}

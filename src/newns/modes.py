@@ -73,7 +73,7 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
     return first, plan
 
 
-def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool, signals: CallerSignals) -> None:
+def run(nsfile: str | None, argv: list[str], *, debug: bool, die_with_parent: bool, signals: CallerSignals) -> None:
     env, cwd = caller()
     try:
         plan, replan = planned(nsfile, env, cwd)
@@ -90,7 +90,7 @@ def run(nsfile: str | None, argv: list[str], debug: bool, die_with_parent: bool,
     ))
 
 
-def post(name: str, nsfile: str, debug: bool, signals: CallerSignals) -> int:
+def post(name: str, nsfile: str, *, debug: bool, signals: CallerSignals) -> int:
     """Build the file's namespace and keep it alive under name, held by a process of its own
     that outlives newns; return once it is ready."""
     from .linux.posted import Registry, end_holder, start_holder
@@ -249,7 +249,7 @@ def _posted(name: str) -> int:
 
 
 def attach(
-    target: str, nsfile: str | None, argv: list[str], debug: bool, allow_host: bool, as_owner: bool,
+    target: str, nsfile: str | None, argv: list[str], *, debug: bool, allow_host: bool, as_owner: bool,
     signals: CallerSignals,
 ) -> None:
     """Change the running namespace of target (a PID, or a name --post gave) as the file says
@@ -469,10 +469,10 @@ def shebang(nsfile: str | None, argv: list[str], dashdash: bool) -> tuple[str | 
     return nsfile, argv
 
 
-def guarded(mode: Callable[..., int | None], *args: object) -> None:
+def guarded(mode: Callable[..., int | None], *args: object, **options: object) -> None:
     """Run a mode; newns's own failures are a message and exit 125."""
     try:
-        code = mode(*args)
+        code = mode(*args, **options)
         if sys.stdout is not None:
             try:
                 sys.stdout.flush()

@@ -122,9 +122,12 @@ def newns(
     elif ns_pid is not None:
         modes.guarded(modes.ns, ns_pid)
     elif attach_to is not None:
-        modes.guarded(modes.attach, attach_to, nsfile, argv, debug, allow_host_namespace, as_owner, signals)
+        modes.guarded(
+            modes.attach, attach_to, nsfile, argv, debug=debug, allow_host=allow_host_namespace, as_owner=as_owner,
+            signals=signals,
+        )
     elif post is not None:
-        modes.guarded(modes.post, post, nsfile, debug, signals)
+        modes.guarded(modes.post, post, nsfile, debug=debug, signals=signals)
     elif cpu_host is not None:
         modes.guarded(modes.cpu, cpu_host, nsfile, argv, signals)
     elif posted:
@@ -132,7 +135,7 @@ def newns(
     elif unpost is not None:
         modes.guarded(modes.unpost, unpost)
     else:
-        modes.guarded(modes.run, nsfile, argv, debug, die_with_parent, signals)
+        modes.guarded(modes.run, nsfile, argv, debug=debug, die_with_parent=die_with_parent, signals=signals)
 
 
 def _after_double_dash(command: list[str]) -> bool:

@@ -78,16 +78,16 @@ class MountTable(dict[str, Target]):
 
     def lookup(self, path: str) -> Found:
         if not self and not self.unknown:
-            return Found(self.world.kind(path), origin=path)
+            return Found(kind=self.world.kind(path), origin=path)
         prefix = path
         while True:
             if prefix in self.unknown:
-                return Found(None)
+                return Found(kind=None)
             target = self.get(prefix)
             if target is not None:
                 return _lookup_in(target, path[len(prefix) :].lstrip("/"), self.world)
             if prefix == "/":
-                return Found(self.world.kind(path), origin=path)
+                return Found(kind=self.world.kind(path), origin=path)
             prefix = prefix[: prefix.rindex("/")] or "/"
 
     def kind(self, path: str) -> str | None:
@@ -114,21 +114,21 @@ def _lookup_in(target: Target, rest: str, world: World) -> Found:
         if member.fresh:
             kind = "dir" if not rest else (member.made or {}).get(rest)
             if kind:
-                return Found(kind, fresh=member, inside=rest, member=member)
+                return Found(kind=kind, fresh=member, inside=rest, member=member)
             continue
         if member.origin is None:
-            return Found(None)
+            return Found(kind=None)
         candidate = os.path.join(member.origin, rest) if rest else member.origin
         kind = world.kind(candidate)
         if kind != "missing":
-            return Found(kind, origin=candidate, member=member)
-    return Found("missing")
+            return Found(kind=kind, origin=candidate, member=member)
+    return Found(kind="missing")
 
 
 def provider(members: list[Member], rest: str, world: World) -> Member | None:
     """The member of a union that holds rest (a path inside it); None when none does, or
     when that can't be told."""
-    return _lookup_in(Target(members, False, None), rest, world).member
+    return _lookup_in(Target(members=members, readonly=False, where=None), rest, world).member
 
 
 def ancestors(path: str) -> Iterator[str]:

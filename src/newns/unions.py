@@ -150,7 +150,9 @@ class Unions:
         slot = self.new_slot()
         placed = self.table[base].placed
         assert placed is not None
-        action.steps.append(MakePoint(slot, placed, os.path.relpath(path, base), directory, path))
+        action.steps.append(MakePoint(
+            slot=slot, base=placed, inside=os.path.relpath(path, base), directory=directory, path=path,
+        ))
         return slot
 
     def reroot(self, op: Op, action: Action, *, keep: bool) -> None:
@@ -159,24 +161,32 @@ class Unions:
         that union. A line onto / changes the root as Plan 9's does, as after clear."""
         self.flush_all()
         slot, placed = self.new_slot(), self.new_slot()
-        action.steps.append(Reroot(slot, placed))
+        action.steps.append(Reroot(slot=slot, placed=placed))
         table = MountTable(self.world)
         for path, target in self.table.items():
             table[os.path.normpath(OLD_ROOT + path)] = target
         table.unknown = {os.path.normpath(OLD_ROOT + path) for path in self.table.unknown}
         if OLD_ROOT not in table:
-            table[OLD_ROOT] = Target([Member(0, "/", "/", False)], False, None, mounted=True)
+            table[OLD_ROOT] = Target(
+                members=[Member(slot=0, label="/", origin="/", create=False)], readonly=False, where=None,
+                mounted=True,
+            )
         if keep:
-            old = Member(self.capture(OLD_ROOT, action), "#old", "/", False, seed=True)
-            table[NEW_ROOT] = Target([old], False, op.where, mounted=True, placed=placed, shown=[old])
+            old = Member(slot=self.capture(OLD_ROOT, action), label="#old", origin="/", create=False, seed=True)
+            table[NEW_ROOT] = Target(
+                members=[old], readonly=False, where=op.where, mounted=True, placed=placed, shown=[old],
+            )
             for path, target in self.table.items():  # each seen again through the old root
-                copy = Target(target.members, target.readonly, target.where, mounted=True, shown=target.shown)
+                copy = Target(
+                    members=target.members, readonly=target.readonly, where=target.where, mounted=True,
+                    shown=target.shown,
+                )
                 table[os.path.normpath(NEW_ROOT + path)] = copy
             self.table, self.cleared = table, op.where
             self._caller_mounts(NEW_ROOT, "/", action)
         else:
-            root = Member(slot, "clear", None, True, fresh=True, made={})
-            table[NEW_ROOT] = Target([root], False, op.where, mounted=True, placed=placed)
+            root = Member(slot=slot, label="clear", origin=None, create=True, fresh=True, made={})
+            table[NEW_ROOT] = Target(members=[root], readonly=False, where=op.where, mounted=True, placed=placed)
             self.table, self.cleared = table, op.where
 
     def _caller_mounts(self, path: str, origin: str, action: Action) -> None:
@@ -192,8 +202,8 @@ class Unions:
             if self.table.holder(where) != path:
                 continue  # a line of the file put something else there
             source = os.path.normpath(OLD_ROOT + point) if self.cleared else point
-            member = Member(self.capture(source, action), point, point, False)
-            self.table[where] = Target([member], False, None, mounted=True, shown=[member])
+            member = Member(slot=self.capture(source, action), label=point, origin=point, create=False)
+            self.table[where] = Target(members=[member], readonly=False, where=None, mounted=True, shown=[member])
 
     def join(
         self, op: Bind | Mount | Import, old: str, old_kind: str | None, point: int | None, new: list[Member],
@@ -210,7 +220,10 @@ class Unions:
                 base = target.members
             else:
                 found = self.table.lookup(old)
-                seed = Member(self.capture(old, action), self.show(old), found.origin, False, seed=True)
+                seed = Member(
+                    slot=self.capture(old, action), label=self.show(old), origin=found.origin, create=False,
+                    seed=True,
+                )
                 if found.fresh is not None:
                     seed.fresh, seed.made = True, _made_below(found.fresh.made or {}, found.inside)
                 elif found.origin is not None:
@@ -230,7 +243,9 @@ class Unions:
             shown, mounted = target.shown, target.mounted
         else:
             shown, mounted = None, False
-        self.table[old] = Target(members, readonly, op.where, mounted=mounted, point=point, shown=shown)
+        self.table[old] = Target(
+            members=members, readonly=readonly, where=op.where, mounted=mounted, point=point, shown=shown,
+        )
         if union:
             self.formed.setdefault(old, (op.where.file, op.where.line))
         elif old in self.formed:
@@ -263,7 +278,7 @@ class Unions:
 
     def capture(self, path: str, action: Action) -> int:
         slot = self.new_slot()
-        action.steps.append(Capture(slot, self.kernel_path(path)))
+        action.steps.append(Capture(slot=slot, path=self.kernel_path(path)))
         return slot
 
     def flush_under(self, paths: tuple[str, ...]) -> None:
@@ -287,7 +302,7 @@ class Unions:
     def _flush(self, path: str) -> None:
         target = self.table[path]
         assert target.where is not None, "a pending union was changed by a line"
-        flush = Action(target.where, f"the union on {self.show(path)}", False, [])
+        flush = Action(where=target.where, said=f"the union on {self.show(path)}", quiet=False, steps=[])
         self.materialize(path, flush)
         self.actions.append(flush)
 
@@ -305,10 +320,10 @@ class Unions:
         if not (len(members) == 1 and members[0].seed):
             self._mount_members(path, target, action, replace=replace)
         elif replace:
-            action.steps.append(Detach(path))
+            action.steps.append(Detach(target=path))
         for rest, inside in carried:  # a bind copies what is mounted inside its source, as Plan 9 walks it
             self.table[path.rstrip("/") + rest] = Target(
-                inside.members, inside.readonly, inside.where, mounted=True, shown=inside.shown
+                members=inside.members, readonly=inside.readonly, where=inside.where, mounted=True, shown=inside.shown
             )
         for inner in kept:
             self.table[inner].mounted = False
@@ -320,7 +335,10 @@ class Unions:
         target.placed = self.new_slot()
         if len(members) == 1:
             action.steps.append(
-                Attach(members[0].slot, self.kernel_path(path), target.readonly, target.point, target.placed, replace)
+                Attach(
+                    slot=members[0].slot, target=self.kernel_path(path), readonly=target.readonly, point=target.point,
+                    placed=target.placed, replace=replace,
+                )
             )
         else:
             upper = next((m for m in members if m.create), None)
@@ -336,8 +354,8 @@ class Unions:
             names = tuple((m.label, m is upper) for m in members)
             action.steps.append(
                 Overlay(
-                    path, lowers, upper.slot if upper else None, target.readonly, names, target.point, target.placed,
-                    replace,
+                    target=path, lowers=lowers, upper=upper.slot if upper else None, readonly=target.readonly, members=names, point=target.point, placed=target.placed,
+                    replace=replace,
                 )
             )
         target.mounted = True
@@ -388,7 +406,7 @@ class Unions:
     def detach(self, path: str, action: Action, *, every: bool = True) -> None:
         """What is mounted on path goes, what this file mounted inside it too; every: and what
         was there before (`unmount old`), else what was there shows again."""
-        action.steps.append(Detach(path, every=every))
+        action.steps.append(Detach(target=path, every=every))
         for other_path in [path, *self.table.under(path)]:
             self.forget(other_path)
 
