@@ -9,7 +9,7 @@ def test_check_reports_every_problem_and_runs_nothing(tree):
     assert result.returncode == 125
     assert result.stdout.splitlines() == [
         f"{ns}:1:16: comments go on their own line: a # after a command is a word",
-        f"{ns}:2:1: unknown command 'bnid': expected bind, mount, unmount, clear, cd, ., allow, import, hostname, user, setenv or unsetenv",
+        f"{ns}:2:1: unknown command 'bnid': expected bind, mount, unmount, clear, cd, ., allow, import, hostname, user, setenv, unsetenv or net",
         f"{ns}:3:6: $NOPE is not set: export it before running newns, or write the path without it",
         f"{ns}:4:1: warning: -C (cache) has no effect on Linux",
     ]  # line 5: a -q line may find nothing there; -d notes it
