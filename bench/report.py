@@ -101,13 +101,31 @@ def targets(results: list[Result]) -> list[str]:
             shown = f"{value:.3g}x" if target.unit == "x" else _value(value, target.unit)
             verdict = f"{shown:>9}  {'met' if value <= target.limit else 'NOT MET'}"
         lines.append(f"  {target.text:<48} {verdict}")
+    lines += bounds(by_name)
+    return lines
+
+
+def bounds(by_name: dict[str, Result]) -> list[str]:
+    """What bounds the targets of newns's start, measured in the same run: the interpreter's
+    start and newns's imports, for the empty file; a run of an empty file, for 10 binds against
+    bwrap; that run and the chosen Python's own start, for a Python chosen per call."""
     floor = by_name.get("floor")
-    if floor is not None and floor.parts is not None:
+    if floor is None:
+        return []
+    lines = []
+    if floor.parts is not None:
         bare, parts = floor.peer_median, floor.parts
         lines.append(
-            f"  bounded by: the interpreter's start with site alone is {parts.start / bare:.2f}x python -I -S, "
-            f"with newns's imports (ctypes among them) {(parts.start + parts.imports) / bare:.2f}x"
+            f"  bounded by: for the empty file, the interpreter's start with site is {parts.start / bare:.2f}x "
+            f"python -I -S, with newns's imports (ctypes among them) {(parts.start + parts.imports) / bare:.2f}x"
         )
+    binds = by_name.get("binds-10-bwrap")
+    if binds is not None:
+        lines.append(f"  bounded by: for 10 binds, a run of an empty file is {floor.newns_median / binds.peer_median:.2f}x bwrap's")
+    shim, direct = by_name.get("python-shim"), by_name.get("python-inside")
+    if shim is not None and direct is not None:
+        least = (floor.newns_median + direct.peer_median) / shim.peer_median
+        lines.append(f"  bounded by: for a Python per call, a run of an empty file and that Python's start are {least:.2f}x the shim")
     return lines
 
 
