@@ -95,5 +95,8 @@ def fuse_open():
 def server(place, fuse_open):
     """An sshd letting the caller in, and the caller's ssh config naming it HOST."""
     with sshd.Sshd(place.caller.uid) as running:
-        running.install_client_config()
+        try:
+            running.install_client_config()
+        except sshd.SshdError as e:  # an account with no home of its own, run by itself
+            pytest.skip(str(e))
         yield running
