@@ -254,3 +254,8 @@ def test_explain_shows_the_rules_and_the_engine(tree):
     assert "    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept  # 192.0.2.3:80\n" in result.stdout
     assert "    ip daddr { servers.test } accept  # servers.test\n" in result.stdout
     assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout
+
+
+def test_a_network_with_a_pid_namespace_of_the_commands_own(lan, caller):
+    seen = lan.probe(caller, "net allow 192.0.2.3:80\nmount '#proc' /proc\n", "192.0.2.3:80", "192.0.2.2:80")
+    assert seen == {"192.0.2.3:80": "reached", "192.0.2.2:80": "refused"}

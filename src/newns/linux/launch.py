@@ -238,14 +238,17 @@ def engine(plan: Plan) -> Engine:
 
 def unshare(plan: Plan, flags: int, engine: Engine | None = None) -> None:
     """New namespaces of these kinds and of those the plan gives the command beyond mounts
-    (network, IPC, UTS), set up as it says: the engine attached to the network."""
+    (network, IPC, UTS), set up as it says: the engine attached to the network. A new PID
+    namespace comes last: nft, run to set the rules, would be its init, and end it."""
     kinds = 0
     for kind in plan.settings.isolated:
         kinds |= namespaces.ISOLATING[kind]
-    namespaces.unshare(flags | kinds)
+    namespaces.unshare(flags & ~libc.CLONE_NEWPID | kinds)
     namespaces.isolate(plan.settings.isolated, plan.settings.hostname)
     if engine is not None:
         engine.started()
+    if flags & libc.CLONE_NEWPID:
+        namespaces.unshare_more(libc.CLONE_NEWPID)
 
 
 def build_and_enter(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None) -> Plan:
