@@ -99,10 +99,14 @@ class Lan:
     def newns(self, caller, text: str, *command: str, **kwargs) -> subprocess.CompletedProcess:
         ns = self.base / "test.ns"
         ns.write_text(text)
+        return self.run(caller, "-f", str(ns), *command, **kwargs)
+
+    def run(self, caller, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """newns with args, in the host namespace."""
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.base), "LANG": "C.UTF-8"}
         return subprocess.run(
-            self.inside(caller, [NEWNS, "-f", str(ns), *command]), env=env, cwd=self.base, capture_output=True,
-            text=True, timeout=60, **kwargs,
+            self.inside(caller, [NEWNS, *args]), env=env, cwd=self.base, capture_output=True, text=True, timeout=60,
+            **kwargs,
         )
 
     def probe(self, caller, text: str, *addresses: str) -> dict[str, str]:
@@ -254,6 +258,37 @@ def test_explain_shows_the_rules_and_the_engine(tree):
     assert "    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept  # 192.0.2.3:80\n" in result.stdout
     assert "    ip daddr { servers.test } accept  # servers.test\n" in result.stdout
     assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout
+
+
+def test_a_posted_namespace_keeps_its_network_for_each_attach(lan, caller):
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, "net allow 192.0.2.3:80\n", "--post", name)
+    assert (posted.returncode, posted.stderr) == (0, ""), posted
+    try:
+        for _ in range(2):
+            attached = lan.run(caller, "--attach", name, sys.executable, str(lan.base / "probe.py"),
+                               "192.0.2.3:80", "192.0.2.2:80")
+            assert attached.returncode == 0, attached.stderr
+            seen = {line.split()[0]: line.split()[1] for line in attached.stdout.splitlines()}
+            assert seen == {"192.0.2.3:80": "reached", "192.0.2.2:80": "refused"}
+    finally:
+        ended = lan.run(caller, "--unpost", name)
+    assert ended.returncode == 0, ended.stderr
+
+
+@pytest.mark.parametrize("proc", ["", "mount '#proc' /proc\n"], ids=["held", "pid-namespace"])
+def test_a_command_attached_to_a_posted_network_cannot_lift_the_rules(lan, caller, proc):
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, f"net allow 192.0.2.3:80\n{proc}", "--post", name)
+    assert posted.returncode == 0, posted.stderr
+    try:
+        script = f"nft flush ruleset; nft add table inet mine; {sys.executable} {lan.base / 'probe.py'} 192.0.2.2:80"
+        attached = lan.run(caller, "--attach", name, "/bin/sh", "-c", script)
+    finally:
+        lan.run(caller, "--unpost", name)
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout == "192.0.2.2:80 refused 111\n"
+    assert attached.stderr.count("Operation not permitted") == 2, attached.stderr
 
 
 def test_a_network_with_a_pid_namespace_of_the_commands_own(lan, caller):
