@@ -1,7 +1,8 @@
 """net lines, run for real in network namespaces the test makes, as root and as newns-test.
 
 A "host" network namespace, joined by a veth pair to a "servers" one that answers on
-TEST-NET addresses (192.0.2.2, 192.0.2.3, 198.51.100.7), stands for the machine: newns
+TEST-NET and documentation addresses (192.0.2.2, 192.0.2.3, 198.51.100.7, 2001:db8::2,
+2001:db8::3), stands for the machine: newns
 runs inside it, in a mount namespace where /etc/hosts names servers.test and the only name
 server is 192.0.2.53 (where nothing answers). No traffic leaves the machine.
 """
@@ -70,12 +71,16 @@ class Lan:
             ip("-n", ns, "link", "set", link, "up")
             ip("-n", ns, "link", "set", "lo", "up")
         ip("-n", self.host, "route", "add", "default", "via", "192.0.2.2")
+        ip("-n", self.host, "addr", "add", "2001:db8::1/64", "dev", f"vh{tag}", "nodad")
+        for address in ("2001:db8::2/64", "2001:db8::3/64"):
+            ip("-n", self.servers, "addr", "add", address, "dev", f"vs{tag}", "nodad")
+        ip("-n", self.host, "-6", "route", "add", "default", "via", "2001:db8::2")
         self.base = base
         (base / "hosts").write_text("127.0.0.1 localhost\n192.0.2.3 servers.test\n")
         (base / "resolv.conf").write_text("nameserver 192.0.2.53\n")
         (base / "probe.py").write_text(PROBE)
         self.daemons = [
-            self._serve(self.servers, "192.0.2.2:80", "192.0.2.3:80", "198.51.100.7:80"),
+            self._serve(self.servers, "192.0.2.2:80", "192.0.2.3:80", "198.51.100.7:80", "2001:db8::2:80", "2001:db8::3:80"),
             self._serve(self.host, "127.0.0.1:7000"),  # the host's own loopback service
         ]
 
@@ -99,10 +104,14 @@ class Lan:
     def newns(self, caller, text: str, *command: str, **kwargs) -> subprocess.CompletedProcess:
         ns = self.base / "test.ns"
         ns.write_text(text)
+        return self.run(caller, "-f", str(ns), *command, **kwargs)
+
+    def run(self, caller, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """newns with args, in the host namespace."""
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.base), "LANG": "C.UTF-8"}
         return subprocess.run(
-            self.inside(caller, [NEWNS, "-f", str(ns), *command]), env=env, cwd=self.base, capture_output=True,
-            text=True, timeout=60, **kwargs,
+            self.inside(caller, [NEWNS, *args]), env=env, cwd=self.base, capture_output=True, text=True, timeout=60,
+            **kwargs,
         )
 
     def probe(self, caller, text: str, *addresses: str) -> dict[str, str]:
@@ -163,6 +172,11 @@ def test_a_network_and_a_name(lan, caller):
     assert seen == {"servers.test:80": "reached", "192.0.2.2:80": "refused"}
 
 
+def test_an_ipv6_destination(lan, caller):
+    seen = lan.probe(caller, "net allow [2001:db8::3]:80\n", "2001:db8::3:80", "2001:db8::2:80", "192.0.2.3:80")
+    assert seen == {"2001:db8::3:80": "reached", "2001:db8::2:80": "refused", "192.0.2.3:80": "refused"}
+
+
 def test_anywhere_but_the_hosts_loopback(lan, caller):
     seen = lan.probe(caller, "net allow *\n", "192.0.2.2:80", "198.51.100.7:80", "127.0.0.1:7000")
     assert seen == {"192.0.2.2:80": "reached", "198.51.100.7:80": "reached", "127.0.0.1:7000": "refused"}
@@ -204,6 +218,56 @@ def test_a_forwarded_port_reaches_a_server_inside(lan, caller):
     finally:
         server.terminate()
         server.wait()
+
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[1])))
+print('ready', flush=True)
+while True:
+    data, peer = s.recvfrom(100)
+    s.sendto(b'echo ' + data, peer)
+"""
+
+
+def test_a_forwarded_udp_port_reaches_a_server_inside(lan, caller):
+    ns = lan.base / "test.ns"
+    ns.write_text("net allow 192.0.2.3:80\nnet forward 7003/udp\n")  # bookworm's pasta loses a renumbered one's replies
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(lan.base)}
+    server = subprocess.Popen(
+        lan.inside(caller, [NEWNS, "-f", str(ns), sys.executable, "-c", UDP_ECHO, "7003"]),
+        env=env, cwd=lan.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    client = (
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); "
+        "s.sendto(b'ping', ('127.0.0.1', 7003)); print(s.recv(100).decode())"
+    )
+    try:
+        assert server.stdout.readline() == "ready\n", server.stderr.read()
+        answer = subprocess.run(["ip", "netns", "exec", lan.host, sys.executable, "-c", client],
+                                capture_output=True, text=True, timeout=30)
+        assert answer.stdout == "echo ping\n", answer.stderr
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_the_engine_ends_when_newns_is_killed(lan, caller):
+    ns = lan.base / "test.ns"
+    ns.write_text("net allow 192.0.2.3:80\n")
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(lan.base)}
+    newns = subprocess.Popen(
+        lan.inside(caller, [NEWNS, "-f", str(ns), "/bin/sh", "-c", "echo started; exec sleep 60"]),
+        env=env, cwd=lan.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert newns.stdout.readline() == "started\n", newns.stderr.read()
+        assert any(open(f"/proc/{pid}/comm").read().startswith("passt") for pid in lan.state()[-1].split())
+    finally:
+        newns.kill()  # the process is newns itself: unshare, sh, nsenter and setpriv exec it
+        newns.wait()
+    # the lan fixture checks that nothing is left in the host namespace, pasta or the command
 
 
 @pytest.mark.parametrize("user", ["", "user 0 0\n"], ids=["as-caller", "user-0"])
@@ -254,3 +318,39 @@ def test_explain_shows_the_rules_and_the_engine(tree):
     assert "    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept  # 192.0.2.3:80\n" in result.stdout
     assert "    ip daddr { servers.test } accept  # servers.test\n" in result.stdout
     assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout
+
+
+def test_a_posted_namespace_keeps_its_network_for_each_attach(lan, caller):
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, "net allow 192.0.2.3:80\n", "--post", name)
+    assert (posted.returncode, posted.stderr) == (0, ""), posted
+    try:
+        for _ in range(2):
+            attached = lan.run(caller, "--attach", name, sys.executable, str(lan.base / "probe.py"),
+                               "192.0.2.3:80", "192.0.2.2:80")
+            assert attached.returncode == 0, attached.stderr
+            seen = {line.split()[0]: line.split()[1] for line in attached.stdout.splitlines()}
+            assert seen == {"192.0.2.3:80": "reached", "192.0.2.2:80": "refused"}
+    finally:
+        ended = lan.run(caller, "--unpost", name)
+    assert ended.returncode == 0, ended.stderr
+
+
+@pytest.mark.parametrize("proc", ["", "mount '#proc' /proc\n"], ids=["held", "pid-namespace"])
+def test_a_command_attached_to_a_posted_network_cannot_lift_the_rules(lan, caller, proc):
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, f"net allow 192.0.2.3:80\n{proc}", "--post", name)
+    assert posted.returncode == 0, posted.stderr
+    try:
+        script = f"nft flush ruleset; nft add table inet mine; {sys.executable} {lan.base / 'probe.py'} 192.0.2.2:80"
+        attached = lan.run(caller, "--attach", name, "/bin/sh", "-c", script)
+    finally:
+        lan.run(caller, "--unpost", name)
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout == "192.0.2.2:80 refused 111\n"
+    assert attached.stderr.count("Operation not permitted") == 2, attached.stderr
+
+
+def test_a_network_with_a_pid_namespace_of_the_commands_own(lan, caller):
+    seen = lan.probe(caller, "net allow 192.0.2.3:80\nmount '#proc' /proc\n", "192.0.2.3:80", "192.0.2.2:80")
+    assert seen == {"192.0.2.3:80": "reached", "192.0.2.2:80": "refused"}

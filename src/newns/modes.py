@@ -271,6 +271,7 @@ def attach(
             joined.close()
             raise NewnsError(f"the namespace posted as {target!r} has ended")
     _refuse_host(pid, joined, allow_host)
+    withheld = joined.withheld()
     _, cwd = world.process_view(pid)
     env = dict(os.environ)
     relayed = entered = False
@@ -349,6 +350,8 @@ def attach(
     if not launch.try_chdir(cwd):
         launch.try_chdir("/")
     argv = argv or [env.get("SHELL") or "/bin/sh"]
+    if withheld and whose is None:  # an owner's command was left no capability at all
+        namespaces.drop(withheld)
     if joined.other_pid_namespace() or relayed:  # relayed: to stop it on Ctrl-Z, newns stays its parent
         launch.run_joined(argv, env, signals)
     execute.execute(argv, env, signals, no_new_privs=True)

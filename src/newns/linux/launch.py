@@ -194,7 +194,8 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
     namespaces.make_mounts_private()
     build_and_enter(run, area)
     _close_importer(run)
-    seccomp.keep_out_of_the_terminal()
+    seccomp.keep_out_of_the_terminal()  # (a filter set without no_new_privs needs CAP_SYS_ADMIN)
+    _drop_over_the_network(run)
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)  # the command's until it execs: see execute()
     pid = os.fork()
     if pid == 0:
@@ -238,14 +239,17 @@ def engine(plan: Plan) -> Engine:
 
 def unshare(plan: Plan, flags: int, engine: Engine | None = None) -> None:
     """New namespaces of these kinds and of those the plan gives the command beyond mounts
-    (network, IPC, UTS), set up as it says: the engine attached to the network."""
+    (network, IPC, UTS), set up as it says: the engine attached to the network. A new PID
+    namespace comes last: nft, run to set the rules, would be its init, and end it."""
     kinds = 0
     for kind in plan.settings.isolated:
         kinds |= namespaces.ISOLATING[kind]
-    namespaces.unshare(flags | kinds)
+    namespaces.unshare(flags & ~libc.CLONE_NEWPID | kinds)
     namespaces.isolate(plan.settings.isolated, plan.settings.hostname)
     if engine is not None:
         engine.started()
+    if flags & libc.CLONE_NEWPID:
+        namespaces.unshare_more(libc.CLONE_NEWPID)
 
 
 def build_and_enter(run: Launch, area: WorkArea | None, found: list[Diagnostic] | None = None) -> Plan:
@@ -342,12 +346,11 @@ def _exec(run: Launch) -> None:
     """Exec the command, with the file's `user` ids: as root, dropped to them with no
     privilege left (user 0 stays root, in those groups); rootless, mapped to them in a user
     namespace of the command's own. For --post, hold the namespace instead."""
+    _drop_over_the_network(run)
     if run.hold is not None:
         _close_importer(run)
         run.hold.hold()
     ids = run.plan.settings.ids
-    if run.engine is not None and not namespaces.rootless():
-        namespaces.drop(namespaces.OVER_THE_NETWORK)
     if ids is not None and namespaces.rootless():
         namespaces.nested_user(*ids)
     elif ids is not None and ids[0] == 0:
@@ -356,6 +359,14 @@ def _exec(run: Launch) -> None:
     elif ids is not None:
         namespaces.become(*ids)
     execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.settings.setuid_allowed)
+
+
+def _drop_over_the_network(run: Launch) -> None:
+    """As root, with a network of newns's rules: what could lift them dropped, by the
+    command, by the holder of a posted namespace and by a PID namespace's init, the
+    processes whose bounding set an --attach takes on (see Joined.withheld)."""
+    if run.engine is not None and not namespaces.rootless():
+        namespaces.drop(namespaces.OVER_THE_NETWORK)
 
 
 def try_chdir(path: str) -> bool:

@@ -210,6 +210,16 @@ class Joined:
     def other_pid_namespace(self) -> bool:
         return os.fstat(self.fds["pid"]).st_ino != self.own["pid"]
 
+    def withheld(self) -> tuple[int, ...]:
+        """Of the capabilities over a network of newns's rules (OVER_THE_NETWORK), those the
+        process is bounded from, when its network namespace is not ours: a command attached
+        there as root must not have them either."""
+        if os.fstat(self.fds["net"]).st_ino == self.own["net"]:
+            return ()
+        bounding = int(process_status(self.pid)["CapBnd"][0], 16)
+        self.alive()
+        return tuple(capability for capability in OVER_THE_NETWORK if not bounding >> capability & 1)
+
     def enter(self) -> None:
         """Join the user namespace (when it is not ours already), the mount namespace, and
         the network, IPC and UTS ones that are not ours; the PID namespace is joined for the
