@@ -64,7 +64,8 @@ class Loader:
         self.stack = [self.world.realpath(path)]
         ops, self.problems = nsfile.parse(text, path, self.cache)
         if len(self.problems) >= MAX_PROBLEMS:
-            self.problems.append(TooManyProblems(f"{MAX_PROBLEMS} problems: newns reads no further", self.problems[-1].where))
+            if not isinstance(self.problems[-1], TooManyProblems):
+                self.problems.append(TooManyProblems(f"{MAX_PROBLEMS} problems: newns reads no further", self.problems[-1].where))
             return []
         return ops
 
