@@ -200,11 +200,11 @@ def plan_ok(world: Path, text: str, env: dict[str, str]) -> None:
     text = decoded(data)  # escaped bytes that form valid UTF-8 are read back as characters
     env = {"T": str(world), "user": "u", "home": "/home/u", **env}
     lines = {str(path): text.split("\n")}
-    loader = Loader(Host(), env)
+    loader = Loader(Host(), env, str(world))
     try:
         with no_hang():
             ops = loader.load(str(path))
-            plan = Interpreter(env, str(world), Host()).plan(ops)
+            plan = Interpreter(env, str(world), Host(), loader=loader).plan(ops)
     except NewnsError as failed:
         assert failed.diagnostics
         for problem in failed.diagnostics:

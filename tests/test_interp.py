@@ -14,6 +14,7 @@ from newns import nsfile
 from newns.diagnostics import NewnsError
 from newns.explain import explain
 from newns.interp import Interpreter, line_text
+from newns.loader import Loader
 
 WORLD = {
     "/": "dir", "/w": "dir", "/a": "dir", "/a/sub": "dir", "/b": "dir", "/c": "dir", "/t": "dir", "/t/sub": "dir",
@@ -24,8 +25,9 @@ WORLD = {
 class MadeUp:
     """A world of paths and their kinds; everything else is missing."""
 
-    def __init__(self, paths: dict[str, str]) -> None:
-        self.paths = paths
+    def __init__(self, paths: dict[str, str], files: dict[str, str] | None = None) -> None:
+        self.paths = paths | dict.fromkeys(files or {}, "file")
+        self.files = files or {}
 
     def kind(self, path: str) -> str | None:
         return self.paths.get(path, "missing")
@@ -37,7 +39,9 @@ class MadeUp:
         return path
 
     def read(self, path: str, *, pipe_allowed: bool) -> str:
-        raise FileNotFoundError(2, "No such file or directory", path)
+        if path not in self.files:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return self.files[path]
 
     def account(self) -> tuple[str, str]:
         return "u", "/home/u"
@@ -168,6 +172,29 @@ def test_a_line_the_kernel_refused_is_planned_away():
     plan = Interpreter({}, "/w", MadeUp(WORLD)).plan(ops, frozenset({0}))
     assert [a.text for a in plan.actions] == ["bind /a /t"]
     assert "umount" not in "".join(explain(plan, rootless=False, uid=0, gid=0))
+
+
+def included(files: dict[str, str], skipped: frozenset[int] = frozenset()):
+    """The plan of /w/t.ns among files, its includes read as the interpreter reaches them."""
+    world = MadeUp(WORLD, files)
+    loader = Loader(world, {}, "/w")
+    ops = loader.load("/w/t.ns")
+    return Interpreter({}, "/w", world, loader=loader).plan(ops, skipped)
+
+
+def test_an_include_is_read_when_the_interpreter_reaches_it_through_the_mount_table():
+    files = {"/w/t.ns": "bind /b /a\n. /a/x.ns\n. x.ns\n", "/a/x.ns": "bind /c /t\n", "/b/x.ns": "bind /a /t\n",
+             "/w/x.ns": "cd /b\n. x.ns\n"}
+    plan = included(files)
+    assert [a.text for a in plan.actions] == ["bind /b /a", "bind /a /t", "cd /b", "bind /a /t"]
+    assert [a.where.file for a in plan.actions] == ["/w/t.ns", "/a/x.ns", "/w/x.ns", "/b/x.ns"]  # as the namespace names them
+
+
+def test_a_line_of_an_included_file_the_kernel_refused_is_planned_away_by_its_place_in_the_run():
+    files = {"/w/t.ns": ". x.ns\n. x.ns\nbind /a /t\n", "/w/x.ns": "mount -q '#nosuchfs' /c\n"}
+    first = included(files)
+    assert [a.op for a in first.actions] == [1, 3, 4]
+    assert [a.text for a in included(files, frozenset({3})).actions] == ["mount -q '#nosuchfs' /c", "bind /a /t"]
 
 
 def test_a_replacement_hides_what_was_mounted_inside_and_a_union_keeps_it():

@@ -335,24 +335,31 @@ def test_a_missing_include_says_where_newns_looked(tree):
            "that includes it)" in result.stderr, result.stderr
 
 
-def test_check_warns_where_plan9_would_read_another_include(tree):
-    """newns reads an include next to the file that names it, from the caller's files; Plan 9
-    reads it in the namespace being built: through an earlier line's bind, relative to a cd."""
-    tree.make({"incA/x.ns": "", "incB/x.ns": "", "sub/x.ns": "", "x.ns": ""})
-    through = tree.ns("bind $T/incB $T/incA\n. $T/incA/x.ns\n")
-    check = tree.newns("--check", "-f", str(through))
-    assert check.returncode == 0, check
-    base = tree.base
-    assert check.stdout == (
-        f"{through}:2:3: warning: . {base}/incA/x.ns: newns read {base}/incA/x.ns from the caller's files; "
-        f"Plan 9 reads it through what line 1 put on {base}/incA\n"
-    ), check.stdout
-    after_cd = tree.ns("cd $T/sub\n. x.ns\n", "cd.ns")
-    check = tree.newns("--check", "-f", str(after_cd))
-    assert check.stdout == (
-        f"{after_cd}:2:3: warning: . x.ns: newns read {base}/x.ns, next to the file that includes it; "
-        f"Plan 9 reads {base}/sub/x.ns, after the cd of line 1\n"
-    ), check.stdout
+def test_an_include_is_read_through_what_an_earlier_line_bound_on_its_path(tree):
+    """Plan 9 reads an include in the namespace being built: after bind incB incA, incA/x.ns
+    is incB's."""
+    tree.make({"a/fromA": "", "b/fromB": "", "t/": "", "incA/x.ns": "bind $T/a $T/t\n", "incB/x.ns": "bind $T/b $T/t\n"})
+    check, run = check_and_run(tree, "bind $T/incB $T/incA\n. $T/incA/x.ns\n", LS, str(tree / "t"))
+    assert (check.returncode, check.stdout) == (0, ""), check
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["fromB"]
+
+
+def test_a_relative_include_after_cd_is_read_from_the_cd_directory(tree):
+    tree.make({"a/fromA": "", "b/fromB": "", "t/": "", "x.ns": "bind $T/a $T/t\n", "sub/x.ns": "bind $T/b $T/t\n"})
+    check, run = check_and_run(tree, "cd $T/sub\n. x.ns\n", LS, str(tree / "t"))
+    assert (check.returncode, check.stdout) == (0, ""), check
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["fromB"]
+
+
+def test_an_include_in_a_new_filesystem_is_refused_at_its_line(tree):
+    tree.make({"t/x.ns": ""})
+    ns = tree.ns("mount '#tmpfs' $T/t\n. $T/t/x.ns\n")
+    result = tree.newns("-f", str(ns), "true")
+    assert result.returncode == 125
+    assert f"test.ns:2:3: . {tree.base}/t/x.ns: in the '#tmpfs' line 1 mounted on {tree.base}/t, which holds no file " \
+           "of yours" in result.stderr, result.stderr
 
 
 def test_a_union_with_a_kernel_filesystem_says_why_the_kernel_refuses(tree):

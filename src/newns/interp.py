@@ -20,6 +20,7 @@ from .ops import (
     expand,
 )
 from .plan import NEW_ROOT, OLD_ROOT, Action, Detach, Devices, Import as Imported, NewFs, Plan, Release, Settings, slots_used
+from .loader import Stop
 from .record import dispatch
 from .table import Member, Target, is_under
 from .unions import Unions
@@ -28,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from collections.abc import Callable, Mapping
 
+    from .loader import Loader
     from .world import World
 
 IMPORT_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
@@ -59,10 +61,13 @@ def host_problem(host: str) -> str | None:
 
 class Interpreter:
     """Turns a file's operations into a Plan, keeping Plan 9's mount table as it goes;
-    asks the world (a World) what paths hold, and nothing else."""
+    asks the world (a World) what paths hold, and nothing else, and the loader for an
+    include's operations when it reaches the include (without one, as on --cpu's far side,
+    they follow the include already)."""
 
     def __init__(
-        self, env: Mapping[str, str], cwd: str, world: World, *, replaced: frozenset[tuple[str, int]] = frozenset()
+        self, env: Mapping[str, str], cwd: str, world: World, *, loader: Loader | None = None,
+        replaced: frozenset[tuple[str, int]] = frozenset(),
     ) -> None:
         self.world = world
         self.given = env
@@ -81,6 +86,11 @@ class Interpreter:
         self.pid_namespace = False
         self.once: dict[str, Where] = {}  # lines that may come once in a file: where each came
         self.imports = False
+        self.loader = loader
+        self.skipped: frozenset[int] = frozenset()
+        self.count = 0  # operations reached so far: each one's index, which a replan skips by
+        self.cd: str | None = None
+        self.cd_where: Where | None = None
         self.handlers: dict[type[Op], Callable[[Op, Action], None]] = {
             Bind: self._bind, Mount: self._mount, Unmount: self._unmount, Clear: self._clear,  # type: ignore[dict-item]
             Allow: self._allow, Hostname: self._hostname, User: self._user, Setenv: self._setenv,  # type: ignore[dict-item]
@@ -125,24 +135,53 @@ class Interpreter:
 
     def plan(self, ops: list[Op], skipped: frozenset[int] = frozenset()) -> Plan:
         """The whole file as kernel steps; raises NewnsError with every problem (and the
-        warnings found with them). skipped: operations, by index, that the kernel refused
-        when an earlier plan was carried out (a -q line): planned as if they were not there.
+        warnings found with them). skipped: operations, by their place in the run (includes'
+        lines counted where they are read), that the kernel refused when an earlier plan was
+        carried out (a -q line): planned as if they were not there.
 
         The namespace built is the one the whole file means: when a line replaces a union
         an earlier line made, the file is planned again, that union left out of the kernel's
         work (Unions.kernel_path)."""
-        cwd, cwd_where = None, None
-        for index, op in enumerate(ops):
-            if index in skipped:
+        self.skipped = skipped
+        if self.loader is not None:
+            self.loader.begin()
+        try:
+            self._run(ops, self.loader.stack if self.loader is not None else [])
+        except Stop as stop:
+            if stop.problem is not None:
+                self.problems.append(stop.problem)
+        self.unions.flush_all()
+        self.problems = _once_per_variable(self.problems)
+        replaced = self.unions.replaced | self.unions.found_replaced
+        if replaced != self.unions.replaced:
+            return Interpreter(self.given, self.cwd, self.world, loader=self.loader, replaced=replaced).plan(ops, skipped)
+        if self.problems:
+            raise NewnsError.of(self.problems + self.warnings)
+        _release_after_last_use(self.actions)
+        self.settings.env = self.exported if self.env_changed else None
+        return Plan(
+            actions=self.actions, cwd=self.cd or self.cwd, cwd_where=self.cd_where, warnings=self.warnings,
+            work_dirs=self.unions.work_dirs, cleared=self.unions.cleared is not None, pid_namespace=self.pid_namespace,
+            imports=self.imports, settings=self.settings,
+        )
+
+    def _run(self, ops: list[Op], stack: list[str]) -> None:
+        """Each operation in turn, an include's file read when it is reached; stack: the real
+        paths of the files including these. Raises Stop to end the plan."""
+        for op in ops:
+            index = self.count
+            self.count += 1
+            if index in self.skipped:
                 continue
-            if isinstance(op, Include):  # its file's operations follow: read already
-                self._include(op, cwd_where)
-                continue
+            if isinstance(op, Include) and self.loader is None:
+                continue  # --cpu's far side: the caller's side sent its file's lines after it
             action = Action(where=op.where, said=None, quiet=op.quiet, steps=[], op=index)
             try:
-                if isinstance(op, Cd):
-                    cwd = self._line(op, action)
-                    cwd_where = op.where
+                if isinstance(op, Include):
+                    included, problems, real = self._include(op, stack)
+                elif isinstance(op, Cd):
+                    self.cd = self._line(op, action)
+                    self.cd_where = op.where
                 else:
                     self._line(op, action)
             except NewnsError as problem:
@@ -150,27 +189,21 @@ class Interpreter:
                     for d in problem.diagnostics:
                         self._warn(f"skipped (-q): {d.message}", d.where, note if problem.absent else warning)
                 else:
-                    self.problems += problem.diagnostics
-                    if len(self.problems) >= MAX_PROBLEMS:
-                        last = self.problems[MAX_PROBLEMS - 1].where
-                        self.problems[MAX_PROBLEMS:] = [TooManyProblems(f"{MAX_PROBLEMS} problems: newns checks no further", last)]
-                        break
+                    self._found(problem.diagnostics)
                 continue
-            self.actions.append(action)
-        self.unions.flush_all()
-        self.problems = _once_per_variable(self.problems)
-        replaced = self.unions.replaced | self.unions.found_replaced
-        if replaced != self.unions.replaced:
-            return Interpreter(self.given, self.cwd, self.world, replaced=replaced).plan(ops, skipped)
-        if self.problems:
-            raise NewnsError.of(self.problems + self.warnings)
-        _release_after_last_use(self.actions)
-        self.settings.env = self.exported if self.env_changed else None
-        return Plan(
-            actions=self.actions, cwd=cwd or self.cwd, cwd_where=cwd_where, warnings=self.warnings,
-            work_dirs=self.unions.work_dirs, cleared=self.unions.cleared is not None, pid_namespace=self.pid_namespace,
-            imports=self.imports, settings=self.settings,
-        )
+            if isinstance(op, Include):
+                self._found(problems)
+                self._run(included, stack + [real])
+            else:
+                self.actions.append(action)
+
+    def _found(self, problems: list[Diagnostic]) -> None:
+        """Problems found; Stop once there are MAX_PROBLEMS."""
+        self.problems += problems
+        if len(self.problems) >= MAX_PROBLEMS:
+            last = self.problems[MAX_PROBLEMS - 1].where
+            self.problems[MAX_PROBLEMS:] = [TooManyProblems(f"{MAX_PROBLEMS} problems: newns checks no further", last)]
+            raise Stop
 
     def _line(self, op: Op, action: Action) -> str | None:
         """Check a line and plan its steps into action (a cd's: the directory); raises NewnsError
@@ -220,30 +253,42 @@ class Interpreter:
             self._warn("-C (cache) has no effect on Linux", op.where)
         dispatch(self.handlers, op, action, of="the interpreter")
 
-    def _include(self, op: Include, cd: Where | None) -> None:
-        """newns read the file next to the one that includes it, in the caller's namespace;
-        warn where Plan 9 would have read another: relative to a cd, or through a line's bind."""
-        try:
-            text = expand(op.path, self.given)
-        except Unset:
-            return
-        read = os.path.normpath(os.path.join(self.cwd, os.path.dirname(op.where.file), text))
-        if cd is not None and not text.startswith("/"):
-            self._warn(
-                f". {text}: newns read {read}, next to the file that includes it; Plan 9 reads "
-                f"{os.path.normpath(os.path.join(self.dir, text))}, after the cd of line {cd.line}",
+    def _include(self, op: Include, stack: list[str]) -> tuple[list[Op], list[Diagnostic], str]:
+        """The operations and problems of the file an include reads, and its real path: found in
+        the namespace built so far, as Plan 9 opens it, through what earlier lines bound or
+        mounted on its path; a relative path until the first cd is found next to the file that
+        names it (after clear: in #old, where that file was read), then from the cd's directory."""
+        assert self.loader is not None
+        said = self.expand(op.path)
+        if self.cd_where is None and not said.startswith("/") and not op.path.names_device:
+            name = os.path.join(os.path.dirname(op.where.file), said)
+            logical = os.path.normpath(os.path.join(self.loader.cwd, name))
+            path = os.path.normpath(OLD_ROOT + logical) if self.unions.cleared else logical
+            hows = ["next to the file that includes it"]
+        else:
+            path = self.path(op.path)
+            name = self.unions.show(path)
+            hows = [f"in the directory of the cd of line {self.cd_where.line}"] if self.cd_where and not said.startswith("/") else []
+        found = self.unions.table.lookup(path)
+        holder = self.unions.table.holder(path)
+        target = self.unions.table[holder] if holder is not None else None
+        if target is not None and target.where is not None:
+            hows.append(f"through what line {target.where.line} put on {self.unions.show(holder)}")  # type: ignore[arg-type]
+        how = ", ".join(hows) or "where its path leads"
+        fresh = found.fresh or (target and found.origin is None and all(m.fresh for m in target.members) and target.members[0])
+        if fresh:
+            line = f" line {target.where.line}" if target is not None and target.where is not None else ""
+            raise NewnsError(
+                f". {name}: in the {quote(fresh.label)}{line} mounted on {self.unions.show(holder)}, which holds "  # type: ignore[arg-type]
+                "no file of yours",
                 op.path.where,
             )
-            return
-        seen = os.path.normpath(OLD_ROOT + read) if self.unions.cleared else read
-        holder = self.unions.table.holder(seen)
-        where = self.unions.table[holder].where if holder is not None else None
-        if where is not None:
-            self._warn(
-                f". {text}: newns read {read} from the caller's files; Plan 9 reads it through what line "
-                f"{where.line} put on {self.unions.show(holder)}",  # type: ignore[arg-type]
-                op.path.where,
+        if found.origin is None:
+            raise NewnsError(
+                f". {name}: {how}: newns can't tell what is there before it runs: include a file of yours", op.path.where,
+                absent=found.kind == "missing",
             )
+        return self.loader.include(op, said, name, found.origin, stack=stack, how=how)
 
     def _allow(self, op: Allow, action: Action) -> None:
         what = self.expand(op.what)

@@ -49,25 +49,22 @@ def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Ca
     read in two thirds of the time."""
     host = world.Host()
     parsed = cache.ParsedFiles(env)
-    loader = Loader(host, env, parsed)
+    loader = Loader(host, env, cwd, parsed)
     gc.disable()
     try:
+        ops = loader.load(nsfile) if nsfile is not None else []
         try:
-            ops = loader.load(nsfile) if nsfile is not None else []
-        finally:
-            parsed.close()
-        try:
-            first = Interpreter(env, cwd, host).plan(ops)
+            first = Interpreter(env, cwd, host, loader=loader).plan(ops)
         except NewnsError as failed:
-            raise NewnsError.of(sorted(loader.problems + loader.notes + failed.diagnostics, key=Diagnostic.position)) from None
+            raise NewnsError.of(sorted(loader.problems + failed.diagnostics, key=Diagnostic.position)) from None
     finally:
+        parsed.close()
         gc.freeze()
         gc.enable()
 
     def plan(skipped: frozenset[int] = frozenset()) -> Plan:
-        return Interpreter(env, cwd, host).plan(ops, skipped)
+        return Interpreter(env, cwd, host, loader=loader).plan(ops, skipped)
 
-    first.warnings = sorted(loader.notes + first.warnings, key=Diagnostic.position)
     if loader.problems:
         raise NewnsError.of(sorted(loader.problems + first.warnings, key=Diagnostic.position))
     return first, plan
@@ -142,8 +139,8 @@ def cpu(host: str, nsfile: str | None, argv: list[str], signals: CallerSignals) 
     if nsfile is not None:
         parsed = cache.ParsedFiles(env)
         try:
-            loader = Loader(world.Host(), env, parsed)
-            ops = loader.load(nsfile)
+            loader = Loader(world.Host(), env, cwd, parsed)
+            ops = loader.flattened(loader.load(nsfile))
         finally:
             parsed.close()
         if loader.problems:
@@ -308,20 +305,28 @@ def attach(
         host = world.Host()
         parsed = cache.ParsedFiles(env)
         try:
-            loader = Loader(host, env, parsed)
+            loader = Loader(host, env, caller()[1], parsed)
             file_ops = loader.load(nsfile)
+            # The included files are read here, before joining, as the caller has them (the plan
+            # reads them from here; an include the plan finds elsewhere is read in the joined
+            # namespace); sshfs for import lines runs in this process's namespaces, not the joined ones.
+            imports = any(isinstance(op, Import) for op in loader.flattened(file_ops))
+            if loader.problems:
+                raise NewnsError.of(loader.problems)
+            importer = launch.importer(env, rehearsal=False) if imports else None
+            joined.enter()
+
+            def replan(skipped: frozenset[int] = frozenset()) -> Plan:
+                return Interpreter(env, cwd, host, loader=loader).plan(file_ops, skipped)
+
+            plan = replan()
         finally:
             parsed.close()
-        if loader.problems:
-            raise NewnsError.of(loader.problems)
-        # sshfs for import lines runs in this process's namespaces, not the joined ones
-        importer = launch.importer(env, rehearsal=False) if any(isinstance(op, Import) for op in file_ops) else None
-        joined.enter()
-
-        def replan(skipped: frozenset[int] = frozenset()) -> Plan:
-            return Interpreter(env, cwd, host).plan(file_ops, skipped)
-
-        plan = replan()
+        if plan.imports and importer is None:
+            raise NewnsError(
+                f"--attach: an import line of {nsfile} is in a file included through the joined namespace: newns "
+                "starts sshfs before it joins, for the import lines of the files it finds next to the file"
+            )
         if plan.cleared or plan.pid_namespace or plan.work_dirs or plan.settings.isolated or plan.settings.ids:
             raise NewnsError(
                 f"--attach: {nsfile} needs clear, a line onto /, #proc, a real directory taking creations, "
