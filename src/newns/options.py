@@ -1,6 +1,7 @@
 """newns's options, for --help and every mode but a plain run (see cli.main)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -24,6 +25,17 @@ def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | N
     if value is not None and value.isdigit() and int(value) == 0:
         raise click.BadParameter("0 is not a process ID")
     return value
+
+
+def ssh_hosts(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """The hosts ~/.ssh/config names (not its patterns) that start with what is typed."""
+    try:
+        with open(os.path.expanduser("~/.ssh/config"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    names = [word for line in lines if line.split()[:1] and line.split()[0].lower() == "host" for word in line.split()[1:]]
+    return [name for name in names if name.startswith(incomplete) and not set(name) & set("*?!")]
 
 
 @click.command(
@@ -74,6 +86,7 @@ def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | N
     "--cpu",
     "cpu_host",
     metavar="HOST",
+    shell_complete=ssh_hosts,
     help="Run COMMAND (default: your shell there) on HOST over ssh, in a namespace there that has yours at "
     "/mnt/term and starts in /mnt/term followed by your working directory; FILE's lines are applied there after.",
 )
