@@ -70,6 +70,15 @@ def test_a_mistake_in_the_file_stops_newns_before_it_connects(place, server):
     assert "Accepted" not in server.log_text()
 
 
+def test_explain_tells_what_runs_on_each_side_and_connects_nowhere(place):
+    ns = place.ns("bind /mnt/term/tmp /srv\n", "far.ns")
+    result = place.newns("--explain", "--cpu", "nosuch.invalid", "-f", str(ns))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("here: ssh ") and "sftp-server" in result.stdout, lines
+    assert "nosuch.invalid: sshfs -o passive" in result.stdout and "nosuch.invalid: bind /mnt/term/tmp /srv" in lines, lines
+
+
 def test_newns_is_not_on_the_remote_accounts_path(place, server):
     result = place.newns("--cpu", HOST, "sh", "-c", "command -v newns || echo none")
     assert (result.returncode, result.stdout) == (0, "none\n"), result.stderr

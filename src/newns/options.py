@@ -120,7 +120,7 @@ def newns(
     """
     signals = ctx.obj
     nsfile, argv = modes.shebang(nsfile, list(command), _after_double_dash(list(command)))
-    if (check or explain) and nsfile is None:
+    if (check or explain and cpu_host is None) and nsfile is None:
         raise click.UsageError("--check and --explain need a namespace file: -f FILE")
     if as_owner and attach_to is None:
         raise click.UsageError("--as-owner goes with --attach PID")
@@ -130,6 +130,8 @@ def newns(
         raise click.UsageError("--post runs no command: --attach NAME COMMAND runs one in the namespace")
     if check:
         modes.guarded(modes.check, nsfile, signals)
+    elif explain and cpu_host is not None:
+        modes.guarded(modes.explain_cpu, cpu_host, nsfile)
     elif explain:
         modes.guarded(modes.explain, nsfile)
     elif ns_pid is not None:

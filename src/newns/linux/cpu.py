@@ -187,6 +187,23 @@ def _remove_after_newns(place: str) -> None:
     os.close(parent)
 
 
+def explain(host: str, lines: list[str]) -> list[str]:
+    """What run does on each side, the file's lines among it."""
+    return [
+        f"here: ssh -M {host} (your ssh, your ~/.ssh/config): the connection; its first session runs python3 "
+        "there, sent newns's modules and the request (the file's lines, your environment, working directory "
+        "and command)",
+        f"{host}: unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; a #tmpfs on /mnt "
+        f"where {host} has no /mnt/term",
+        f"{host}: sshfs -o passive at /mnt/term, over the first session, speaking SFTP to:",
+        "here: sftp-server, as you, in your namespace: your / at /mnt/term",
+        *(f"{host}: {line}" for line in lines),
+        f"here: ssh -t (-T without a terminal) {host}, through the connection: the command's session",
+        f"{host}: join those namespaces; run the command (default: your shell there) in /mnt/term followed by "
+        "your working directory; its end ends sshfs, sftp-server and the connection",
+    ]
+
+
 def _spawn(argv: list[str], env: dict[str, str], signals: CallerSignals, fds: tuple[int, int, int]) -> int:
     """A process with these descriptors as 0-2, killed when newns dies."""
     parent = os.getpid()
