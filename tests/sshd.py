@@ -89,10 +89,11 @@ class Sshd:
         where: str | os.PathLike[str] = "/var/tmp",
         log_level: str = "VERBOSE",
         timeout: float = 15.0,
+        max_sessions: int = 50,
     ) -> None:
         """sftp_dir: where an sftp session starts (what sshfs means by an empty remote path;
         default the user's home, or / when it does not exist). where: the parent of the
-        throwaway directory."""
+        throwaway directory. max_sessions: how many sessions one connection may open."""
         entry = pwd.getpwuid(os.geteuid() if user is None else user) if not isinstance(user, str) else pwd.getpwnam(user)
         self.user, self.uid, self.gid, self.home = entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir
         if os.geteuid() not in (0, self.uid):
@@ -102,6 +103,7 @@ class Sshd:
         self.where = os.fspath(where)
         self.log_level = log_level
         self.timeout = timeout
+        self.max_sessions = max_sessions
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.dir: Path | None = None
@@ -194,7 +196,7 @@ class Sshd:
             "PermitTunnel no",
             "PermitUserEnvironment no",
             "MaxStartups 100:30:200",
-            "MaxSessions 50",
+            f"MaxSessions {self.max_sessions}",
             "LoginGraceTime 30",
             f"LogLevel {self.log_level}",
             f"Subsystem sftp {sftp}",

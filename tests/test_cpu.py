@@ -6,9 +6,12 @@ sees: what the remote command finds there can only have come through the connect
 remote account has no newns on its PATH."""
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -67,6 +70,15 @@ def test_a_mistake_in_the_file_stops_newns_before_it_connects(place, server):
     assert "Accepted" not in server.log_text()
 
 
+def test_explain_tells_what_runs_on_each_side_and_connects_nowhere(place):
+    ns = place.ns("bind /mnt/term/tmp /srv\n", "far.ns")
+    result = place.newns("--explain", "--cpu", "nosuch.invalid", "-f", str(ns))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("here: ssh ") and "sftp-server" in result.stdout, lines
+    assert "nosuch.invalid: sshfs -o passive" in result.stdout and "nosuch.invalid: bind /mnt/term/tmp /srv" in lines, lines
+
+
 def test_newns_is_not_on_the_remote_accounts_path(place, server):
     result = place.newns("--cpu", HOST, "sh", "-c", "command -v newns || echo none")
     assert (result.returncode, result.stdout) == (0, "none\n"), result.stderr
@@ -80,6 +92,15 @@ def test_an_unknown_host_or_a_refused_key_is_one_line_naming_the_host(place, ser
     result = place.newns("--cpu", host, "echo", "ran")
     assert result.returncode == 125 and result.stdout == "", result
     assert result.stderr.startswith(f"newns: --cpu {host}: ") and said in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_refused_command_session_is_one_line_naming_the_host(place, fuse_open):
+    with sshd.Sshd(place.caller.uid, max_sessions=1) as one_session:
+        one_session.install_client_config()
+        result = place.newns("--cpu", HOST, "echo", "ran")
+    assert result.returncode == 125 and result.stdout == "", result
+    assert result.stderr.startswith(f"newns: --cpu {HOST}: ") and "refused" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
 
 
@@ -106,8 +127,46 @@ def test_a_terminal_and_ctrl_c_reach_the_command(place, server):
     assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()
 
 
+def test_the_window_size_reaches_the_remote_terminal_and_follows_its_changes(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
+    sized = ["/bin/sh", "-c", 'stty rows 33 cols 101 && exec "$@"', "sh", NEWNS, "--cpu", HOST,
+             "sh", "-c", "stty size; echo ready; read x; stty size"]
+    terminal = Terminal(place.caller, sized, {"PATH": "/usr/bin:/bin", "TERM": "xterm"}, place.base)
+    terminal.expect("33 101")
+    terminal.expect("ready")
+    fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    time.sleep(0.5)  # ssh passes the change on when the kernel tells it (SIGWINCH); nothing here can tell when
+    terminal.send("\n")
+    terminal.expect("40 120")
+    assert terminal.close(HANG) == 0, terminal.text()
+
+
+def test_ctrl_z_stops_the_remote_command_as_a_local_job_and_fg_resumes_it(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
+    shell = Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+    shell.send(f"{NEWNS} --cpu {HOST} sh -c 'echo ready; read line; echo \"got $line\"'\n")
+    shell.expect(r"\rready")
+    shell.send("\x1a")
+    shell.expect("Stopped")
+    shell.send("echo local-$((6*7))\n")
+    shell.expect("local-42")  # the local shell has the terminal back
+    shell.send("fg\n")
+    shell.send("typed\n")
+    shell.expect("got typed")
+    shell.expect(r"\$ ")  # the shell again, once newns has ended
+    shell.send("echo status-$?\n")
+    shell.expect("status-0")
+    shell.send("exit\n")
+    assert shell.close(HANG) == 0, shell.text()
+
+
 def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
-    run = spawn(place, [NEWNS, "--cpu", HOST, "sh", "-c", "echo started; exec sleep 300"], stdin=subprocess.DEVNULL)
+    place.make({"run/": ""})  # where newns keeps the SSH connection's control socket
+    run = spawn(place, [NEWNS, "--cpu", HOST, "sh", "-c", "echo started; exec sleep 300"],
+                {"XDG_RUNTIME_DIR": str(place / "run")}, stdin=subprocess.DEVNULL)
     try:
         assert run.stdout.readline() == "started\n", run.stderr.read()
         local = sshd.descendants(run.pid)
@@ -119,6 +178,7 @@ def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
             time.sleep(0.1)
         assert alive(local) == [] and alive(server.processes()[1:]) == []
         assert no_sshfs_left(server.uid) == []
+        assert os.listdir(place / "run") == []
     finally:
         run.stdout.close()
         run.stderr.close()

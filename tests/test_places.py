@@ -527,6 +527,15 @@ def test_completion_offers_files_after_f():
     assert result.stdout.splitlines() == ["file,"]
 
 
+def test_completion_offers_the_hosts_of_ssh_config_after_cpu(tmp_path):
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh/config").write_text("Host alpha web-*\n  HostName 10.0.0.1\nhost gamma !delta\nMatch all\n")
+    every = completion(_NEWNS_COMPLETE="bash_complete", COMP_WORDS="newns --cpu ", COMP_CWORD="2", HOME=str(tmp_path))
+    assert every.stdout.splitlines() == ["plain,alpha", "plain,gamma"], every.stderr
+    some = completion(_NEWNS_COMPLETE="bash_complete", COMP_WORDS="newns --cpu g", COMP_CWORD="2", HOME=str(tmp_path))
+    assert some.stdout.splitlines() == ["plain,gamma"], some.stderr
+
+
 def test_NEWNS_is_the_namespace_files_absolute_path(tree):
     tree.make({"part.ns": ""})
     executable(tree, {"sub/x.ns": "#!/usr/bin/env newns\n. ../part.ns\n"})

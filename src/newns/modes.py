@@ -9,7 +9,7 @@ import sys
 from .diagnostics import EXIT_FAILURE, Diagnostic, Error, NewnsError, Note, failure, printable, report
 from .linux import cache, execute, launch, namespaces, world
 from .loader import Loader
-from .ops import Import
+from .ops import Import, Op
 from .interp import Interpreter
 
 TYPE_CHECKING = False
@@ -127,25 +127,40 @@ def cpu(host: str, nsfile: str | None, argv: list[str], signals: CallerSignals) 
     """Run argv on host, in a namespace of its own there with the caller's at /mnt/term, the
     file's lines applied after; the file is read here first, so a mistake stops newns before
     it connects."""
-    from .interp import host_problem
     from .linux import cpu
     from .nsfile import entries
+
+    env, cwd = caller()
+    cpu.run(host, entries(_cpu_file(host, nsfile, env, cwd)), argv, env, cwd, signals)
+
+
+def explain_cpu(host: str, nsfile: str | None) -> None:
+    """What --cpu host would run on each side; it connects nowhere."""
+    from .linux import cpu
+
+    env, cwd = caller()
+    for line in cpu.explain(host, [op.where.text for op in _cpu_file(host, nsfile, env, cwd)]):
+        output(line)
+
+
+def _cpu_file(host: str, nsfile: str | None, env: dict[str, str], cwd: str) -> list[Op]:
+    """The file's operations for --cpu host, read here (none without a file)."""
+    from .interp import host_problem
 
     problem = host_problem(host)
     if problem is not None:
         raise NewnsError(f"--cpu: {problem}")
-    env, cwd = caller()
-    ops = []
-    if nsfile is not None:
-        parsed = cache.ParsedFiles(env)
-        try:
-            loader = Loader(world.Host(), env, cwd, parsed)
-            ops = loader.flattened(loader.load(nsfile))
-        finally:
-            parsed.close()
-        if loader.problems:
-            raise NewnsError.of(loader.problems)
-    cpu.run(host, entries(ops), argv, env, cwd, signals)
+    if nsfile is None:
+        return []
+    parsed = cache.ParsedFiles(env)
+    try:
+        loader = Loader(world.Host(), env, cwd, parsed)
+        ops = loader.flattened(loader.load(nsfile))
+    finally:
+        parsed.close()
+    if loader.problems:
+        raise NewnsError.of(loader.problems)
+    return ops
 
 
 def posted() -> None:

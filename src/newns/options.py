@@ -1,6 +1,7 @@
 """newns's options, for --help and every mode but a plain run (see cli.main)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -24,6 +25,17 @@ def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | N
     if value is not None and value.isdigit() and int(value) == 0:
         raise click.BadParameter("0 is not a process ID")
     return value
+
+
+def ssh_hosts(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """The hosts ~/.ssh/config names (not its patterns) that start with what is typed."""
+    try:
+        with open(os.path.expanduser("~/.ssh/config"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    names = [word for line in lines if line.split()[:1] and line.split()[0].lower() == "host" for word in line.split()[1:]]
+    return [name for name in names if name.startswith(incomplete) and not set(name) & set("*?!")]
 
 
 @click.command(
@@ -74,6 +86,7 @@ def process_or_name(_ctx: click.Context, _param: click.Parameter, value: str | N
     "--cpu",
     "cpu_host",
     metavar="HOST",
+    shell_complete=ssh_hosts,
     help="Run COMMAND (default: your shell there) on HOST over ssh, in a namespace there that has yours at "
     "/mnt/term and starts in /mnt/term followed by your working directory; FILE's lines are applied there after.",
 )
@@ -107,7 +120,7 @@ def newns(
     """
     signals = ctx.obj
     nsfile, argv = modes.shebang(nsfile, list(command), _after_double_dash(list(command)))
-    if (check or explain) and nsfile is None:
+    if (check or explain and cpu_host is None) and nsfile is None:
         raise click.UsageError("--check and --explain need a namespace file: -f FILE")
     if as_owner and attach_to is None:
         raise click.UsageError("--as-owner goes with --attach PID")
@@ -117,6 +130,8 @@ def newns(
         raise click.UsageError("--post runs no command: --attach NAME COMMAND runs one in the namespace")
     if check:
         modes.guarded(modes.check, nsfile, signals)
+    elif explain and cpu_host is not None:
+        modes.guarded(modes.explain_cpu, cpu_host, nsfile)
     elif explain:
         modes.guarded(modes.explain, nsfile)
     elif ns_pid is not None:

@@ -16,13 +16,17 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import shlex
 import shutil
 import tempfile
+import termios
 import zipfile
+from typing import Any
 
 from ..diagnostics import EXIT_FAILURE, NewnsError
 from . import libc
+from .farside import STOPPED
 from .sshfs import has_terminal
 from .supervisor import CallerSignals
 
@@ -71,47 +75,133 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
         )
     request = json.dumps({"host": host, "files": files, "env": env, "cwd": cwd, "argv": argv}).encode()
     place = tempfile.mkdtemp(prefix="newns-cpu-", dir=env.get("XDG_RUNTIME_DIR") or None)
+    _remove_after_newns(place)
+    said = os.path.join(place, "said")
+    ssh = ["ssh", "-S", os.path.join(place, "control"), "-E", said, "-o", "ConnectTimeout=30", "-e", "none"]
+    if not has_terminal():
+        ssh += ["-o", "BatchMode=yes"]
+    far_in, to_far = os.pipe()
+    from_far, far_out = os.pipe()
+    far_errors, far_err = os.pipe()
+    master = _spawn(
+        [*ssh, "-M", "-o", "ControlPersist=no", "-T", "--", host, PYTHON + shlex.quote(BOOT)],
+        env, signals, (far_in, far_out, far_err),
+    )
+    for fd in (far_in, far_out, far_err):
+        os.close(fd)
     try:
-        ssh = ["ssh", "-S", os.path.join(place, "control"), "-o", "ConnectTimeout=30", "-e", "none"]
-        if not has_terminal():
-            ssh += ["-o", "BatchMode=yes"]
-        said = os.memfd_create("ssh", os.MFD_CLOEXEC)
-        far_in, to_far = os.pipe()
-        from_far, far_out = os.pipe()
-        master = _spawn(
-            [*ssh, "-M", "-o", "ControlPersist=no", "-T", "--", host, PYTHON + shlex.quote(BOOT)],
-            env, signals, (far_in, far_out, said),
-        )
-        os.close(far_in)
-        os.close(far_out)
-        try:
-            payload = _package()
-            _write_all(to_far, b"%12d" % len(payload) + payload + b"%12d" % len(request) + request)
-        except BrokenPipeError:
-            pass
-        answer = _line(from_far)
-        if not answer.startswith(b"R "):
-            os.close(to_far)
-            os.close(from_far)
-            _, status = os.waitpid(master, 0)
-            raise NewnsError(_why(host, answer, status, said))
-        holder, payload_fd, told = (int(word) for word in answer.split()[1:])
-        server = _spawn([sftp], env, signals, (from_far, to_far, 2))
-        os.close(from_far)
+        payload = _package()
+        _write_all(to_far, b"%12d" % len(payload) + payload + b"%12d" % len(request) + request)
+    except BrokenPipeError:
+        pass
+    answer = _line(from_far)
+    if not answer.startswith(b"R "):
         os.close(to_far)
-        terminal = "-t" if os.isatty(0) and os.isatty(1) else "-T"
-        command = _spawn(
-            [*ssh, "-o", "ControlMaster=no", terminal, "--", host,
-             PYTHON + shlex.quote(JOIN.format(holder, payload_fd, told))],
-            env, signals, (0, 1, 2),
-        )
-        _, status = os.waitpid(command, 0)
-        for pid in (master, server):
-            os.kill(pid, signal.SIGTERM)
-            os.waitpid(pid, 0)
-    finally:
-        shutil.rmtree(place, ignore_errors=True)
+        os.close(from_far)
+        _, status = os.waitpid(master, 0)
+        raise NewnsError(_why(host, answer, status, _said(said) + _said_by(far_errors)))
+    holder, payload_fd, told = (int(word) for word in answer.split()[1:])
+    server = _spawn([sftp], env, signals, (from_far, to_far, 2))
+    os.close(from_far)
+    os.close(to_far)
+    terminal = os.isatty(0) and os.isatty(1)
+    session = Session(host, [*ssh, "-o", "ControlMaster=no", "-o", "ProxyCommand=false"], env, signals)
+    status = session.run(PYTHON + shlex.quote(JOIN.format(holder, payload_fd, told)), terminal, far_errors)
+    for pid in (master, server):
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 255 and _said(said):
+        raise NewnsError(f"--cpu {host}: {_said(said)[0]}")  # the first line: ssh's reason, not its retries
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
+
+
+class Session:
+    """The command's session, through the master alone (never a connection of its own: no
+    ProxyCommand); its stops on the far side (farside.STOPPED,
+    on the first session's error stream) are mirrored here as a local command's are."""
+
+    def __init__(self, host: str, ssh: list[str], env: dict[str, str], signals: CallerSignals) -> None:
+        self.host, self.ssh, self.env, self.signals = host, ssh, env, signals
+        self.pid = 0
+        self.modes: list[Any] | None = None
+        """The terminal's modes before ssh made it raw, given back while stopped."""
+
+    def run(self, command: str, terminal: bool, far_errors: int) -> int:
+        """The session's wait status; meanwhile the far side's error stream goes to newns's."""
+        self.modes = termios.tcgetattr(0) if terminal else None
+        self.pid = _spawn([*self.ssh, "-t" if terminal else "-T", "--", self.host, command], self.env, self.signals,
+                          (0, 1, 2))
+        ended = libc.pidfd_open(self.pid)
+        held = b""
+        readable = [ended, far_errors]
+        while ended not in select.select(readable, [], [])[0]:
+            chunk = os.read(far_errors, 65536)
+            if not chunk:
+                readable.remove(far_errors)
+            *lines, held = (held + chunk).split(b"\n")
+            if b"\0" not in held:
+                lines.append(held)
+                held = b""
+            for line in lines:
+                before, stop, pid = line.partition(STOPPED.split(b"%")[0])
+                _write_all(2, before + (b"" if stop else b"\n") if line else b"")
+                if stop:
+                    self._stop(int(pid))
+        os.close(ended)
+        return os.waitpid(self.pid, 0)[1]
+
+    def _stop(self, far: int) -> None:
+        """The command stopped on the far side as far (its supervisor's PID there): stop here as
+        a local command does, the terminal as it was before ssh; once continued (fg, bg),
+        continue ssh and the far side."""
+        raw = termios.tcgetattr(0) if self.modes is not None else None
+        if self.modes is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, self.modes)
+        os.kill(self.pid, signal.SIGSTOP)
+        os.kill(os.getpid(), signal.SIGTSTP)
+        if raw is not None and os.tcgetpgrp(0) == os.getpgrp():
+            termios.tcsetattr(0, termios.TCSADRAIN, raw)
+        os.kill(self.pid, signal.SIGCONT)
+        os.kill(self.pid, signal.SIGWINCH)  # the window may have changed meanwhile
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        os.waitpid(_spawn([*self.ssh, "-T", "--", self.host, f"kill -CONT {far}"], self.env, self.signals,
+                          (null, null, null)), 0)
+        os.close(null)
+
+
+def _remove_after_newns(place: str) -> None:
+    """Have place removed once newns has ended, however it ends: by a child in a session of
+    its own (no signal for newns's job reaches it) that waits for newns's end."""
+    parent = libc.pidfd_open(os.getpid())
+    if os.fork() == 0:
+        try:
+            os.setsid()
+            libc.close_all_but((parent,))
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            select.select([parent], [], [])
+            shutil.rmtree(place, ignore_errors=True)
+        finally:
+            os._exit(0)
+    os.close(parent)
+
+
+def explain(host: str, lines: list[str]) -> list[str]:
+    """What run does on each side, the file's lines among it."""
+    return [
+        f"here: ssh -M {host} (your ssh, your ~/.ssh/config): the connection; its first session runs python3 "
+        "there, sent newns's modules and the request (the file's lines, your environment, working directory "
+        "and command)",
+        f"{host}: unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; a #tmpfs on /mnt "
+        f"where {host} has no /mnt/term",
+        f"{host}: sshfs -o passive at /mnt/term, over the first session, speaking SFTP to:",
+        "here: sftp-server, as you, in your namespace: your / at /mnt/term",
+        *(f"{host}: {line}" for line in lines),
+        f"here: ssh -t (-T without a terminal) {host}, through the connection: the command's session",
+        f"{host}: join those namespaces; run the command (default: your shell there) in /mnt/term followed by "
+        "your working directory; its end ends sshfs, sftp-server and the connection",
+    ]
 
 
 def _spawn(argv: list[str], env: dict[str, str], signals: CallerSignals, fds: tuple[int, int, int]) -> int:
@@ -165,13 +255,33 @@ def _line(fd: int) -> bytes:
     return line.rstrip(b"\n")
 
 
-def _why(host: str, answer: bytes, status: int, said: int) -> str:
+def _said(log: str) -> list[str]:
+    """What ssh said in its log (-E), but that it added a host key or closed as asked."""
+    try:
+        with open(log, "rb") as f:
+            return _lines(f.read())
+    except FileNotFoundError:
+        return []
+
+
+def _said_by(fd: int) -> list[str]:
+    """What an ended far side wrote to a pipe."""
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    return _lines(data)
+
+
+def _lines(data: bytes) -> list[str]:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    return [line for line in lines if line and not line.startswith(("Warning: Permanently added", "Shared connection"))]
+
+
+def _why(host: str, answer: bytes, status: int, lines: list[str]) -> str:
     """One line on why the far side never became ready: its own word, or ssh's."""
     if answer.startswith(b"E "):
         return "--cpu " + answer[2:].decode("utf-8", "replace")
     code = os.waitstatus_to_exitcode(status)
-    lines = [line.strip() for line in os.pread(said, 65536, 0).decode("utf-8", "replace").splitlines()]
-    lines = [line for line in lines if line and not line.startswith("Warning: Permanently added")]
     if code == 127:
         return f"--cpu {host}: no python3 there (as ssh runs commands): install Python 3.11 or later (apt install python3)"
     return f"--cpu {host}: " + ("; ".join(lines) or f"ssh ended with status {code}")

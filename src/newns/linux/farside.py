@@ -10,7 +10,10 @@ kills whatever the command left in the PID namespace.
 
 The second session runs join(): it waits for the holder to tell how the build went,
 joins its namespaces, and runs the command there as a child, as --attach does, with
-the session's standard streams and terminal; it exits with the command's status.
+the session's standard streams and terminal; it exits with the command's status. When
+the command stops (Ctrl-Z on the session's terminal), join says so on the first
+session's error stream, the one way back to the caller's side, and stops itself
+until the caller's side continues it.
 """
 from __future__ import annotations
 
@@ -40,6 +43,9 @@ else:
 
 TERM = "/mnt/term"
 """Where the caller's namespace is, on the far side."""
+STOPPED = b"\0newns: stopped %d\n"
+"""What join writes to the first session's error stream as the command stops (Ctrl-Z), with
+its PID, for the caller's side to stop like a local job and, resumed, continue it."""
 
 
 def hold(payload: int, read: object) -> None:
@@ -209,6 +215,7 @@ def join(holder: int, told: int) -> None:
         print(f"newns: {message['error']}", file=sys.stderr)
         os._exit(EXIT_FAILURE)
     try:
+        caller = os.open(f"/proc/{holder}/fd/2", os.O_WRONLY | os.O_CLOEXEC)
         kinds = [(kind, os.open(f"/proc/{holder}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC))
                  for kind in ("user", "mnt", "pid_for_children")]
         if namespaces.rootless():
@@ -229,7 +236,7 @@ def join(holder: int, told: int) -> None:
             env[name] = value
     env["PWD"] = message["cwd"]
     argv = message["argv"] or [env.get("SHELL") or _login_shell()]
-    status = run_command(argv, env, signals)
+    status = run_command(argv, env, signals, on_stop=lambda: os.write(caller, STOPPED % os.getpid()))
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
 
 

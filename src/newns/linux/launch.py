@@ -383,8 +383,10 @@ def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> 
     exit_like(run_command(argv, env, signals))
 
 
-def run_command(argv: list[str], env: dict[str, str], signals: CallerSignals) -> int:
-    """Run the command as a child, supervised; its wait status."""
+def run_command(
+    argv: list[str], env: dict[str, str], signals: CallerSignals, on_stop: Callable[[], object] | None = None
+) -> int:
+    """Run the command as a child, supervised (on_stop: see Supervisor); its wait status."""
     terminal = foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
@@ -397,4 +399,4 @@ def run_command(argv: list[str], env: dict[str, str], signals: CallerSignals) ->
 
         as_child(parent, command)
     os.close(parent)
-    return Supervisor(pid, terminal).wait()
+    return Supervisor(pid, terminal, on_stop=on_stop).wait()

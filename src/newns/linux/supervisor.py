@@ -26,6 +26,7 @@ from . import libc
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow at every start
     import signal
+    from collections.abc import Callable
 
     from .relay import Relay
 else:
@@ -116,11 +117,16 @@ class Supervisor:
     the command has the terminal when newns had it, and newns hands it back
     whenever the shell resumes newns in the foreground."""
 
-    def __init__(self, child: int, terminal: int | None, *, records: int | None = None, relay: Relay | None = None) -> None:
+    def __init__(
+        self, child: int, terminal: int | None, *, records: int | None = None, relay: Relay | None = None,
+        on_stop: Callable[[], object] | None = None,
+    ) -> None:
         self.child = child
         self.terminal = terminal
         self.records = records
         self.relay = relay
+        self.on_stop = on_stop
+        """Called as the command stops, before newns stops itself (--cpu tells the caller's side)."""
         self.target = child  # where signals go: the command once known, else the child
         self.signals = libc.SignalFd(SUPERVISED)
         self.backlog: list[int] = []  # signals read, to be handled in order
@@ -211,6 +217,8 @@ class Supervisor:
         once resumed (fg, bg), resume the command. A command with a process group of its
         own that stopped to use the terminal (SIGTTIN, SIGTTOU) while newns has it is given
         it, and goes on."""
+        if self.on_stop is not None:
+            self.on_stop()
         arrived = self.signals.read()
         self.backlog += [s for s in arrived if s != signal.SIGCONT]
         if signal.SIGCONT in arrived:
