@@ -270,6 +270,27 @@ def test_a_namespace_with_its_own_proc_reads_back(tree):
     assert lines[:2] == ["mount '#proc' /proc", f"bind {tree / 'a'} {tree / 'b'}"]
 
 
+def test_inside_a_namespace_with_its_own_proc_ns_prints_what_outside_does(tree):
+    """There the command sees no process of the caller's namespace: newns's init, its PID 1,
+    keeps the caller's namespace within reach of --ns."""
+    tree.make({"a/in-a": "", "b/": "", "m/": "", "t/in-t": "", "x/in-x": ""})
+    ns = tree.ns("mount '#proc' /proc\nbind $T/a $T/b\nmount -c '#tmpfs' $T/m size=1m\nbind -a $T/x $T/t\n")
+    script = f'{NEWNS} --ns > "$T/inside.ns" && {SH} -c "$SHOW" > "$T/table" && echo ready; read line'
+    shell = spawn(tree, [NEWNS, "-f", str(ns), SH, "-c", script], {"SHOW": SHOW}, stdin=subprocess.PIPE)
+    try:
+        assert shell.stdout.readline() == "ready\n", shell.stderr.read()
+        outside = tree.newns("--ns", str(in_its_namespace(shell.pid)))
+    finally:
+        shell.stdin.close()
+        shell.wait(timeout=HANG)
+    assert outside.returncode == 0, outside.stderr
+    inside = (tree / "inside.ns").read_text()
+    assert inside == outside.stdout
+    assert f"bind {tree / 'a'} {tree / 'b'}" in inside.splitlines() and "mount '#proc' /proc" in inside.splitlines()
+    known = devices(mount_table())
+    assert rows(replayed(tree, inside), known) == rows((tree / "table").read_text(), known), inside
+
+
 def test_ns_names_a_posted_namespace(tree):
     tree.make({"a/in-a": "", "b/": ""})
     name = f"t{os.getpid()}-{time.monotonic_ns() % 10**9}"

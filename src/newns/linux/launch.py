@@ -15,6 +15,7 @@ from .execute import execute
 from .supervisor import (
     ENDING, SUPERVISED, CallerSignals, Supervisor, as_child, die_with, exit_like, foreground_terminal, own_group,
 )
+from .world import INIT_KEEPS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: the signal module loads enum, slow at every start
@@ -82,11 +83,14 @@ def launch(run: Launch) -> None:
     if plan.pid_namespace:
         unshare(plan, libc.CLONE_NEWPID, run.engine)
         records, writable = os.pipe()
+        kept = _keep_for_init()
         pid = os.fork()
         if pid == 0:
             os.close(records)
             as_child(parent, lambda: _init(run, area, terminal, writable))
         os.close(writable)
+        if kept:
+            os.close(INIT_KEEPS)
         _close_importer(run)
         _tell_holder(run, pid)
         supervisor = Supervisor(pid, terminal, records=records)
@@ -175,7 +179,9 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
     sent before the command runs ends it here, as it would have ended newns;
     job control (stop, continue, the terminal) is the parent's, which signals
     the command itself. The init runs under the command's seccomp filter too: a
-    command running as root could otherwise make it push input into the terminal."""
+    command running as root could otherwise make it push input into the terminal.
+    It keeps the parent's /proc directory (INIT_KEEPS); rootless, it holds no
+    capability once the command is forked, so that the command may read it."""
     command = 0
 
     def on_signal(sig: int, _frame: object) -> None:
@@ -197,11 +203,19 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
     seccomp.keep_out_of_the_terminal()  # (a filter set without no_new_privs needs CAP_SYS_ADMIN)
     _drop_over_the_network(run)
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)  # the command's until it execs: see execute()
+    released, release = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(records)
+        os.close(release)
+        os.read(released, 1)  # until the init has let go of its capabilities
+        os.close(released)
         own_group(terminal)
         _exec(run)
+    if namespaces.rootless():
+        libc.clear_capabilities()  # a command without any may read the init's descriptors: INIT_KEEPS
+    os.close(release)
+    os.close(released)
     signal.pthread_sigmask(signal.SIG_SETMASK, run.signals.mask)
     try:
         os.setpgid(pid, pid)
@@ -218,6 +232,27 @@ def _init(run: Launch, area: WorkArea | None, terminal: int | None, records: int
             continue
         os.write(records, b"S%d\0" % status)
         os._exit(0)  # the kernel kills what the command left in the namespace
+
+
+def _keep_for_init() -> bool:
+    """Open this process's /proc directory at INIT_KEEPS, for the init to keep (when that
+    descriptor is not one the caller gave the command); whether it is."""
+    try:
+        os.get_inheritable(INIT_KEEPS)
+        return False
+    except OSError:
+        pass
+    try:
+        held = os.open("/proc/self", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.dup2(held, INIT_KEEPS, inheritable=False)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(held)
 
 
 def importer(env: dict[str, str], *, rehearsal: bool) -> Importer:

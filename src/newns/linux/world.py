@@ -204,25 +204,37 @@ def let_go(held: int | None) -> None:
         os.close(held)
 
 
+INIT_KEEPS = 100
+"""The descriptor at which newns's init, PID 1 of a PID namespace newns made, keeps the /proc
+directory of the newns that started it, in the caller's namespace: the namespace its own was
+built from, for --ns inside, which sees no process outside (close-on-exec: not the command's)."""
+
+PROC_MAGIC = 0x9FA0
+
+
 def origin(pid: int | str, mountinfo: str) -> int | None:
     """The namespace pid's (whose mountinfo is given) was built from: a descriptor of the
     /proc directory of a process in it, read as /proc/self/fd/N. That is the nearest of pid's
     ancestors in another mount namespace (the caller of the newns that built it), else PID 1
-    when it is in another one; None when neither can be read (pid's namespace is the initial
-    one, or its /proc shows no process outside it). A namespace is told by its mounts' IDs,
-    which no two namespaces share; an ancestor is held open before its child is asked again
-    whether it is still its parent, so that no process reusing a PID can stand in for it."""
+    when it is in another one, else what PID 1 keeps at INIT_KEEPS when it is newns's init
+    (its interpreter, run by this user); None when none can be read (pid's namespace is the
+    initial one, or its /proc shows no process outside it). A namespace is told by its mounts'
+    IDs, which no two namespaces share; an ancestor is held open before its child is asked
+    again whether it is still its parent, so that no process reusing a PID can stand in for it."""
     own = mount_ids(mountinfo)
     child = str(pid)
     while (parent := _parent(child)) > 0:
-        held = _held(parent, own)
+        held = _held(f"/proc/{parent}", own)
         if held is None:
             child = str(parent)
         elif _parent(child) == parent:
             return held
         else:
             os.close(held)  # the parent ended meanwhile: ask its child again
-    return _held(1, own)
+    held = _held("/proc/1", own)
+    if held is None and _newns_init():
+        held = _held(f"/proc/1/fd/{INIT_KEEPS}", own)
+    return held
 
 
 def _parent(pid: str) -> int:
@@ -233,15 +245,25 @@ def _parent(pid: str) -> int:
         return 0
 
 
-def _held(pid: int, own: set[str]) -> int | None:
-    """/proc/PID held open when that process's mount namespace is another than the one whose
-    mount IDs are own, and its mountinfo can be read."""
+def _newns_init() -> bool:
+    """Whether PID 1 runs this process's interpreter, as this user."""
     try:
-        held = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return os.stat("/proc/1").st_uid == os.geteuid() and os.path.samestat(
+            os.stat("/proc/1/exe"), os.stat("/proc/self/exe")
+        )
+    except OSError:
+        return False
+
+
+def _held(path: str, own: set[str]) -> int | None:
+    """path, a process's /proc directory, held open when that process's mount namespace is
+    another than the one whose mount IDs are own, and its mountinfo can be read."""
+    try:
+        held = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        if not mount_ids(_mountinfo(f"/proc/self/fd/{held}")) & own:
+        if libc.filesystem_type(held) == PROC_MAGIC and not mount_ids(_mountinfo(f"/proc/self/fd/{held}")) & own:
             return held
     except OSError:
         pass
