@@ -223,11 +223,11 @@ def ns(target: str) -> None:
     try:
         kinds, name, ids = world.isolation(pid, origin)
         lines = [f"clear {kind}" for kind in kinds] + ([f"hostname {quote(name)}"] if name is not None else [])
+        lines += [f"user {ids[0]} {ids[1]}"] if ids else []
         if "net" in kinds:
             from .linux.network import described
 
             lines += described(pid)
-        lines += [f"user {ids[0]} {ids[1]}"] if ids else []
         lines += namespace_lines(mountinfo, cwd, world.process_view(origin)[0])
     finally:
         world.let_go(held)

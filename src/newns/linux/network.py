@@ -57,7 +57,8 @@ def _program(name: str, package: str, network: Network) -> str:
 
 
 def _which(name: str) -> str | None:
-    return shutil.which(name, path=os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin")
+    """name on $PATH, else in the system's directories (a user's PATH often lacks sbin, where nft is)."""
+    return shutil.which(name, path=":".join(filter(None, [os.environ.get("PATH"), "/usr/sbin:/usr/bin:/sbin:/bin"])))
 
 
 def _resolved(name: str | None, where: Where) -> tuple[str, ...]:
@@ -227,9 +228,12 @@ def _rules(net: int) -> list[str] | None:
         if nft is None:
             return [cant + "nft is not installed"]
         userns = owner if os.fstat(owner).st_ino != namespace_id("self", "user") else None
-        result = subprocess.run(
-            [nft, "-j", "list", "table", "inet", "newns"], capture_output=True, preexec_fn=lambda: _enter(net, userns)
-        )
+        try:
+            result = subprocess.run(
+                [nft, "-j", "list", "table", "inet", "newns"], capture_output=True, preexec_fn=lambda: _enter(net, userns)
+            )
+        except subprocess.SubprocessError:
+            return [cant + "the caller has no privilege to read them (from inside it, say)"]
     finally:
         os.close(owner)
     if result.returncode != 0:
