@@ -14,8 +14,10 @@ import time
 import types
 import uuid
 
+from pathlib import Path
+
 import pytest
-from helpers import NEWNS
+from helpers import NEWNS, tun_open_to_all
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the test makes network namespaces: run as root"),
@@ -146,19 +148,17 @@ class Lan:
 @pytest.fixture
 def lan(tree):
     """The namespaces, and /dev/net/tun open to every user (Debian's default mode) meanwhile."""
-    mode = os.stat("/dev/net/tun").st_mode & 0o777
-    os.chmod("/dev/net/tun", 0o666)
-    made = Lan(tree.base)
-    before = made.state()
-    yield made
-    try:
-        deadline = time.monotonic() + 5
-        while made.state() != before and time.monotonic() < deadline:
-            time.sleep(0.05)  # the engine is killed as newns ends; the kernel reaps it a moment later
-        assert made.state() == before  # nothing left running, the host's network as it was
-    finally:
-        made.close()
-        os.chmod("/dev/net/tun", mode)
+    with tun_open_to_all():
+        made = Lan(tree.base)
+        before = made.state()
+        yield made
+        try:
+            deadline = time.monotonic() + 5
+            while made.state() != before and time.monotonic() < deadline:
+                time.sleep(0.05)  # the engine is killed as newns ends; the kernel reaps it a moment later
+            assert made.state() == before  # nothing left running, the host's network as it was
+        finally:
+            made.close()
 
 
 def test_one_destination_is_reached_and_another_refused_at_once(lan, caller):
@@ -422,3 +422,18 @@ def test_ns_does_not_trust_the_rules_of_another_users_network(lan, caller):
         "# net: a network of its own, whose rules can't be told: another user's user namespace owns it, where they "
         "could set any",
     ]
+
+
+def test_hermetic_fetch_reaches_the_place_named_and_nothing_else(lan, caller, place):
+    """namespaces/hermetic-fetch run from a checkout, $FETCH a name of the test's hosts file."""
+    hermetic_fetch = Path(__file__).parent.parent / "namespaces" / "hermetic-fetch"
+    place.make({"checkout/": ""})
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(place.base), "FETCH": "servers.test:80"}
+    probe = [NEWNS, "-f", str(hermetic_fetch), "/usr/bin/python3", "-c", PROBE, "servers.test:80", "192.0.2.2:80",
+             "192.0.2.3:81", "127.0.0.1:7000"]
+    result = subprocess.run(lan.inside(caller, probe), env=env, cwd=place / "checkout", capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert seen == {"servers.test:80": "reached", "192.0.2.2:80": "refused", "192.0.2.3:81": "refused",
+                    "127.0.0.1:7000": "refused"}
