@@ -4,6 +4,7 @@ Each mode prints its samples in ms as JSON on standard output:
   loop RUNS COMMAND...        COMMAND's wall time, RUNS times after a warm-up run
   walk SETTINGS DIR_A DIR_B   a tree walk of DIR_A and of DIR_B, alternating
   plan FILE                   newns's load and plan of a namespace file, once
+  receive PORT BYTES          the time to read BYTES from a server on 127.0.0.1:PORT
   binds FILE                  the kernel's own cost of a file of binds: a new mount namespace
                               and one mount(2) a line, from this Python, no checks (exits)
 """
@@ -65,6 +66,21 @@ def plan(path: str) -> list[float]:
     return [(perf_counter_ns() - start) / 1e6]
 
 
+def receive(port: int, size: int) -> list[float]:
+    """The time from connecting to 127.0.0.1:port to having read size bytes."""
+    import socket
+
+    start = perf_counter_ns()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        left = size
+        while left > 0:
+            chunk = s.recv(min(left, 1 << 20))
+            if not chunk:
+                sys.exit(f"bench.inner: 127.0.0.1:{port} closed with {left} bytes to come")
+            left -= len(chunk)
+    return [(perf_counter_ns() - start) / 1e6]
+
+
 def binds(path: str) -> None:
     """unshare, then mount(2) each `bind SOURCE TARGET` line of path: what the binds cost the
     kernel, with nothing of newns's reading, checking or descriptors."""
@@ -88,6 +104,8 @@ def main(argv: list[str]) -> None:
         result = walk(Settings(**json.loads(args[0])), args[1], args[2])
     elif mode == "plan":
         result = plan(args[0])
+    elif mode == "receive":
+        result = receive(int(args[0]), int(args[1]))
     elif mode == "binds":
         binds(args[0])
         return

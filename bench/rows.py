@@ -207,6 +207,54 @@ def _walk(prefix: list[str], a: str, b: str, ctx: Context) -> Samples:
     return samples["a"], samples["b"]
 
 
+# -- net lines -------------------------------------------------------------------
+
+RECEIVED = 64 << 20
+"""The bytes each throughput sample receives."""
+
+
+def _network_tools() -> None:
+    """Skip unless pasta and nft are installed and pasta can open /dev/net/tun."""
+    need("pasta", "passt")
+    need("nft", "nftables")
+    if os.geteuid() != 0 and not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        raise Skip("/dev/net/tun not open to this user: run as root")
+
+
+def net_setup(ctx: Context) -> Samples:
+    """A network of the command's own through pasta, with rules, against one with nothing."""
+    _network_tools()
+    allowed = ctx.scratch.write("net-allow.ns", ["net allow 192.0.2.0/24"])
+    cleared = ctx.scratch.write("clear-net.ns", ["clear net"])
+    newns = timed([ctx.newns, "-f", allowed, "true"], ctx.env)
+    return paired(newns, timed([ctx.newns, "-f", cleared, "true"], ctx.env), ctx.settings)
+
+
+def net_loopback(ctx: Context) -> Samples:
+    """RECEIVED bytes from a server on the host's 127.0.0.1, read through pasta (net loopback)
+    against read directly."""
+    import socket
+    import threading
+
+    _network_tools()
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    data = bytes(RECEIVED)
+
+    def serve() -> None:
+        while True:
+            client, _ = server.accept()
+            with client:
+                client.sendall(data)
+
+    threading.Thread(target=serve, daemon=True).start()
+    ns = ctx.scratch.write("net-loopback.ns", [f"net loopback {port}"])
+    receive = [sys.executable, *INNER, "receive", str(port), str(RECEIVED)]
+    through = _json([ctx.newns, "-f", ns, *receive], ctx.inner_env())
+    ctx.notes.append(f"net-loopback: {RECEIVED >> 20} MiB a sample from 127.0.0.1:{port}")
+    return paired(through, _json(receive, ctx.inner_env()), ctx.settings)
+
+
 # -- a long namespace file --------------------------------------------------------
 
 
@@ -280,6 +328,8 @@ ROWS = [
     Row("walk-bind", "native", "ms", walk_bind),
     Row("walk-union", "native", "ms", walk_union),
     Row("walk-union-fuse", "fuse-overlayfs", "ms", walk_union_vs_fuse),
+    Row("net-setup", "clear net", "ms", net_setup),
+    Row("net-loopback", "direct", "ms", net_loopback),
     Row("nsfile-100k", "10k lines", "ms", nsfile_100k_vs_10k),
     Row("run-first", "repeated run", "ms", first_vs_repeated),
     Row("run-repeated", "empty file", "ms", repeated_vs_empty, partial(_bind_file, 10)),

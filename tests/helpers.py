@@ -2,6 +2,7 @@
 small probes of what a namespace left behind. conftest.py holds the fixtures."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import pwd
@@ -308,6 +309,7 @@ SHIPPED = {
     "demo": {"PWD": "checkout"},
     "ci": {"HOME": "home", "home": "account"},
     "hermetic": {"HOME": "home", "home": "account"},
+    "hermetic-fetch": {"HOME": "home", "home": "account", "FETCH": "192.0.2.3:80"},
     "go": {"GOS": "gos", "GOVERSION": "go1.22.5"},
     "go1.2": {"GOS": "gos"},
     "go-debian": {"GOVERSION": "1.19"},
@@ -318,4 +320,21 @@ SHIPPED = {
     "sandbox-rw": {"PWD": "checkout"},
 }
 """The shipped namespace files that run, and what each needs from its environment: paths
-relative to a scratch place, and versions."""
+relative to a scratch place, versions, and a net allow DEST (FETCH: an address no test
+connects to, which no name lookup needs)."""
+
+
+def shipped_env(name: str, place) -> dict[str, str]:
+    """SHIPPED's variables for name, its paths in place."""
+    return {k: v if "VERSION" in k or k == "FETCH" else str(place / v) for k, v in SHIPPED.get(name, {}).items()}
+
+
+@contextlib.contextmanager
+def tun_open_to_all():
+    """/dev/net/tun open to every user (Debian's default mode), which pasta needs, meanwhile."""
+    mode = os.stat("/dev/net/tun").st_mode & 0o777
+    os.chmod("/dev/net/tun", 0o666)
+    try:
+        yield
+    finally:
+        os.chmod("/dev/net/tun", mode)

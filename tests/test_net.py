@@ -11,10 +11,13 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 import uuid
 
+from pathlib import Path
+
 import pytest
-from helpers import NEWNS
+from helpers import NEWNS, tun_open_to_all
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the test makes network namespaces: run as root"),
@@ -145,19 +148,17 @@ class Lan:
 @pytest.fixture
 def lan(tree):
     """The namespaces, and /dev/net/tun open to every user (Debian's default mode) meanwhile."""
-    mode = os.stat("/dev/net/tun").st_mode & 0o777
-    os.chmod("/dev/net/tun", 0o666)
-    made = Lan(tree.base)
-    before = made.state()
-    yield made
-    try:
-        deadline = time.monotonic() + 5
-        while made.state() != before and time.monotonic() < deadline:
-            time.sleep(0.05)  # the engine is killed as newns ends; the kernel reaps it a moment later
-        assert made.state() == before  # nothing left running, the host's network as it was
-    finally:
-        made.close()
-        os.chmod("/dev/net/tun", mode)
+    with tun_open_to_all():
+        made = Lan(tree.base)
+        before = made.state()
+        yield made
+        try:
+            deadline = time.monotonic() + 5
+            while made.state() != before and time.monotonic() < deadline:
+                time.sleep(0.05)  # the engine is killed as newns ends; the kernel reaps it a moment later
+            assert made.state() == before  # nothing left running, the host's network as it was
+        finally:
+            made.close()
 
 
 def test_one_destination_is_reached_and_another_refused_at_once(lan, caller):
@@ -315,8 +316,8 @@ def test_explain_shows_the_rules_and_the_engine(tree):
     ns = tree.ns("net allow 192.0.2.3:80 servers.test\nnet forward 7100:7002\n")
     result = tree.newns("--explain", "-f", str(ns))
     assert result.returncode == 0, result.stderr
-    assert "    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept  # 192.0.2.3:80\n" in result.stdout
-    assert "    ip daddr { servers.test } accept  # servers.test\n" in result.stdout
+    assert '    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept comment "192.0.2.3:80"\n' in result.stdout
+    assert '    ip daddr { servers.test } accept comment "servers.test"\n' in result.stdout
     assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout
 
 
@@ -354,3 +355,85 @@ def test_a_command_attached_to_a_posted_network_cannot_lift_the_rules(lan, calle
 def test_a_network_with_a_pid_namespace_of_the_commands_own(lan, caller):
     seen = lan.probe(caller, "net allow 192.0.2.3:80\nmount '#proc' /proc\n", "192.0.2.3:80", "192.0.2.2:80")
     assert seen == {"192.0.2.3:80": "reached", "192.0.2.2:80": "refused"}
+
+
+def net_of(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def holder(lan, caller, name: str) -> str:
+    """A process in the network namespace posted as name."""
+    inside = lan.run(caller, "--attach", name, "readlink", "/proc/self/ns/net").stdout.strip()
+    return next(pid for pid in os.listdir("/proc") if pid.isdigit() and net_of(pid) == inside)
+
+
+def posted_rules(lan, caller, text: str) -> tuple[list[str], str]:
+    """A namespace posted from text, while it lasts: its --ns lines and its rules as nft lists them."""
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, text, "--post", name)
+    assert posted.returncode == 0, posted.stderr
+    try:
+        dumped = lan.run(caller, "--ns", name)
+        assert dumped.returncode == 0, dumped.stderr
+        rules = subprocess.run(["nsenter", "-t", holder(lan, caller, name), "-n", "nft", "list", "table", "inet", "newns"],
+                               capture_output=True, text=True, check=True).stdout
+    finally:
+        lan.run(caller, "--unpost", name)
+    return dumped.stdout.splitlines(), rules
+
+
+def test_ns_prints_the_net_lines_back_and_they_replay_to_the_same_rules(lan, caller):
+    text = "net allow 192.0.2.3:80 servers.test:80\nnet allow 198.51.100.0/24\nnet forward 7100:7002\nnet loopback 7000\n"
+    lines, rules = posted_rules(lan, caller, text)
+    assert [line for line in lines if line.startswith(("net", "# net"))] == [
+        "net allow 192.0.2.3:80 servers.test:80 198.51.100.0/24", "net forward 7100:7002", "net loopback 7000",
+    ]
+    assert posted_rules(lan, caller, "\n".join(lines) + "\n") == (lines, rules)
+
+
+def test_ns_of_a_network_without_net_lines_is_clear_net_alone(lan, caller):
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, "clear net\n", "--post", name)
+    assert posted.returncode == 0, posted.stderr
+    try:
+        dumped = lan.run(caller, "--ns", name)
+    finally:
+        lan.run(caller, "--unpost", name)
+    assert dumped.returncode == 0, dumped.stderr
+    assert [line for line in dumped.stdout.splitlines() if "net" in line] == ["clear net"]
+
+
+def test_ns_does_not_trust_the_rules_of_another_users_network(lan, caller):
+    if not caller.rootless:
+        pytest.skip("root's namespace: newns-test can't read it, and says nothing of its network")
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, "net allow 192.0.2.3:80\n", "--post", name)
+    assert posted.returncode == 0, posted.stderr
+    try:
+        dumped = lan.run(types.SimpleNamespace(rootless=False), "--ns", holder(lan, caller, name))
+    finally:
+        lan.run(caller, "--unpost", name)
+    assert dumped.returncode == 0, dumped.stderr
+    assert [line for line in dumped.stdout.splitlines() if "net" in line] == [
+        "clear net",
+        "# net: a network of its own, whose rules can't be told: another user's user namespace owns it, where they "
+        "could set any",
+    ]
+
+
+def test_hermetic_fetch_reaches_the_place_named_and_nothing_else(lan, caller, place):
+    """namespaces/hermetic-fetch run from a checkout, $FETCH a name of the test's hosts file."""
+    hermetic_fetch = Path(__file__).parent.parent / "namespaces" / "hermetic-fetch"
+    place.make({"checkout/": ""})
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(place.base), "FETCH": "servers.test:80"}
+    probe = [NEWNS, "-f", str(hermetic_fetch), "/usr/bin/python3", "-c", PROBE, "servers.test:80", "192.0.2.2:80",
+             "192.0.2.3:81", "127.0.0.1:7000"]
+    result = subprocess.run(lan.inside(caller, probe), env=env, cwd=place / "checkout", capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert seen == {"servers.test:80": "reached", "192.0.2.2:80": "refused", "192.0.2.3:81": "refused",
+                    "127.0.0.1:7000": "refused"}

@@ -239,6 +239,10 @@ def ns(target: str) -> None:
         kinds, name, ids = world.isolation(pid, origin)
         lines = [f"clear {kind}" for kind in kinds] + ([f"hostname {quote(name)}"] if name is not None else [])
         lines += [f"user {ids[0]} {ids[1]}"] if ids else []
+        if "net" in kinds:
+            from .linux.network import described
+
+            lines += described(pid)
         lines += namespace_lines(mountinfo, cwd, world.process_view(origin)[0])
     finally:
         world.let_go(held)

@@ -92,8 +92,9 @@ def _port(number: str, text: str, where: Where) -> int:
 
 def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolvers: tuple[str, ...]) -> str:
     """nft's rules for the command's network namespace: each destination with its addresses
-    (a name's, resolved), DNS to the resolvers, the loopback and replies; anything else
-    refused at once (a TCP reset, else ICMP administratively prohibited)."""
+    (a name's, resolved), its DEST the rule's comment (for --ns); DNS to the resolvers, the
+    loopback and replies; anything else refused at once (a TCP reset, else ICMP
+    administratively prohibited)."""
     lines = [
         'oif "lo" accept',
         "ct state established,related accept",
@@ -101,7 +102,7 @@ def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolvers: tuple
     ]
     for dest, networks in allowed:
         for network in networks:
-            lines.append(f"{_family(network)} daddr {network}{_ports(dest.port)} accept  # {dest.text}")
+            lines.append(f'{_family(network)} daddr {network}{_ports(dest.port)} accept comment "{dest.text}"')
     for resolver in resolvers:
         lines.append(f"{_family(resolver)} daddr {resolver}{_ports(53)} accept  # DNS")
     lines += ["meta l4proto tcp reject with tcp reset", "reject with icmpx type admin-prohibited"]
@@ -132,3 +133,35 @@ def engine_arguments(network: Network, netns: str, userns: str | None) -> list[s
         for spec in listed or ["none"]:
             args += [flag, spec]
     return args + target
+
+
+def allow_line(comments: list[str]) -> str | None:
+    """The net allow line whose destinations the rules' comments give (as ruleset writes
+    them); None when one is not a DEST a line could give."""
+    where = Where("--ns", 0, 0, "")
+    try:
+        words = [destination(text, where).text for text in dict.fromkeys(comments)]
+    except NewnsError:
+        return None
+    return " ".join(["net allow", *words]) if words else None
+
+
+def forward_lines(args: list[str]) -> list[str] | None:
+    """The net forward and net loopback lines whose ports engine_arguments gave the engine
+    (its arguments, args); None when they are not such arguments."""
+    lines = []
+    where = Where("--ns", 0, 0, "")
+    for flag, spec in zip(args, args[1:]):
+        if flag not in ("-t", "-u", "-T", "-U") or spec == "none":
+            continue
+        loopback, udp = flag.isupper(), flag.lower() == "-u"
+        address, _, ports = spec.rpartition("/")
+        if address != ("" if loopback else "127.0.0.1"):
+            return None
+        try:
+            fw = forward(ports + ("/udp" if udp else ""), where, both=not loopback)
+        except NewnsError:
+            return None
+        ports = str(fw.inner) if fw.outer == fw.inner else f"{fw.outer}:{fw.inner}"
+        lines.append(f"net {'loopback' if loopback else 'forward'} {ports}{'/udp' if udp else ''}")
+    return lines

@@ -293,10 +293,16 @@ def namespace_owner(fd: int) -> int:
     return uid.value
 
 
+def owner_namespace(fd: int) -> int:
+    """A descriptor (close-on-exec) of the user namespace that owns the namespace held by fd;
+    PermissionError when that is outside the caller's user namespace."""
+    return _check(_libc.ioctl(fd, NS_GET_USERNS))
+
+
 def owning_user_namespace(fd: int) -> int:
     """The inode of the user namespace that owns the namespace held by fd; PermissionError
     when that is outside the caller's user namespace."""
-    owner = _check(_libc.ioctl(fd, NS_GET_USERNS))
+    owner = owner_namespace(fd)
     try:
         return os.fstat(owner).st_ino
     finally:

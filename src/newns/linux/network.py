@@ -11,8 +11,10 @@ import subprocess
 import time
 
 from ..diagnostics import NewnsError
-from ..network import ENGINE, engine_arguments, ruleset
+from ..diagnostics import printable
+from ..network import ENGINE, allow_line, engine_arguments, forward_lines, ruleset
 from . import libc
+from .world import namespace_id, process_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: the signal module loads enum
@@ -48,10 +50,15 @@ class Prepared:
 
 
 def _program(name: str, package: str, network: Network) -> str:
-    found = shutil.which(name, path=os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin")
+    found = _which(name)
     if found is None:
         raise NewnsError(f"net: {name} is not installed, and the net lines need it: install {package}", network.where)
     return found
+
+
+def _which(name: str) -> str | None:
+    """name on $PATH, else in the system's directories (a user's PATH often lacks sbin, where nft is)."""
+    return shutil.which(name, path=":".join(filter(None, [os.environ.get("PATH"), "/usr/sbin:/usr/bin:/sbin:/bin"])))
 
 
 def _resolved(name: str | None, where: Where) -> tuple[str, ...]:
@@ -187,3 +194,98 @@ def set_rules(prepared: Prepared) -> None:
 
 def _keep_net_admin() -> None:
     libc.keep_capability(CAP_NET_ADMIN)
+
+
+def described(pid: str) -> list[str]:
+    """The net lines of pid's network namespace (one of its own), where they can be told: the
+    DESTs of the rules newns set, read in it with nft, as the caller, when the caller's uid owns
+    its user namespace (no one else could have set them); the ports from the command line of the
+    pasta the newns that made it started. A comment for what can't be told; none for a namespace with no
+    rules of newns's (clear net)."""
+    net = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        rules = _rules(net)
+        if rules is None or rules and rules[0].startswith("#"):
+            return rules or []
+        forwards = _forwards(pid, os.fstat(net).st_ino)
+    finally:
+        os.close(net)
+    return rules + forwards
+
+
+def _rules(net: int) -> list[str] | None:
+    """The net allow line of the rules in newns's table in the network namespace held by net;
+    None when it has no such table; a comment when they can't be told."""
+    cant = "# net: a network of its own, whose rules can't be told: "
+    try:
+        owner = libc.owner_namespace(net)
+    except PermissionError:
+        return [cant + "it belongs to a user namespace outside the caller's"]
+    try:
+        if libc.namespace_owner(owner) != os.geteuid():
+            return [cant + "another user's user namespace owns it, where they could set any"]
+        nft = _which("nft")
+        if nft is None:
+            return [cant + "nft is not installed"]
+        userns = owner if os.fstat(owner).st_ino != namespace_id("self", "user") else None
+        try:
+            result = subprocess.run(
+                [nft, "-j", "list", "table", "inet", "newns"], capture_output=True, preexec_fn=lambda: _enter(net, userns)
+            )
+        except subprocess.SubprocessError:
+            return [cant + "the caller has no privilege to read them (from inside it, say)"]
+    finally:
+        os.close(owner)
+    if result.returncode != 0:
+        said = result.stderr.decode(errors="replace").strip().splitlines()
+        if said and "No such file or directory" in said[0]:
+            return None
+        return [cant + printable(said[0] if said else f"nft ended with status {result.returncode}")]
+    import json
+
+    try:
+        listed = json.loads(result.stdout)["nftables"]
+        comments = [
+            item["rule"]["comment"] for item in listed
+            if "rule" in item and item["rule"].get("table") == "newns" and "comment" in item["rule"]
+        ]
+    except (ValueError, KeyError, TypeError):
+        return [cant + "nft's listing is not as expected"]
+    line = allow_line([str(comment) for comment in comments])
+    return [line] if line is not None else [cant + "a rule is not one newns sets"]
+
+
+def _enter(net: int, userns: int | None) -> None:
+    """In nft's process: into the network namespace (through the user namespace that owns
+    it, unless it is this one), with only the capability nft needs."""
+    if userns is not None:
+        libc.setns(userns, libc.CLONE_NEWUSER)
+    libc.setns(net, libc.CLONE_NEWNET)
+    libc.keep_capability(CAP_NET_ADMIN)
+
+
+def _forwards(pid: str, net: int) -> list[str]:
+    """The forward and loopback lines of the engine attached to pid's network namespace (whose
+    inode is net): a pasta of the caller's uid started by the newns that made it, the nearest
+    of pid's ancestors outside it, in the caller's user namespace (so the caller's own:
+    nothing the command runs is, nor can the command leave its network namespace)."""
+    child, userns = pid, namespace_id("self", "user")
+    try:
+        while (parent := process_status(child)["PPid"][0]) != "0" and namespace_id(parent, "net") == net:
+            child = parent
+        if parent == "0" or namespace_id(parent, "user") != userns:
+            return ["# net: its forwarded ports can't be told: the newns that made it is not the caller's"]
+    except OSError:
+        return ["# net: its forwarded ports can't be told: the newns that made it can't be read"]
+    uid = str(os.geteuid())
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().decode(errors="surrogateescape").split("\0")[:-1]
+            status = process_status(entry) if args[:1] == [ENGINE] else {}
+        except (OSError, ValueError):
+            continue
+        if status.get("PPid") == [parent] and set(status["Uid"]) == {uid}:
+            lines = forward_lines(args[1:])
+            return lines if lines is not None else ["# net: its forwarded ports can't be told: pasta's arguments are not newns's"]
+    return ["# net: its forwarded ports can't be told: the newns that made it has no pasta"]
