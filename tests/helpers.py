@@ -25,6 +25,11 @@ OTHER_USER = "newns-test2"
 ROOT = os.geteuid() == 0
 
 
+def traced_imports(stderr: str) -> set[str]:
+    """The modules python -X importtime says it imported."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who runs newns in a test."""
@@ -53,7 +58,7 @@ class Caller:
         """A run of newns and the modules it imported (python -X importtime; -I, as newns
         starts itself again isolated when a PYTHON* variable would do it)."""
         result = self.run([str(Path(NEWNS).parent / "python"), "-I", "-X", "importtime", NEWNS, *args], **kwargs)
-        return result, {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+        return result, traced_imports(result.stderr)
 
 
 def _account(name: str) -> Caller:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import newns
-from helpers import Caller
+from helpers import Caller, traced_imports
 
 PACKAGE = Path(newns.__file__).parent
 CORE = {"diagnostics", "record", "ops", "nsfile", "syntax", "packages", "loader", "interp", "unions", "table", "plan",
@@ -132,7 +132,7 @@ def test_a_plain_run_imports_these_modules_and_no_more(tmp_path):
     again = imported(["-f", str(ns), "true"], tmp_path)
     python = Path(sys.executable).parent / "python"
     start = subprocess.run([str(python), "-I", "-X", "importtime", "-c", "pass"], capture_output=True, text=True).stderr
-    own = {line.rsplit("|", 1)[-1].strip() for line in start.splitlines() if line.startswith("import time:")}
+    own = traced_imports(start)
     assert again - own == PLAIN_RUN
 
 

@@ -293,7 +293,7 @@ def attach(
     relayed = entered = False
     whose = _whose(pid, joined)
     if whose is not None:
-        uid, why = whose
+        uid, stranger_gid, why = whose
         owner = namespaces.user_name(uid)
         if not as_owner:
             raise NewnsError(
@@ -302,13 +302,13 @@ def attach(
             )
         if os.geteuid() != 0:
             raise NewnsError(f"--attach {pid}: that namespace belongs to {owner}: only root can act as another user")
-        stranger = uid != joined.owner
+        stranger = stranger_gid is not None
         if stranger and nsfile is not None:
             raise NewnsError(
                 f"--attach {pid} --as-owner -f: that namespace's mounts belong to root's user namespace, where "
                 f"{owner} has no privilege to change them"
             )
-        gid = joined.strangers()[uid] if stranger else joined.owner_gid()
+        gid = stranger_gid if stranger_gid is not None else joined.owner_gid()
         relayed = launch.on_own_terminal(uid)
         if stranger:
             joined.enter()  # a namespace of root's user namespace: joined while newns can
@@ -381,12 +381,13 @@ def attach(
     execute.execute(argv, env, signals, no_new_privs=True)
 
 
-def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, str] | None:
+def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, int | None, str] | None:
     """Another user whose namespace this is, and why, when it is not the caller's alone: the
     owner of its user namespace; for root, also a user with a process in a namespace of
-    root's user namespace (a set-user-ID sandbox tool makes those for users)."""
+    root's user namespace (a set-user-ID sandbox tool makes those for users), with the group
+    of that process (None for an owner, whose group its namespace's map tells)."""
     if joined.owner != os.geteuid():
-        return joined.owner, "that namespace belongs to {owner} (uid {uid}), not to you"
+        return joined.owner, None, "that namespace belongs to {owner} (uid {uid}), not to you"
     if os.geteuid() != 0:
         return None
     strangers = joined.strangers()
@@ -396,8 +397,8 @@ def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, str] | None:
             f"--attach {pid}: processes of several users ({names}) are in that namespace: what runs there runs "
             "whatever they put there, and newns can act as one user, not several"
         )
-    for uid in strangers:
-        return uid, (
+    for uid, gid in strangers.items():
+        return uid, gid, (
             "processes of {owner} (uid {uid}) are in that namespace, which a set-user-ID tool may have made for "
             "them, with mounts of theirs"
         )
