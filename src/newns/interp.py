@@ -370,8 +370,8 @@ class Interpreter:
         if op.spec is not None and (op.spec.bare or "").startswith("#"):
             raise NewnsError("comments go on their own line: a # after a command is a word", op.spec.where)
         spec = self.expand(op.spec) if op.spec is not None else None
-        if spec and fstype in ("tmpfs", "dev"):
-            _check_limits(spec, op)
+        if spec and op.spec is not None and fstype in ("tmpfs", "dev"):
+            _check_limits(spec, op.spec.where)
         self.unions.flush_under((old,))
         if old == "/" and not self.unions.cleared:
             self.unions.reroot(op, action, keep="a" in op.flags or "b" in op.flags)
@@ -671,7 +671,7 @@ _SHIFTS = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 """The suffixes of a tmpfs size, as the kernel's memparse reads them."""
 
 
-def _check_limits(spec: str, op: Mount) -> None:
+def _check_limits(spec: str, where: Where) -> None:
     """A tmpfs's limits are kept or refused, never dropped: the kernel takes size=0 and
     nr_inodes=0 as no limit, and a number past its range wraps."""
     for option in spec.split(","):
@@ -690,10 +690,10 @@ def _check_limits(spec: str, op: Mount) -> None:
             raise NewnsError(
                 f"mount: {option}: to the kernel a tmpfs limit of 0 is no limit at all: give the limit you mean "
                 f"({name}={'64m' if name == 'size' else '10000'}), or leave the option out for the default",
-                op.spec.where if op.spec is not None else op.where,
+                where,
             )
         if number << shift >= 1 << 64:
-            raise NewnsError(f"mount: {option}: past the kernel's range (2^64)", op.spec.where if op.spec else op.where)
+            raise NewnsError(f"mount: {option}: past the kernel's range (2^64)", where)
 
 
 def _device_hint(name: str) -> str:
