@@ -64,6 +64,7 @@ class Lan:
     def __init__(self, base) -> None:
         tag = uuid.uuid4().hex[:8]
         self.host, self.servers = f"nh-{tag}", f"ns-{tag}"
+        self.mounted_netns = "/run/netns" in _mount_points()  # ip netns add mounts it when it isn't
         ip("netns", "add", self.host)
         ip("netns", "add", self.servers)
         ip("link", "add", f"vh{tag}", "netns", self.host, "type", "veth", "peer", "name", f"vs{tag}", "netns", self.servers)
@@ -143,6 +144,13 @@ class Lan:
             daemon.wait()
         ip("netns", "del", self.host)
         ip("netns", "del", self.servers)
+        if not self.mounted_netns and "/run/netns" in _mount_points() and not os.listdir("/run/netns"):
+            subprocess.run(["umount", "/run/netns"], check=False)  # the host's mount table as it was
+
+
+def _mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split(" ")[4] for line in f]
 
 
 @pytest.fixture
