@@ -20,8 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import HANG, NEWNS, OTHERS_MOUNTS, mount_table, needs_root, shipped_env, small_root, spawn, tun_open_to_all
+from helpers import (
+    HANG, NEWNS, OTHERS_MOUNTS, mount_table, needs_root, shipped_env, small_root, spawn, tun_open_to_all, unprivileged,
+)
 
+from newns.modes import UNREAD_HOST_NAME
 from newns.nsdump import namespace_lines
 
 NAMESPACES = Path(__file__).parent.parent / "namespaces"
@@ -36,6 +39,8 @@ SYSTEM = "".join(
     if os.path.isdir("/" + name)
 )
 """What /bin/sh needs in a cleared namespace on this machine."""
+BEYOND_MOUNTS = ("clear net", "clear ipc", "hostname ", "user ")
+"""The lines of a dump that give the command namespaces beyond mounts, before the mounts'."""
 
 
 # -- comparing mount tables ------------------------------------------------------------
@@ -145,10 +150,12 @@ def reads_back(tree, args: list[str], env: dict[str, str] | None = None, cwd: Pa
 
 
 def plan9s_form(lines: list[str]) -> bool:
-    """Whether a dump says clear and #old only when its root is not the caller's."""
+    """Whether a dump says clear and #old only when its root is not the caller's (after the
+    lines of the namespaces beyond mounts)."""
     if "clear" not in lines:
         return not any("#old" in line for line in lines)
-    return lines[0] == "clear" and lines[1] != "bind '#old/' /"
+    mounts = [line for line in lines if not line.startswith(BEYOND_MOUNTS)]
+    return mounts[0] == "clear" and mounts[1] != "bind '#old/' /"
 
 
 def dumped(tree, text: str, **kwargs) -> list[str]:
@@ -294,6 +301,27 @@ def test_inside_a_namespace_with_its_own_proc_ns_prints_what_outside_does(tree):
     assert rows(replayed(tree, inside), known) == rows((tree / "table").read_text(), known), inside
 
 
+@needs_root("a namespace of root's that runs its command as another user")
+def test_a_host_name_in_a_namespace_the_caller_may_not_join_is_said_to_be_unread(root_tree):
+    """The command runs as the user, who may read its namespaces but not join root's UTS
+    namespace: the dump says there is a host name it can't read, and gives no other."""
+    user = unprivileged()
+    with running(root_tree, ["-f", str(root_tree.ns(f"hostname box\nuser {user.uid} {user.gid}\n"))], None, None) as pid:
+        told = user.newns("--ns", str(pid), cwd=root_tree.base)
+        by_root = root_tree.newns("--ns", str(pid))
+    assert told.returncode == 0, told.stderr
+    assert UNREAD_HOST_NAME in told.stdout.splitlines() and "hostname box" not in told.stdout.splitlines()
+    assert by_root.stdout.splitlines()[:2] == ["hostname box", f"user {user.uid} {user.gid}"], by_root.stderr
+
+
+def test_outside_a_namespace_with_a_user_line_and_its_own_proc_reads_back(tree):
+    """Rootless, the command goes on in a copy of the namespace its init built, in a user
+    namespace of its own: the namespace it was built from is still the caller's."""
+    tree.make({"a/in-a": "", "b/": ""})
+    lines = dumped(tree, "mount '#proc' /proc\nuser 1000 1000\nbind $T/a $T/b\n")
+    assert lines[:3] == ["user 1000 1000", "mount '#proc' /proc", f"bind {tree / 'a'} {tree / 'b'}"]
+
+
 def test_ns_names_a_posted_namespace(tree):
     tree.make({"a/in-a": "", "b/": ""})
     name = f"t{os.getpid()}-{time.monotonic_ns() % 10**9}"
@@ -314,7 +342,22 @@ def test_a_network_ipc_and_host_name_of_its_own_read_back(tree):
     inside = tree.newns("-f", str(tree.ns(text)), SH, "-c", f"{NEWNS} --ns")
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout.splitlines()[:3] == ["clear net", "clear ipc", "hostname box"]
-    assert dumped(tree, text)[:2] == ["clear net", "clear ipc"]  # another UTS namespace's name can't be read
+    assert dumped(tree, text)[:3] == ["clear net", "clear ipc", "hostname box"]
+
+
+def test_outside_a_namespace_with_its_own_proc_its_network_ipc_and_host_name_read_back(tree):
+    """Its init, the process the command's shell was started by, shares the command's network,
+    IPC and UTS namespaces: they are still the command's own, not the caller's."""
+    tree.make({"a/in-a": "", "b/": ""})
+    text = "mount '#proc' /proc\nclear net\nclear ipc\nhostname box\nbind $T/a $T/b\n"
+    lines = dumped(tree, text)
+    assert lines[:3] == ["clear net", "clear ipc", "hostname box"]
+    inside = tree.newns("-f", str(tree.ns(text)), SH, "-c", f"{NEWNS} --ns")
+    assert inside.returncode == 0, inside.stderr
+    told = inside.stdout.splitlines()
+    if tree.caller.rootless:  # the command has no privilege in its network namespace to read its rules
+        told = [line for line in told if not line.startswith("# net: ")]
+    assert told == lines
 
 
 def test_a_union_after_clear_names_its_members_as_the_replay_finds_them(tree):

@@ -225,6 +225,11 @@ def explain(nsfile: str) -> None:
         output(line)
 
 
+UNREAD_HOST_NAME = "# hostname: a host name of its own, in a namespace newns may not join to read it"
+"""--ns's line for a UTS namespace of the process's own whose name can't be read: one of a
+user namespace that is not the caller's to join."""
+
+
 def ns(target: str) -> None:
     """Print the lines that build target's namespace (a PID, self, or a name --post gave) from
     the one it was built from."""
@@ -236,8 +241,13 @@ def ns(target: str) -> None:
     held = world.origin(pid, mountinfo)
     origin = f"self/fd/{held}" if held is not None else pid
     try:
-        kinds, name, ids = world.isolation(pid, origin)
-        lines = [f"clear {kind}" for kind in kinds] + ([f"hostname {quote(name)}"] if name is not None else [])
+        kinds, ids = world.isolation(pid, origin)
+        lines = [f"clear {kind}" for kind in kinds if kind != "uts"]
+        if "uts" in kinds:
+            from .linux.uts import host_name
+
+            name = host_name(pid)
+            lines.append(f"hostname {quote(name)}" if name is not None else UNREAD_HOST_NAME)
         lines += [f"user {ids[0]} {ids[1]}"] if ids else []
         if "net" in kinds:
             from .linux.network import described

@@ -225,15 +225,56 @@ def origin(pid: int | str, mountinfo: str) -> int | None:
     child = str(pid)
     while (parent := _parent(child)) > 0:
         held = _held(f"/proc/{parent}", own)
+        if held is not None and _init_made_by_parent(held):
+            os.close(held)  # its namespace is a step of the build: the one built from is above it
+            held = None
         if held is None:
             child = str(parent)
         elif _parent(child) == parent:
-            return held
+            return _before_pid_namespace(held)
         else:
             os.close(held)  # the parent ended meanwhile: ask its child again
     held = _held("/proc/1", own)
     if held is None and _newns_init():
         held = _held(f"/proc/1/fd/{INIT_KEEPS}", own)
+    return None if held is None else _before_pid_namespace(held)
+
+
+def _init_made_by_parent(held: int) -> bool:
+    """Whether held (a /proc directory) is PID 1 of a PID namespace its parent made, as
+    newns's init is: it built the namespace, which a command with a `user` line (rootless)
+    goes on in a copy of."""
+    proc = f"/proc/self/fd/{held}"
+    try:
+        if process_status(f"self/fd/{held}")["NSpid"][-1] != "1":
+            return False
+        above = _parent(f"self/fd/{held}")
+        return above > 0 and os.stat(f"{proc}/../{above}/ns/pid_for_children").st_ino == os.stat(f"{proc}/ns/pid").st_ino
+    except (OSError, KeyError, IndexError):
+        return False
+
+
+def _before_pid_namespace(held: int) -> int:
+    """held (a /proc directory), or its process's parent's when that process made a PID
+    namespace and its parent is in the same mount namespace. newns makes a PID namespace
+    in its own process, with the network, IPC and UTS namespaces the file asks for, and
+    its init builds the mounts: the namespaces those were made beside are its parent's."""
+    proc = f"self/fd/{held}"
+    try:
+        if os.stat(f"/proc/{proc}/ns/pid_for_children").st_ino == os.stat(f"/proc/{proc}/ns/pid").st_ino:
+            return held
+        ppid = _parent(proc)
+        above = os.open(f"/proc/{proc}/../{ppid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return held
+    try:
+        same = mount_ids(_mountinfo(f"/proc/self/fd/{above}")) == mount_ids(_mountinfo(f"/proc/{proc}"))
+        if same and ppid > 0 and _parent(proc) == ppid:  # (not another process that took the PID)
+            os.close(held)
+            return above
+    except OSError:
+        pass
+    os.close(above)
     return held
 
 
@@ -279,18 +320,13 @@ def process_environment(pid: int) -> dict[str, str]:
     return {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
 
 
-def isolation(pid: int | str, origin: str) -> tuple[list[str], str | None, tuple[int, int] | None]:
-    """Which of the network and IPC namespaces of pid are not those of origin (a process, as
-    process_view names one); pid's host name when
-    it has a UTS namespace of its own that the caller shares (another's can't be read); and
-    the ids a `user` line gives when the caller replays it: those its own user namespace
-    maps the caller to, else the ids it runs with, when they are not the caller's (real,
-    effective, saved and file-system ids all one, and not root's: a dump never makes a
-    replay root)."""
-    kinds = [kind for kind in ("net", "ipc") if _own(pid, origin, kind)]
-    shared = namespace_id(pid, "uts") == namespace_id("self", "uts")
-    name = os.uname().nodename if shared and _own(pid, origin, "uts") else None
-    return kinds, name, _ids(pid)
+def isolation(pid: int | str, origin: str) -> tuple[list[str], tuple[int, int] | None]:
+    """Which of the network, IPC and UTS namespaces of pid are not those of origin (a process,
+    as process_view names one); and the ids a `user` line gives when the caller replays it:
+    those its own user namespace maps the caller to, else the ids it runs with, when they are
+    not the caller's (real, effective, saved and file-system ids all one, and not root's: a
+    dump never makes a replay root)."""
+    return [kind for kind in ("net", "ipc", "uts") if _own(pid, origin, kind)], _ids(pid)
 
 
 def _own(pid: int | str, origin: str, kind: str) -> bool:
