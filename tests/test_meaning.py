@@ -353,6 +353,33 @@ def test_a_relative_include_after_cd_is_read_from_the_cd_directory(tree):
     assert run.stdout.split() == ["fromB"]
 
 
+def test_a_relative_include_before_cd_read_next_to_its_file_warns_when_plan_9_would_read_another(tree):
+    """Plan 9 reads it from the working directory: where that holds another file of the name,
+    --check (and -d) say which one newns reads, at the include; a run reads it."""
+    tree.make({
+        "a/fromA": "", "b/fromB": "", "t/": "", "ns/x.ns": ". inc.ns\n", "ns/inc.ns": "bind $T/a $T/t\n",
+        "inc.ns": "bind $T/b $T/t\n",
+    })
+    env = {"T": str(tree.base)}
+    check = tree.newns("--check", "-f", "ns/x.ns", env=env)
+    assert check.returncode == 0, check
+    assert check.stdout == (
+        f"ns/x.ns:1:3: warning: . inc.ns reads {tree / 'ns/inc.ns'}, next to the file that includes it; Plan 9 "
+        f"would read {tree / 'inc.ns'} (relative to the working directory): write its path, or cd first, to say which\n"
+    ), check.stdout
+    debug = tree.newns("-d", "-f", "ns/x.ns", LS, str(tree / "t"), env=env)
+    assert debug.stdout.split() == ["fromA"], debug.stderr
+    assert "ns/x.ns:1:3: warning: . inc.ns reads" in debug.stderr
+
+
+def test_a_relative_include_before_cd_says_nothing_where_plan_9_reads_the_same_file_or_none(tree):
+    tree.make({"a/fromA": "", "t/": "", "ns/x.ns": ". inc.ns\n", "ns/inc.ns": "bind $T/a $T/t\n", "inc.ns/": ""})
+    env = {"T": str(tree.base)}
+    for directory in (tree.base, tree / "ns", tree / "t"):  # a directory of the name, the same file, none
+        check = tree.caller.newns("--check", "-f", str(tree / "ns/x.ns"), cwd=directory, env=env)
+        assert (check.returncode, check.stdout) == (0, ""), (directory, check)
+
+
 def test_an_include_in_a_new_filesystem_is_refused_at_its_line(tree):
     tree.make({"t/x.ns": ""})
     ns = tree.ns("mount '#tmpfs' $T/t\n. $T/t/x.ns\n")

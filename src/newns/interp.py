@@ -288,7 +288,24 @@ class Interpreter:
                 f". {name}: {how}: newns can't tell what is there before it runs: include a file of yours", op.path.where,
                 absent=found.kind == "missing",
             )
-        return self.loader.include(op, said, name, found.origin, stack=stack, how=how)
+        included = self.loader.include(op, said, name, found.origin, stack=stack, how=how)
+        if self.cd_where is None and not said.startswith("/") and not op.path.names_device:
+            self._plan9_reads_another(op, said, path, included[2])
+        return included
+
+    def _plan9_reads_another(self, op: Include, said: str, path: str, real: str) -> None:
+        """Warn when a relative include before any cd (said), read next to the file that names
+        it (path, really real), names another file in the working directory, where Plan 9
+        reads it. None where the working directory has no such file: there Plan 9 reads nothing."""
+        theirs = self.path(op.path)
+        found = self.unions.table.lookup(theirs)
+        if found.kind == "file" and found.origin is not None and self.world.realpath(found.origin) != real:
+            self._warn(
+                f". {said} reads {self.unions.show(path)}, next to the file that includes it; Plan 9 "
+                f"would read {self.unions.show(theirs)} (relative to the working directory): write its path, or cd "
+                "first, to say which",
+                op.path.where,
+            )
 
     def _allow(self, op: Allow, action: Action) -> None:
         what = self.expand(op.what)
