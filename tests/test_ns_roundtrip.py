@@ -322,6 +322,31 @@ def test_outside_a_namespace_with_a_user_line_and_its_own_proc_reads_back(tree):
     assert lines[:3] == ["user 1000 1000", "mount '#proc' /proc", f"bind {tree / 'a'} {tree / 'b'}"]
 
 
+def test_inside_a_namespace_with_a_user_line_ns_prints_what_outside_does(tree):
+    """The command sees the caller's processes (no /proc of its own), and reads the caller's
+    namespace through them. Rootless, its user namespace maps the caller's ids to the
+    line's; as root, dropped to the line's ids, it runs as a caller with those ids would,
+    and may not read root's namespaces: it says nothing of what it can't tell."""
+    tree.make({"a/in-a": "", "b/": ""})
+    text = "bind $T/a $T/b\nuser 1000 1000\n"
+    lines = dumped(tree, text)
+    assert lines[:2] == ["user 1000 1000", f"bind {tree / 'a'} {tree / 'b'}"]
+    inside = tree.newns("-f", str(tree.ns(text)), NEWNS, "--ns")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.splitlines() == (lines if tree.caller.rootless else lines[1:])
+
+
+def test_inside_a_namespace_with_a_user_line_and_its_own_proc_ns_says_why_it_cant_tell(tree):
+    """The namespace it was built from is kept by newns's init, PID 1 there, which the
+    command may not read (nor act through); from outside, --ns tells."""
+    tree.make({"a/in-a": "", "b/": ""})
+    ns = tree.ns("mount '#proc' /proc\nbind $T/a $T/b\nuser 1000 1000\n")
+    inside = tree.newns("-f", str(ns), NEWNS, "--ns")
+    assert (inside.returncode, inside.stdout) == (125, ""), inside
+    assert inside.stderr.startswith("newns: --ns: the namespace this one was built from is out of reach"), inside.stderr
+    assert "newns --ns PID" in inside.stderr
+
+
 def test_ns_names_a_posted_namespace(tree):
     tree.make({"a/in-a": "", "b/": ""})
     name = f"t{os.getpid()}-{time.monotonic_ns() % 10**9}"

@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 
+from ..diagnostics import NewnsError
 from ..mountinfo import mount_ids, mount_points
 from . import libc
 
@@ -210,6 +211,10 @@ directory of the newns that started it, in the caller's namespace: the namespace
 built from, for --ns inside, which sees no process outside (close-on-exec: not the command's)."""
 
 PROC_MAGIC = 0x9FA0
+INITIAL_USER_NAMESPACE = 0xEFFFFFFD
+INITIAL_PID_NAMESPACE = 0xEFFFFFFC
+"""The inodes that identify the initial user and PID namespaces (the kernel's PROC_USER_INIT_INO
+and PROC_PID_INIT_INO)."""
 
 
 def origin(pid: int | str, mountinfo: str) -> int | None:
@@ -224,6 +229,8 @@ def origin(pid: int | str, mountinfo: str) -> int | None:
     own = mount_ids(mountinfo)
     child = str(pid)
     while (parent := _parent(child)) > 0:
+        if parent == 1:
+            _reachable_init()
         held = _held(f"/proc/{parent}", own)
         if held is not None and _init_made_by_parent(held):
             os.close(held)  # its namespace is a step of the build: the one built from is above it
@@ -234,6 +241,7 @@ def origin(pid: int | str, mountinfo: str) -> int | None:
             return _before_pid_namespace(held)
         else:
             os.close(held)  # the parent ended meanwhile: ask its child again
+    _reachable_init()
     held = _held("/proc/1", own)
     if held is None and _newns_init():
         held = _held(f"/proc/1/fd/{INIT_KEEPS}", own)
@@ -296,6 +304,38 @@ def _newns_init() -> bool:
         return False
 
 
+def _reachable_init() -> None:
+    """Raise NewnsError when PID 1 is newns's init, seen from inside its PID namespace by a
+    process that may not read it: the init keeps the namespace built from, and a command with
+    a `user` line (another user namespace, or other ids) may not read it, nor act through it.
+    The init is told by running what this process runs (its command line's interpreter and
+    script); that it can't be read, by its namespaces."""
+    try:
+        if namespace_id("self", "pid") == INITIAL_PID_NAMESPACE:
+            return
+        os.stat("/proc/1/ns/mnt")
+        return
+    except PermissionError:
+        pass
+    except OSError:
+        return
+    if _command_line("1")[:2] != _command_line("self")[:2]:
+        return
+    raise NewnsError(
+        "--ns: the namespace this one was built from is out of reach: newns's init, PID 1 here, keeps it, and "
+        "this process may not read the init (a command with a user line never may, so that it can't act through "
+        "it); run newns --ns PID outside the namespace, with the command's PID there"
+    )
+
+
+def _command_line(pid: str) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
 def _held(path: str, own: set[str]) -> int | None:
     """path, a process's /proc directory, held open when that process's mount namespace is
     another than the one whose mount IDs are own, and its mountinfo can be read."""
@@ -323,19 +363,27 @@ def process_environment(pid: int) -> dict[str, str]:
 def isolation(pid: int | str, origin: str) -> tuple[list[str], tuple[int, int] | None]:
     """Which of the network, IPC and UTS namespaces of pid are not those of origin (a process,
     as process_view names one); and the ids a `user` line gives when the caller replays it:
-    those its own user namespace maps the caller to, else the ids it runs with, when they are
-    not the caller's (real, effective, saved and file-system ids all one, and not root's: a
-    dump never makes a replay root)."""
+    those its own user namespace maps the caller to (from inside, those it maps the ids it
+    was made from to), else the ids it runs with, when they are not the caller's (real,
+    effective, saved and file-system ids all one, and not root's: a dump never makes a
+    replay root). Inside, a command root dropped to other ids runs as the caller does: no
+    user line."""
     return [kind for kind in ("net", "ipc", "uts") if _own(pid, origin, kind)], _ids(pid)
 
 
 def _own(pid: int | str, origin: str, kind: str) -> bool:
-    """Whether pid's namespace of this kind is another than origin's; where origin's can't be
-    read (another user namespace's), whether pid's user namespace owns it (made it)."""
+    """Whether pid's namespace of this kind is another than origin's. Where origin's can't be
+    read (another user's, or another user namespace's): from outside pid's mount namespace,
+    whether it is another than the caller's, who replays the lines; from inside, whether
+    pid's user namespace owns it (made it), unless that is the initial one, which owns every
+    namespace the machine started with (a command root dropped to other ids can't tell)."""
     try:
         return namespace_id(pid, kind) != namespace_id(origin, kind)
     except PermissionError:
-        pass
+        if namespace_id(pid) != namespace_id("self"):
+            return namespace_id(pid, kind) != namespace_id("self", kind)
+        if namespace_id(pid, "user") == INITIAL_USER_NAMESPACE:
+            return False
     fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
     try:
         return libc.owning_user_namespace(fd) == namespace_id(pid, "user")
@@ -346,22 +394,39 @@ def _own(pid: int | str, origin: str, kind: str) -> bool:
 
 
 def _ids(pid: int | str) -> tuple[int, int] | None:
-    own = (os.geteuid(), os.getegid())
+    inside = namespace_id(pid) == namespace_id("self")
     if namespace_id(pid, "user") != namespace_id("self", "user"):
-        maps = []
-        for name in ("uid_map", "gid_map"):
-            with open(f"/proc/{pid}/{name}") as f:
-                maps.append(f.read().split())
-        if all(len(fields) == 3 and fields[2] == "1" for fields in maps):
-            inner, outer = (int(maps[0][0]), int(maps[1][0])), (int(maps[0][1]), int(maps[1][1]))
-            if outer == own:
-                return None if inner == own else inner
+        mapped = _mapped(pid)
+        if mapped is not None and mapped[1] == (os.geteuid(), os.getegid()):
+            return None if mapped[0] == mapped[1] else mapped[0]
+    elif inside and namespace_id(pid, "user") != INITIAL_USER_NAMESPACE:
+        mapped = _mapped(pid)  # its user namespace, seen from within: outer ids are its parent's
+        if mapped is not None and mapped[0] != mapped[1]:
+            return mapped[0]
+    ids = _running(pid)
+    return None if ids is None or ids == (os.geteuid(), os.getegid()) or ids[0] == 0 else ids
+
+
+def _mapped(pid: int | str) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The uid and gid pid's user namespace maps, and those they are outside it, when it maps
+    one of each."""
+    maps = []
+    for name in ("uid_map", "gid_map"):
+        with open(f"/proc/{pid}/{name}") as f:
+            maps.append(f.read().split())
+    if not all(len(fields) == 3 and fields[2] == "1" for fields in maps):
+        return None
+    return (int(maps[0][0]), int(maps[1][0])), (int(maps[0][1]), int(maps[1][1]))
+
+
+def _running(pid: int | str) -> tuple[int, int] | None:
+    """The uid and gid a process runs with; None for a set-user-ID program, or one between ids
+    (real, effective, saved and file-system ids not all one): nothing it runs as is its own."""
     fields = process_status(pid)
     uids, gids = set(fields["Uid"]), set(fields["Gid"])
     if len(uids) != 1 or len(gids) != 1:
-        return None  # a set-user-ID program, or one between ids: nothing it runs as is its own
-    ids = (int(uids.pop()), int(gids.pop()))
-    return None if ids == own or ids[0] == 0 else ids
+        return None
+    return int(uids.pop()), int(gids.pop())
 
 
 def process_status(pid: int | str) -> dict[str, list[str]]:
