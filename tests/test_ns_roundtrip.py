@@ -367,7 +367,10 @@ def test_a_network_ipc_and_host_name_of_its_own_read_back(tree):
     inside = tree.newns("-f", str(tree.ns(text)), SH, "-c", f"{NEWNS} --ns")
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout.splitlines()[:3] == ["clear net", "clear ipc", "hostname box"]
-    assert dumped(tree, text)[:3] == ["clear net", "clear ipc", "hostname box"]
+    lines = dumped(tree, text)
+    assert lines[:3] == ["clear net", "clear ipc", "hostname box"]
+    again = tree.newns("-f", str(tree.ns("\n".join(lines) + "\n", "again.ns")), "uname", "-n")
+    assert again.stdout == "box\n", again.stderr
 
 
 def test_outside_a_namespace_with_its_own_proc_its_network_ipc_and_host_name_read_back(tree):
