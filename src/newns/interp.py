@@ -296,7 +296,8 @@ class Interpreter:
     def _plan9_reads_another(self, op: Include, said: str, path: str, real: str) -> None:
         """Warn when a relative include before any cd (said), read next to the file that names
         it (path, really real), names another file in the working directory, where Plan 9
-        reads it. None where the working directory has no such file: there Plan 9 reads nothing."""
+        reads it. Where the working directory has no such file, Plan 9 reads nothing, and
+        nothing is said."""
         theirs = self.path(op.path)
         found = self.unions.table.lookup(theirs)
         if found.kind == "file" and found.origin is not None and self.world.realpath(found.origin) != real:
