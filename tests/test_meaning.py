@@ -345,6 +345,18 @@ def test_an_include_is_read_through_what_an_earlier_line_bound_on_its_path(tree)
     assert run.stdout.split() == ["fromB"]
 
 
+def test_an_includes_path_reads_the_variables_as_its_line_finds_them(tree):
+    """As every line's words: a setenv before the include changes which file it names."""
+    tree.make({"a/fromA": "", "b/fromB": "", "t/": "", "incA/x.ns": "bind $T/a $T/t\n", "incB/x.ns": "bind $T/b $T/t\n"})
+    ns = tree.ns("setenv INC $T/incB\n. $INC/x.ns\n")
+    caller_says = {"INC": str(tree / "incA")}
+    check = tree.newns("--check", "-f", str(ns), env=caller_says)
+    run = tree.newns("-f", str(ns), LS, str(tree / "t"), env=caller_says)
+    assert (check.returncode, check.stdout) == (0, ""), check
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["fromB"]
+
+
 def test_a_relative_include_after_cd_is_read_from_the_cd_directory(tree):
     tree.make({"a/fromA": "", "b/fromB": "", "t/": "", "x.ns": "bind $T/a $T/t\n", "sub/x.ns": "bind $T/b $T/t\n"})
     check, run = check_and_run(tree, "cd $T/sub\n. x.ns\n", LS, str(tree / "t"))
