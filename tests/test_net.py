@@ -242,7 +242,7 @@ while True:
 
 def test_a_forwarded_udp_port_reaches_a_server_inside(lan, caller):
     ns = lan.base / "test.ns"
-    ns.write_text("net allow 192.0.2.3:80\nnet forward 7003/udp\n")  # bookworm's pasta loses a renumbered one's replies
+    ns.write_text("net allow 192.0.2.3:80\nnet forward 7003/udp\n")  # a renumbered one is refused
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(lan.base)}
     server = subprocess.Popen(
         lan.inside(caller, [NEWNS, "-f", str(ns), sys.executable, "-c", UDP_ECHO, "7003"]),
@@ -296,10 +296,11 @@ def test_the_command_cannot_lift_the_rules(lan, caller, user):
         ("net allow 192.0.2.3:80 bad_name\n", "1:24", "not a host name"),
         ("net allow nowhere.test\n", "1:11", "nowhere.test does not resolve"),
         ("net forward 80/sctp\n", "1:13", "/tcp (the default) or /udp"),
+        ("net forward 5353:53/udp\n", "1:13", "write net forward 53/udp"),
         ("net allow\n", "1:1", "give a destination"),
         ("net deny 192.0.2.3\n", "1:5", "net allow DEST"),
     ],
-    ids=["host-bits", "port", "name", "unresolved", "protocol", "empty", "verb"],
+    ids=["host-bits", "port", "name", "unresolved", "protocol", "renumbered-udp", "empty", "verb"],
 )
 def test_bad_lines_at_their_place_in_a_run_and_in_check(lan, caller, text, where, message):
     ns = lan.base / "test.ns"

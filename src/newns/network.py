@@ -81,7 +81,14 @@ def forward(text: str, where: Where, *, both: bool) -> Forward:
     if colon and not both:
         raise NewnsError(f"{text}: one port: the host's loopback port is the same number", where)
     number = _port(inner, text, where)
-    return Forward(_port(outer, text, where) if colon else number, number, protocol == "udp", where)
+    outer_number = _port(outer, text, where) if colon else number
+    if protocol == "udp" and outer_number != number:
+        raise NewnsError(
+            f"{text}: {ENGINE} (Debian 12's, and it tells no version to test) loses the replies of a UDP port "
+            f"forwarded to another number: forward the same port on both sides: write net forward {number}/udp",
+            where,
+        )
+    return Forward(outer_number, number, protocol == "udp", where)
 
 
 def _port(number: str, text: str, where: Where) -> int:
