@@ -279,6 +279,15 @@ def test_a_resolver_elsewhere_leaves_the_commands_resolv_conf_as_it_is(lan, call
     assert result.stdout == "nameserver 192.0.2.53\n"
 
 
+def test_a_resolv_conf_the_file_binds_is_left_as_it_is(lan, caller):
+    lan.resolver_on_loopback()
+    (lan.base / "own-resolv.conf").write_text("nameserver 192.0.2.53\n")
+    text = f"net allow 192.0.2.53:53\nbind {lan.base}/own-resolv.conf /etc/resolv.conf\n"
+    result = lan.newns(caller, text, "cat", "/etc/resolv.conf")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nameserver 192.0.2.53\n"
+
+
 def test_an_ipv6_destination(lan, caller):
     seen = lan.probe(caller, "net allow [2001:db8::3]:80\n", "2001:db8::3:80", "2001:db8::2:80", "192.0.2.3:80")
     assert seen == {"2001:db8::3:80": "reached", "2001:db8::2:80": "refused", "192.0.2.3:80": "refused"}

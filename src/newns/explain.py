@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
 
 def explain(plan: Plan, *, rootless: bool, uid: int, gid: int, resolver: Resolver | None = None) -> list[str]:
     """The lines, made printable: paths are shown as the file's words are; resolver: the
-    caller's, for a plan with net lines (None: shown as RESOLVER)."""
+    caller's, for a plan with net lines."""
     return [printable(line) for line in _lines(plan, rootless=rootless, uid=uid, gid=gid, resolver=resolver)]
 
 
@@ -98,23 +98,21 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int, resolver: Resolver
 def _network(network: Network, rootless: bool, resolver: Resolver | None) -> list[str]:
     """The rules set in the new network namespace (names as the file gives them: resolved when
     the namespace is built) and the engine attached to it."""
-    from .network import DNS_FORWARD, ENGINE, Resolver, engine_arguments, ruleset
+    from .network import DNS_FORWARD, ENGINE, engine_arguments, ruleset
 
+    assert resolver is not None, "a plan with net lines is explained with the caller's resolver"
     allowed = [(dest, dest.networks or (f"{{ {dest.name} }}",)) for dest in network.allowed]
-    shown = resolver if resolver is not None else Resolver(("RESOLVER",), None)
-    rules = ruleset(allowed, shown).rstrip("\n").split("\n")
+    rules = ruleset(allowed, resolver).rstrip("\n").split("\n")
     capability = " with CAP_NET_ADMIN alone (ambient)" if rootless else ""
     arguments = engine_arguments(
-        network, "/proc/PID/ns/net", "/proc/PID/ns/user" if rootless else None, dns_forward=shown.conf is not None
+        network, "/proc/PID/ns/net", "/proc/PID/ns/user" if rootless else None, dns_forward=resolver.conf is not None
     )
-    if resolver is None:
-        dns = ", RESOLVER each name server of /etc/resolv.conf"
-    elif resolver.conf is not None:
-        dns = f", DNS to {DNS_FORWARD}, which {ENGINE} forwards to /etc/resolv.conf's name server on the host's loopback"
+    if resolver.conf is not None:
+        dns = f"DNS to {DNS_FORWARD}, which {ENGINE} forwards to /etc/resolv.conf's name server on the host's loopback"
     else:
-        dns = ", DNS to the name servers of /etc/resolv.conf"
+        dns = "DNS to the name servers of /etc/resolv.conf"
     return [
-        f"nft -f -{capability}{dns}:", *("  " + rule for rule in rules),
+        f"nft -f -{capability}, {dns}:", *("  " + rule for rule in rules),
         f"the starter execs {ENGINE} {' '.join(arguments)}; newns waits for its default route",
     ]
 
