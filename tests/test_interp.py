@@ -15,7 +15,7 @@ from newns.diagnostics import NewnsError
 from newns.explain import explain
 from newns.interp import Interpreter, line_text
 from newns.loader import Loader
-from newns.network import Resolver, resolver
+from newns.network import Resolver, resolver_of
 
 WORLD = {
     "/": "dir", "/w": "dir", "/a": "dir", "/a/sub": "dir", "/b": "dir", "/c": "dir", "/t": "dir", "/t/sub": "dir",
@@ -348,4 +348,4 @@ def planned_problems(ops):
 )
 def test_a_command_gets_a_resolv_conf_of_its_own_only_when_the_hosts_resolver_is_on_its_loopback(text, servers, conf):
     """The first name server decides, as pasta forwards to the first; its IPv6 loopback is not forwarded."""
-    assert resolver(text) == Resolver(servers, conf)
+    assert resolver_of(text) == Resolver(servers, conf)

@@ -88,8 +88,9 @@ def forward(text: str, where: Where, *, both: bool) -> Forward:
     outer_number = _port(outer, text, where) if colon else number
     if protocol == "udp" and outer_number != number:
         raise NewnsError(
-            f"{text}: {ENGINE} (Debian 12's, and it tells no version to test) loses the replies of a UDP port "
-            f"forwarded to another number: forward the same port on both sides: write net forward {number}/udp",
+            f"{text}: Debian 12's {ENGINE} loses the replies of a UDP port forwarded to another number (and tells "
+            f"no version by which a {ENGINE} that does not could be known): forward the same port on both sides: "
+            f"write net forward {number}/udp",
             where,
         )
     return Forward(outer_number, number, protocol == "udp", where)
@@ -116,7 +117,7 @@ def nameservers(text: str) -> list[str]:
     return [words[1].partition("%")[0] for words in found if words[:1] == ["nameserver"] and len(words) > 1]
 
 
-def resolver(text: str) -> Resolver:
+def resolver_of(text: str) -> Resolver:
     """The caller's name servers as the command reaches them, text the caller's resolv.conf. When
     its first is on the host's loopback, the command's resolv.conf is the caller's with one
     name server, DNS_FORWARD, for all it names (the search list and options kept)."""

@@ -13,7 +13,7 @@ import time
 from ..diagnostics import NewnsError
 from ..diagnostics import printable
 from ..labels import RESOLV_CONF_SOURCE
-from ..network import ENGINE, allow_line, asks_loopback, engine_arguments, forward_lines, resolver, ruleset
+from ..network import ENGINE, allow_line, asks_loopback, engine_arguments, forward_lines, resolver_of, ruleset
 from . import libc
 from .door import mount_file
 from .world import namespace_id, process_status
@@ -79,7 +79,7 @@ def _resolved(name: str | None, where: Where) -> tuple[str, ...]:
 
 def caller_resolver() -> Resolver:
     """The caller's resolver (its resolv.conf) as the command reaches it."""
-    return resolver(_read(RESOLV_CONF) or "")
+    return resolver_of(_read(RESOLV_CONF) or "")
 
 
 def _read(path: str) -> str | None:
