@@ -15,6 +15,7 @@ from newns.diagnostics import NewnsError
 from newns.explain import explain
 from newns.interp import Interpreter, line_text
 from newns.loader import Loader
+from newns.network import Resolver, resolver_of
 
 WORLD = {
     "/": "dir", "/w": "dir", "/a": "dir", "/a/sub": "dir", "/b": "dir", "/c": "dir", "/t": "dir", "/t/sub": "dir",
@@ -330,3 +331,21 @@ def planned_problems(ops):
     with pytest.raises(NewnsError) as raised:
         Interpreter({"X": "/a"}, "/w", MadeUp(WORLD)).plan(ops)
     return raised.value.diagnostics
+
+
+@pytest.mark.parametrize(
+    "text, servers, conf",
+    [
+        ("search example.org\nnameserver 127.0.0.53\noptions edns0 trust-ad\n", ("169.254.1.1",),
+         "search example.org\noptions edns0 trust-ad\nnameserver 169.254.1.1\n"),
+        ("nameserver 127.0.0.1\nnameserver 192.0.2.53\n", ("169.254.1.1",), "nameserver 169.254.1.1\n"),
+        ("nameserver 192.0.2.53\nnameserver 127.0.0.53\n", ("192.0.2.53", "127.0.0.53"), None),
+        ("nameserver fe80::1%eth0\n", ("fe80::1",), None),
+        ("nameserver ::1\n", ("::1",), None),
+        ("", (), None),
+    ],
+    ids=["stub", "dnsmasq-first", "loopback-second", "scoped", "ipv6-loopback", "none"],
+)
+def test_a_command_gets_a_resolv_conf_of_its_own_only_when_the_hosts_resolver_is_on_its_loopback(text, servers, conf):
+    """The first name server decides, as pasta forwards to the first; its IPv6 loopback is not forwarded."""
+    assert resolver_of(text) == Resolver(servers, conf)

@@ -4,7 +4,9 @@ A "host" network namespace, joined by a veth pair to a "servers" one that answer
 TEST-NET and documentation addresses (192.0.2.2, 192.0.2.3, 198.51.100.7, 2001:db8::2,
 2001:db8::3), stands for the machine: newns
 runs inside it, in a mount namespace where /etc/hosts names servers.test and the only name
-server is 192.0.2.53 (where nothing answers). No traffic leaves the machine.
+server is 192.0.2.53 (where nothing answers), or, for a test that says so, the host
+namespace's 127.0.0.53, where a name server answers for dns.test (systemd-resolved's
+way). No traffic leaves the machine.
 """
 import os
 import shutil
@@ -54,6 +56,31 @@ for word in sys.argv[1:]:
 """
 
 
+# A name server: LISTEN NAME=ADDRESS...: A records for those names on LISTEN:53 (UDP),
+# NXDOMAIN for any other name.
+NAMESERVER = """
+import socket, struct, sys
+listen, *pairs = sys.argv[1:]
+names = dict(pair.split('=') for pair in pairs)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((listen, 53))
+print('ready', flush=True)
+while True:
+    query, peer = s.recvfrom(512)
+    labels, at = [], 12
+    while query[at]:
+        labels.append(query[at + 1 : at + 1 + query[at]].decode().lower())
+        at += 1 + query[at]
+    address = names.get('.'.join(labels))
+    answer = b''
+    if address is not None and query[at + 1 : at + 3] == b'\\x00\\x01':  # an A query for a name it knows
+        answer = b'\\xc0\\x0c' + struct.pack('!HHIH', 1, 1, 60, 4) + socket.inet_aton(address)
+    flags = 0x8180 | (0 if address is not None else 3)  # a reply; NXDOMAIN for a name it does not know
+    header = query[:2] + struct.pack('!HHHHH', flags, 1, 1 if answer else 0, 0, 0)
+    s.sendto(header + query[12 : at + 5] + answer, peer)
+"""
+
+
 def ip(*args: str, input: str | None = None) -> str:
     return subprocess.run(["ip", *args], check=True, capture_output=True, text=True, input=input).stdout
 
@@ -83,25 +110,40 @@ class Lan:
         (base / "hosts").write_text("127.0.0.1 localhost\n192.0.2.3 servers.test\n")
         (base / "resolv.conf").write_text("nameserver 192.0.2.53\n")
         (base / "probe.py").write_text(PROBE)
+        self.linked = False
         self.daemons = [
-            self._serve(self.servers, "192.0.2.2:80", "192.0.2.3:80", "198.51.100.7:80", "2001:db8::2:80", "2001:db8::3:80"),
-            self._serve(self.host, "127.0.0.1:7000"),  # the host's own loopback service
+            self._serve(self.servers, SERVER, "192.0.2.2:80", "192.0.2.3:80", "198.51.100.7:80", "2001:db8::2:80",
+                        "2001:db8::3:80"),
+            self._serve(self.host, SERVER, "127.0.0.1:7000"),  # the host's own loopback service
+            self._serve(self.host, NAMESERVER, "127.0.0.53", "dns.test=192.0.2.2"),  # the host's own resolver
         ]
 
-    def _serve(self, ns: str, *addresses: str) -> subprocess.Popen:
+    def _serve(self, ns: str, script: str, *args: str) -> subprocess.Popen:
         server = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, *addresses], stdout=subprocess.PIPE, text=True
+            ["ip", "netns", "exec", ns, sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
         )
         assert server.stdout.readline() == "ready\n"
         return server
 
+    def resolver_on_loopback(self, *, linked: bool = False) -> None:
+        """The host's resolver is its own 127.0.0.53, as systemd-resolved's stub is; linked:
+        /etc/resolv.conf is a symlink to the file that says so (Ubuntu's stub-resolv.conf)."""
+        (self.base / "resolv.conf").write_text("search test\nnameserver 127.0.0.53\noptions edns0 trust-ad\n")
+        self.linked = linked
+
     def inside(self, caller, args: list[str]) -> list[str]:
         """args run in the host namespace, by caller, with the test's hosts and resolver."""
         user = [] if not caller.rootless else ["setpriv", f"--reuid={caller.uid}", f"--regid={caller.gid}", "--clear-groups"]
-        script = (
-            f"mount --bind {self.base}/hosts /etc/hosts && mount --bind {self.base}/resolv.conf /etc/resolv.conf && "
-            'exec "$@"'
-        )
+        resolv_conf = f"mount --bind {self.base}/resolv.conf /etc/resolv.conf"
+        if self.linked:  # /etc, copy-on-write into the test's tree, with the symlink
+            (self.base / "etc-upper").mkdir(exist_ok=True)
+            (self.base / "etc-work").mkdir(exist_ok=True)
+            resolv_conf = (
+                f"mount -t overlay -o lowerdir=/etc,upperdir={self.base}/etc-upper,workdir={self.base}/etc-work "
+                f"newns-test /etc && ln -sf {self.base}/resolv.conf /etc/resolv.conf"
+            )
+        script = f"{resolv_conf} && mount --bind {self.base}/hosts /etc/hosts && " 'exec "$@"'
+
         return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
                 "nsenter", f"--net=/run/netns/{self.host}", *user, *args]
 
@@ -181,6 +223,71 @@ def test_a_network_and_a_name(lan, caller):
     assert seen == {"servers.test:80": "reached", "192.0.2.2:80": "refused"}
 
 
+@pytest.mark.parametrize("allow", ["192.0.2.2:80", "dns.test:80"], ids=["address", "name"])
+@pytest.mark.parametrize("linked", [False, True], ids=["file", "symlink"])
+def test_names_resolve_through_a_resolver_on_the_hosts_loopback(lan, caller, allow, linked):
+    """The host's resolver is 127.0.0.53, on its loopback: the command's resolv.conf names the
+    address pasta forwards to it, with the host's search list; a name of the file's is
+    resolved by the caller's resolver, the same one."""
+    lan.resolver_on_loopback(linked=linked)
+    seen = lan.probe(caller, f"net allow {allow}\n", "dns.test:80", "dns:80", "192.0.2.3:80", "127.0.0.53:53")
+    assert seen == {"dns.test:80": "reached", "dns:80": "reached", "192.0.2.3:80": "refused", "127.0.0.53:53": "refused"}
+    result = lan.newns(caller, f"net allow {allow}\n", "/bin/sh", "-c", "getent hosts dns.test; cat /etc/resolv.conf")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "192.0.2.2       dns.test\nsearch test\noptions edns0 trust-ad\nnameserver 169.254.1.1\n"
+
+
+def test_only_the_forwarded_resolver_is_reached_on_port_53(lan, caller):
+    lan.resolver_on_loopback()
+    script = """
+import socket
+for address in ('169.254.1.1', '192.0.2.53'):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    try:
+        s.sendto(bytes.fromhex('abcd01000001000000000000') + b'\\x03dns\\x04test\\x00\\x00\\x01\\x00\\x01', (address, 53))
+        print(address, 'answered', socket.inet_ntoa(s.recv(512)[-4:]))  # the answer's address
+    except OSError as e:
+        print(address, 'refused', e.errno)
+"""
+    result = lan.newns(caller, "net allow 192.0.2.3:80\n", sys.executable, "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "169.254.1.1 answered 192.0.2.2\n192.0.2.53 refused 1\n"
+
+
+def test_a_posted_namespace_keeps_the_resolv_conf_and_ns_tells_it(lan, caller):
+    lan.resolver_on_loopback()
+    name = f"net{uuid.uuid4().hex[:8]}"
+    posted = lan.newns(caller, "net allow 192.0.2.2:80\n", "--post", name)
+    assert posted.returncode == 0, posted.stderr
+    try:
+        attached = lan.run(caller, "--attach", name, "getent", "hosts", "dns.test")
+        dumped = lan.run(caller, "--ns", name)
+    finally:
+        lan.run(caller, "--unpost", name)
+    assert (attached.returncode, attached.stdout) == (0, "192.0.2.2       dns.test\n"), attached.stderr
+    assert dumped.returncode == 0, dumped.stderr
+    assert [line for line in dumped.stdout.splitlines() if "resolv.conf" in line or line.startswith("net")] == [
+        "net allow 192.0.2.2:80",
+        "# /etc/resolv.conf: the resolv.conf the net lines give (naming the engine's DNS forward)",
+    ]
+
+
+def test_a_resolver_elsewhere_leaves_the_commands_resolv_conf_as_it_is(lan, caller):
+    result = lan.newns(caller, "net allow 192.0.2.3:80\n", "cat", "/etc/resolv.conf")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nameserver 192.0.2.53\n"
+
+
+def test_a_resolv_conf_the_file_binds_is_left_as_it_is(lan, caller):
+    lan.resolver_on_loopback()
+    (lan.base / "own-resolv.conf").write_text("nameserver 192.0.2.53\n")
+    text = f"net allow 192.0.2.53:53\nbind {lan.base}/own-resolv.conf /etc/resolv.conf\n"
+    result = lan.newns(caller, text, "cat", "/etc/resolv.conf")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nameserver 192.0.2.53\n"
+
+
 def test_an_ipv6_destination(lan, caller):
     seen = lan.probe(caller, "net allow [2001:db8::3]:80\n", "2001:db8::3:80", "2001:db8::2:80", "192.0.2.3:80")
     assert seen == {"2001:db8::3:80": "reached", "2001:db8::2:80": "refused", "192.0.2.3:80": "refused"}
@@ -242,7 +349,7 @@ while True:
 
 def test_a_forwarded_udp_port_reaches_a_server_inside(lan, caller):
     ns = lan.base / "test.ns"
-    ns.write_text("net allow 192.0.2.3:80\nnet forward 7003/udp\n")  # bookworm's pasta loses a renumbered one's replies
+    ns.write_text("net allow 192.0.2.3:80\nnet forward 7003/udp\n")  # a renumbered one is refused
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(lan.base)}
     server = subprocess.Popen(
         lan.inside(caller, [NEWNS, "-f", str(ns), sys.executable, "-c", UDP_ECHO, "7003"]),
@@ -296,10 +403,11 @@ def test_the_command_cannot_lift_the_rules(lan, caller, user):
         ("net allow 192.0.2.3:80 bad_name\n", "1:24", "not a host name"),
         ("net allow nowhere.test\n", "1:11", "nowhere.test does not resolve"),
         ("net forward 80/sctp\n", "1:13", "/tcp (the default) or /udp"),
+        ("net forward 5353:53/udp\n", "1:13", "write net forward 53/udp"),
         ("net allow\n", "1:1", "give a destination"),
         ("net deny 192.0.2.3\n", "1:5", "net allow DEST"),
     ],
-    ids=["host-bits", "port", "name", "unresolved", "protocol", "empty", "verb"],
+    ids=["host-bits", "port", "name", "unresolved", "protocol", "renumbered-udp", "empty", "verb"],
 )
 def test_bad_lines_at_their_place_in_a_run_and_in_check(lan, caller, text, where, message):
     ns = lan.base / "test.ns"
@@ -327,6 +435,20 @@ def test_explain_shows_the_rules_and_the_engine(tree):
     assert '    ip daddr 192.0.2.3/32 meta l4proto { tcp, udp } th dport 80 accept comment "192.0.2.3:80"\n' in result.stdout
     assert '    ip daddr { servers.test } accept comment "servers.test"\n' in result.stdout
     assert "pasta --config-net --no-map-gw --foreground --quiet -t 127.0.0.1/7100:7002 -u none -T none -U none" in result.stdout
+
+
+def test_explain_shows_the_resolv_conf_for_a_resolver_on_the_hosts_loopback(lan, caller):
+    lan.resolver_on_loopback()
+    result = lan.newns(caller, "net allow 192.0.2.3:80\n", "--explain")
+    assert result.returncode == 0, result.stderr
+    assert "    ip daddr 169.254.1.1 udp dport 53 accept  # DNS\n" in result.stdout
+    assert " -U none --dns-forward 169.254.1.1 --netns /proc/PID/ns/net " in result.stdout
+    assert (
+        "\nwhere /etc/resolv.conf asks a name server on the loopback, or leads nowhere: fsopen tmpfs, fsmount, write a "
+        "file of it 'search test; options edns0 trust-ad; nameserver 169.254.1.1', open_tree(OPEN_TREE_CLONE) of that "
+        "file alone, read-only, move_mount onto /etc/resolv.conf itself (a symlink there is covered, not followed)\n"
+        f"chdir {lan.base}\n"
+    ) in result.stdout
 
 
 def test_a_posted_namespace_keeps_its_network_for_each_attach(lan, caller):
@@ -432,16 +554,30 @@ def test_ns_does_not_trust_the_rules_of_another_users_network(lan, caller):
     ]
 
 
-def test_hermetic_fetch_reaches_the_place_named_and_nothing_else(lan, caller, place):
-    """namespaces/hermetic-fetch run from a checkout, $FETCH a name of the test's hosts file."""
+def hermetic_fetch(lan, caller, place, fetch: str, *addresses: str) -> dict[str, str]:
+    """namespaces/hermetic-fetch run from a checkout with $FETCH, probing addresses."""
     hermetic_fetch = Path(__file__).parent.parent / "namespaces" / "hermetic-fetch"
     place.make({"checkout/": ""})
-    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(place.base), "FETCH": "servers.test:80"}
-    probe = [NEWNS, "-f", str(hermetic_fetch), "/usr/bin/python3", "-c", PROBE, "servers.test:80", "192.0.2.2:80",
-             "192.0.2.3:81", "127.0.0.1:7000"]
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(place.base), "FETCH": fetch}
+    probe = [NEWNS, "-f", str(hermetic_fetch), "/usr/bin/python3", "-c", PROBE, *addresses]
     result = subprocess.run(lan.inside(caller, probe), env=env, cwd=place / "checkout", capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
-    seen = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    return {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+
+
+def test_hermetic_fetch_reaches_the_place_named_and_nothing_else(lan, caller, place):
+    """$FETCH a name of the test's hosts file."""
+    seen = hermetic_fetch(lan, caller, place, "servers.test:80", "servers.test:80", "192.0.2.2:80", "192.0.2.3:81",
+                          "127.0.0.1:7000")
     assert seen == {"servers.test:80": "reached", "192.0.2.2:80": "refused", "192.0.2.3:81": "refused",
                     "127.0.0.1:7000": "refused"}
+
+
+def test_hermetic_fetch_resolves_names_where_resolv_conf_leads_nowhere(lan, caller, place):
+    """/etc/resolv.conf a symlink into /tmp, which hermetic makes private (as systemd-resolved's
+    leads into /run, which it empties), the host's resolver on its loopback: the step's own
+    lookups are answered by it still."""
+    lan.resolver_on_loopback(linked=True)
+    seen = hermetic_fetch(lan, caller, place, "dns.test:80", "dns.test:80", "192.0.2.3:80")
+    assert seen == {"dns.test:80": "reached", "192.0.2.3:80": "refused"}

@@ -13,12 +13,13 @@ if TYPE_CHECKING:  # for type checkers only: each import costs every start of ne
     from collections.abc import Callable
     from typing import Any
 
-    from .network import Network
+    from .network import Network, Resolver
 
 
-def explain(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
-    """The lines, made printable: paths are shown as the file's words are."""
-    return [printable(line) for line in _lines(plan, rootless=rootless, uid=uid, gid=gid)]
+def explain(plan: Plan, *, rootless: bool, uid: int, gid: int, resolver: Resolver | None = None) -> list[str]:
+    """The lines, made printable: paths are shown as the file's words are; resolver: the
+    caller's, for a plan with net lines."""
+    return [printable(line) for line in _lines(plan, rootless=rootless, uid=uid, gid=gid, resolver=resolver)]
 
 
 def _onto(target: str, point: int | None) -> str:
@@ -28,7 +29,7 @@ def _onto(target: str, point: int | None) -> str:
 ISOLATING = {"net": "CLONE_NEWNET", "ipc": "CLONE_NEWIPC", "uts": "CLONE_NEWUTS"}
 
 
-def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
+def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int, resolver: Resolver | None) -> list[str]:
     user = ["CLONE_NEWUSER"] if rootless else []
     user += [ISOLATING[kind] for kind in plan.settings.isolated]
     maps = [f"write uid_map '{uid} {uid} 1', setgroups 'deny', gid_map '{gid} {gid} 1'"] if rootless else []
@@ -39,7 +40,7 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     lines = []
     if plan.settings.network is not None:
         lines.append("fork: the engine's starter, in the caller's namespaces (names resolved), dies with newns")
-        maps += _network(plan.settings.network, rootless)
+        maps += _network(plan.settings.network, rootless, resolver)
     if plan.work_dirs:
         lines.append("make a locked run directory for overlay work directories in the cache (XDG_CACHE_HOME/newns)")
     if plan.pid_namespace:
@@ -62,6 +63,13 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
         lines.extend("  " + _step(step, held) for step in action.steps)
     if plan.cleared:
         lines.append(f"pivot_root {NEW_ROOT} (chdir {NEW_ROOT}; pivot_root . .; umount -l .): the rest, {OLD_ROOT} too, is detached")
+    if plan.settings.network is not None and resolver is not None and resolver.conf is not None:
+        conf = "; ".join(resolver.conf.splitlines())
+        lines.append(
+            f"where /etc/resolv.conf asks a name server on the loopback, or leads nowhere: fsopen tmpfs, fsmount, "
+            f"write a file of it '{conf}', open_tree(OPEN_TREE_CLONE) of that file alone, read-only, move_mount onto "
+            "/etc/resolv.conf itself (a symlink there is covered, not followed)"
+        )
     lines.append(f"chdir {plan.cwd}")
     if plan.pid_namespace:
         lines.append("fork: the command, a child of PID 1, which reaps orphans")
@@ -87,17 +95,24 @@ def _lines(plan: Plan, *, rootless: bool, uid: int, gid: int) -> list[str]:
     return lines
 
 
-def _network(network: Network, rootless: bool) -> list[str]:
+def _network(network: Network, rootless: bool, resolver: Resolver | None) -> list[str]:
     """The rules set in the new network namespace (names as the file gives them: resolved when
     the namespace is built) and the engine attached to it."""
-    from .network import ENGINE, engine_arguments, ruleset
+    from .network import DNS_FORWARD, ENGINE, engine_arguments, ruleset
 
+    assert resolver is not None, "a plan with net lines is explained with the caller's resolver"
     allowed = [(dest, dest.networks or (f"{{ {dest.name} }}",)) for dest in network.allowed]
-    rules = ruleset(allowed, ("RESOLVER",)).rstrip("\n").split("\n")
+    rules = ruleset(allowed, resolver).rstrip("\n").split("\n")
     capability = " with CAP_NET_ADMIN alone (ambient)" if rootless else ""
-    arguments = engine_arguments(network, "/proc/PID/ns/net", "/proc/PID/ns/user" if rootless else None)
+    arguments = engine_arguments(
+        network, "/proc/PID/ns/net", "/proc/PID/ns/user" if rootless else None, dns_forward=resolver.conf is not None
+    )
+    if resolver.conf is not None:
+        dns = f"DNS to {DNS_FORWARD}, which {ENGINE} forwards to /etc/resolv.conf's name server on the host's loopback"
+    else:
+        dns = "DNS to the name servers of /etc/resolv.conf"
     return [
-        f"nft -f -{capability}, RESOLVER each name server of /etc/resolv.conf:", *("  " + rule for rule in rules),
+        f"nft -f -{capability}, {dns}:", *("  " + rule for rule in rules),
         f"the starter execs {ENGINE} {' '.join(arguments)}; newns waits for its default route",
     ]
 

@@ -8,6 +8,9 @@ name can split a word or forge a member.
 from __future__ import annotations
 
 PREFIX = "newns:"
+RESOLV_CONF_SOURCE = "newns:resolv.conf"
+"""The source of the tmpfs holding the resolv.conf net lines give a command (no union's: its
+word has no + or -)."""
 _HEX = frozenset("0123456789ABCDEFabcdef")
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-~#@=,:")
 

@@ -221,7 +221,12 @@ def explain(nsfile: str) -> None:
     from .explain import explain
 
     plan, _ = planned(nsfile, *caller())
-    for line in explain(plan, rootless=namespaces.rootless(), uid=os.geteuid(), gid=os.getegid()):
+    resolver = None
+    if plan.settings.network is not None:
+        from .linux.network import caller_resolver
+
+        resolver = caller_resolver()
+    for line in explain(plan, rootless=namespaces.rootless(), uid=os.geteuid(), gid=os.getegid(), resolver=resolver):
         output(line)
 
 

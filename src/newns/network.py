@@ -11,6 +11,10 @@ from .record import Record
 ENGINE = "pasta"
 """The user-mode network engine (Debian's package passt)."""
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+DNS_FORWARD = "169.254.1.1"
+"""The name server the command asks when the caller's is on the host's loopback (systemd-resolved's
+127.0.0.53, dnsmasq's 127.0.0.1), which the command's loopback is not: pasta forwards DNS sent
+here (UDP to port 53) to the caller's, the first of its resolv.conf (podman's address for it too)."""
 
 
 class Destination(Record):
@@ -81,7 +85,15 @@ def forward(text: str, where: Where, *, both: bool) -> Forward:
     if colon and not both:
         raise NewnsError(f"{text}: one port: the host's loopback port is the same number", where)
     number = _port(inner, text, where)
-    return Forward(_port(outer, text, where) if colon else number, number, protocol == "udp", where)
+    outer_number = _port(outer, text, where) if colon else number
+    if protocol == "udp" and outer_number != number:
+        raise NewnsError(
+            f"{text}: Debian 12's {ENGINE} loses the replies of a UDP port forwarded to another number (and tells "
+            f"no version by which a {ENGINE} that does not could be known): forward the same port on both sides: "
+            f"write net forward {number}/udp",
+            where,
+        )
+    return Forward(outer_number, number, protocol == "udp", where)
 
 
 def _port(number: str, text: str, where: Where) -> int:
@@ -90,11 +102,51 @@ def _port(number: str, text: str, where: Where) -> int:
     return int(number)
 
 
-def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolvers: tuple[str, ...]) -> str:
+class Resolver(Record):
+    """The caller's name servers as the command reaches them: servers, those the rules let it
+    ask; conf, the command's resolv.conf when the caller's first is on the host's loopback
+    (servers is DNS_FORWARD then, UDP only), else None (the command's is the caller's)."""
+
+    servers: tuple[str, ...]
+    conf: str | None
+
+
+def nameservers(text: str) -> list[str]:
+    """The name servers a resolv.conf's text names, in order (a scope, %eth0, left out)."""
+    found = [line.split() for line in text.splitlines()]
+    return [words[1].partition("%")[0] for words in found if words[:1] == ["nameserver"] and len(words) > 1]
+
+
+def resolver_of(text: str) -> Resolver:
+    """The caller's name servers as the command reaches them, text the caller's resolv.conf. When
+    its first is on the host's loopback, the command's resolv.conf is the caller's with one
+    name server, DNS_FORWARD, for all it names (the search list and options kept)."""
+    servers = nameservers(text)
+    if not servers or not on_loopback(servers[0]) or ":" in servers[0]:  # pasta forwards to an IPv4 one
+        return Resolver(tuple(servers), None)
+    kept = [line for line in text.splitlines() if line.split()[:1] != ["nameserver"]]
+    return Resolver((DNS_FORWARD,), "".join(f"{line}\n" for line in kept) + f"nameserver {DNS_FORWARD}\n")
+
+
+def asks_loopback(text: str | None) -> bool:
+    """Whether a resolver reading this resolv.conf (None: there is none) asks a name server on
+    the loopback first (with none named, the resolver library asks 127.0.0.1)."""
+    servers = nameservers(text or "")
+    return not servers or on_loopback(servers[0])
+
+
+def on_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolver: Resolver) -> str:
     """nft's rules for the command's network namespace: each destination with its addresses
-    (a name's, resolved), its DEST the rule's comment (for --ns); DNS to the resolvers, the
-    loopback and replies; anything else refused at once (a TCP reset, else ICMP
-    administratively prohibited)."""
+    (a name's, resolved), its DEST the rule's comment (for --ns); DNS to the resolver's servers
+    (UDP alone to DNS_FORWARD: pasta forwards nothing else there), the loopback and replies;
+    anything else refused at once (a TCP reset, else ICMP administratively prohibited)."""
     lines = [
         'oif "lo" accept',
         "ct state established,related accept",
@@ -103,8 +155,9 @@ def ruleset(allowed: list[tuple[Destination, tuple[str, ...]]], resolvers: tuple
     for dest, networks in allowed:
         for network in networks:
             lines.append(f'{_family(network)} daddr {network}{_ports(dest.port)} accept comment "{dest.text}"')
-    for resolver in resolvers:
-        lines.append(f"{_family(resolver)} daddr {resolver}{_ports(53)} accept  # DNS")
+    for server in resolver.servers:
+        ports = " udp dport 53" if resolver.conf is not None else _ports(53)
+        lines.append(f"{_family(server)} daddr {server}{ports} accept  # DNS")
     lines += ["meta l4proto tcp reject with tcp reset", "reject with icmpx type admin-prohibited"]
     body = "".join(f"    {line}\n" for line in lines)
     return f"table inet newns {{\n  chain output {{\n    type filter hook output priority 0; policy drop;\n{body}  }}\n}}\n"
@@ -118,10 +171,12 @@ def _ports(port: int | None) -> str:
     return "" if port is None else f" meta l4proto {{ tcp, udp }} th dport {port}"
 
 
-def engine_arguments(network: Network, netns: str, userns: str | None) -> list[str]:
+def engine_arguments(network: Network, netns: str, userns: str | None, *, dns_forward: bool) -> list[str]:
     """pasta's arguments: attach to the network namespace at netns (of the user namespace at
     userns; root's, with none, as root: as nobody pasta could not join it), configure it as
-    the host's, the host's gateway address not the host, only the ports the file forwards."""
+    the host's, the host's gateway address not the host, only the ports the file forwards;
+    dns_forward: DNS sent to DNS_FORWARD forwarded to the first name server of the caller's
+    resolv.conf (which pasta reads)."""
     target = ["--netns", netns] + (["--userns", userns] if userns is not None else ["--runas", "0"])
     specs: dict[str, list[str]] = {"-t": [], "-u": [], "-T": [], "-U": []}
     for fw in network.forwarded:
@@ -132,6 +187,8 @@ def engine_arguments(network: Network, netns: str, userns: str | None) -> list[s
     for flag, listed in specs.items():
         for spec in listed or ["none"]:
             args += [flag, spec]
+    if dns_forward:
+        args += ["--dns-forward", DNS_FORWARD]
     return args + target
 
 

@@ -17,7 +17,7 @@ comment. The working directory is the last line.
 from __future__ import annotations
 
 from .diagnostics import printable
-from .labels import union_members
+from .labels import RESOLV_CONF_SOURCE, union_members
 from .mountinfo import unescape
 from .nsfile import quote
 from .interp import DEVICE_NODES
@@ -232,6 +232,8 @@ class Rebuild:
             return _words("mount", "#dev", mount.point, options if options != DEV_OPTIONS else "")
         if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
             return _words("mount -r" if mount.readonly() else "mount", "#" + mount.fstype, mount.point, options)
+        if mount.fstype == "tmpfs" and mount.source == RESOLV_CONF_SOURCE:
+            return f"# {printable(mount.point)}: the resolv.conf the net lines give (naming the engine's DNS forward)"
         host, colon, remote = mount.source.partition(":")
         if mount.fstype == "fuse.sshfs" and colon and mount.root == "/" and host and not host.startswith("-"):
             return _words("import", host, remote or ".", mount.point)

@@ -381,6 +381,38 @@ def enter_new_root() -> None:
     os.chdir("/")
 
 
+def mount_file(text: bytes, target: str, source: str) -> None:
+    """Mount a file holding text, read-only, on target itself (not where a symlink there leads):
+    the file made in a tmpfs of its own (named source, for --ns), detached, and cloned alone
+    from it, so that nothing is written to a disk and nothing of the tmpfs but the file is
+    ever mounted."""
+    fs = new_fs("tmpfs", f"mode=0755,source={source}")
+    try:
+        fd = os.open("file", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fs)
+        try:
+            written = 0
+            while written < len(text):
+                written += os.write(fd, text[written:])
+        finally:
+            os.close(fd)
+        held = os.open("file", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fs)
+        try:
+            mnt = libc.open_tree_clone(held, recursive=False)
+        finally:
+            os.close(held)
+    finally:
+        os.close(fs)
+    try:
+        libc.set_readonly(mnt)
+        point = os.open(target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            libc.move_mount(mnt, point)
+        finally:
+            os.close(point)
+    finally:
+        os.close(mnt)
+
+
 def _as_named(path: str) -> str:
     """A path of the namespace being built as a namespace file names it."""
     for root, named in ((NEW_ROOT, ""), (OLD_ROOT, "#old")):

@@ -293,6 +293,8 @@ def build_and_enter(run: Launch, area: WorkArea | None, found: list[Diagnostic] 
     plan = build(run, area, found)
     if plan.cleared:
         enter_new_root()
+    if run.engine is not None:
+        run.engine.give_resolver()
     if plan.settings.env is not None:
         file = run.env.get("NEWNS")
         run.env.clear()

@@ -12,8 +12,10 @@ import time
 
 from ..diagnostics import NewnsError
 from ..diagnostics import printable
-from ..network import ENGINE, allow_line, engine_arguments, forward_lines, ruleset
+from ..labels import RESOLV_CONF_SOURCE
+from ..network import ENGINE, allow_line, asks_loopback, engine_arguments, forward_lines, resolver_of, ruleset
 from . import libc
+from .door import mount_file
 from .world import namespace_id, process_status
 
 TYPE_CHECKING = False
@@ -21,7 +23,7 @@ if TYPE_CHECKING:  # for type checkers only: the signal module loads enum
     import signal
 
     from ..diagnostics import Where
-    from ..network import Network
+    from ..network import Network, Resolver
 else:
     import _signal as signal
 
@@ -29,9 +31,13 @@ CAP_NET_ADMIN = 12
 START_TIMEOUT = 10.0  # seconds pasta may take to configure the namespace
 
 
+RESOLV_CONF = "/etc/resolv.conf"
+
+
 class Prepared:
     """What the network needs, found in the caller's namespaces before anything is made:
-    the engine, nft, and the rules with each name's addresses."""
+    the engine, nft, the caller's resolver as the command reaches it, and the rules with
+    each name's addresses."""
 
     def __init__(self, network: Network) -> None:
         self.network = network
@@ -46,7 +52,8 @@ class Prepared:
                 network.where,
             ) from None
         allowed = [(dest, dest.networks or _resolved(dest.name, dest.where)) for dest in network.allowed]
-        self.rules = ruleset(allowed, resolvers())
+        self.resolver = caller_resolver()
+        self.rules = ruleset(allowed, self.resolver)
 
 
 def _program(name: str, package: str, network: Network) -> str:
@@ -70,16 +77,19 @@ def _resolved(name: str | None, where: Where) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(info[4][0]).partition("%")[0] for info in found))
 
 
-def resolvers() -> tuple[str, ...]:
-    """The name servers of the caller's resolver (resolv.conf), which the command's
-    resolver asks too."""
+def caller_resolver() -> Resolver:
+    """The caller's resolver (its resolv.conf) as the command reaches it."""
+    return resolver_of(_read(RESOLV_CONF) or "")
+
+
+def _read(path: str) -> str | None:
     try:
-        with open("/etc/resolv.conf") as f:
-            text = f.read()
+        with open(path, errors="replace") as f:
+            return f.read()
     except OSError:
-        return ()
-    found = [line.split()[1] for line in text.splitlines() if line.split()[:1] == ["nameserver"] and len(line.split()) > 1]
-    return tuple(server.partition("%")[0] for server in found)
+        return None
+
+
 
 
 class Engine:
@@ -107,7 +117,8 @@ class Engine:
                         os.dup2(log, 1)
                         os.dup2(log, 2)
                         userns = _held(f"/proc/{target}/ns/user") if os.geteuid() != 0 else None
-                        args = engine_arguments(prepared.network, _held(f"/proc/{target}/ns/net"), userns)
+                        args = engine_arguments(prepared.network, _held(f"/proc/{target}/ns/net"), userns,
+                                                dns_forward=prepared.resolver.conf is not None)
                         os.execv(prepared.engine, [ENGINE, *args])
             finally:
                 os._exit(127)
@@ -132,6 +143,23 @@ class Engine:
                     text = said.decode(errors="replace").strip().replace("\n", "; ")
                     raise NewnsError(f"net: {ENGINE} failed: {text or 'it ended'}", self.prepared.network.where)
                 said += chunk
+
+    def give_resolver(self) -> None:
+        """In the command's namespace, built and entered: when the caller's name server is on the
+        host's loopback, the command's resolv.conf made (in memory) naming the one pasta forwards,
+        mounted on /etc/resolv.conf itself (a symlink there is covered: the resolver reads the file
+        whatever the link led to, in this namespace or nowhere), unless the namespace gives one
+        that asks a name server elsewhere (a line of the file chose it); none where /etc has none."""
+        conf = self.prepared.resolver.conf
+        if conf is None or not asks_loopback(_read(RESOLV_CONF)) or not os.path.lexists(RESOLV_CONF):
+            return
+        try:
+            mount_file(conf.encode(), RESOLV_CONF, RESOLV_CONF_SOURCE)
+        except OSError as e:
+            raise NewnsError(
+                f"net: can't give the command a resolv.conf naming {ENGINE}'s DNS forward: {e.strerror}",
+                self.prepared.network.where,
+            ) from None
 
     def close(self) -> None:
         """In the process that stays while another makes the namespace: pasta waits for
