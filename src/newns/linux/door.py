@@ -73,8 +73,9 @@ class Door:
         self.work_run: int | None = None  # the run's work directory, as this namespace sees it
         self.fds: dict[int, int] = {}
         self.fresh: set[int] = set()  # slots holding a filesystem this plan made
-        self.staged: set[int] = set()  # fresh slots with upper and work directories made
+        self.uppers_made: set[int] = set()  # fresh slots with upper and work directories made in them
         self.console: int | None = None
+        self.stage = Stage()
         self.proc = "/proc"  # where this process finds /proc: under OLD_ROOT once clear moved the root
         self._steps: dict[type, Callable[[Any], None]] = {
             Capture: self._capture, NewFs: self._new_fs, Import: self._import, Attach: self._attach, Overlay: self._overlay,
@@ -90,6 +91,7 @@ class Door:
             if self.debug and action.text and action.op is not None:
                 print(printable(action.text), file=sys.stderr)
             self.act(action)
+        self.stage.remove()
 
     def act(self, action: Action) -> None:
         for step in action.steps:
@@ -103,6 +105,7 @@ class Door:
         dispatch(self._steps, step, of="the door")
 
     def close(self) -> None:
+        self.stage.close()
         for fd in [*self.fds.values(), *self.stand_ins]:
             os.close(fd)
         self.fds.clear()
@@ -124,9 +127,9 @@ class Door:
         if self.rehearsal and step.fstype not in REHEARSED:
             if step.fstype not in _known_filesystems(self.proc):
                 raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
-            self.fds[step.slot] = new_fs("tmpfs", None)
+            self.fds[step.slot] = self.stage.attach(new_fs("tmpfs", None))
         else:
-            self.fds[step.slot] = new_fs(step.fstype, step.options)
+            self.fds[step.slot] = self.stage.attach(new_fs(step.fstype, step.options))
         self.fresh.add(step.slot)
 
     def _import(self, step: Import) -> None:
@@ -134,7 +137,7 @@ class Door:
         mnt = self.importer.mount(step.host, step.remote)
         if mnt is None:  # a rehearsal: an empty directory stands in
             mnt = new_fs("tmpfs", None)
-        self.fds[step.slot] = mnt
+        self.fds[step.slot] = self.stage.attach(mnt)
         os.stat(self.fd_path(mnt))  # sshfs's first answer: the remote directory's owner and mode
 
     def _attach(self, step: Attach) -> None:
@@ -160,7 +163,7 @@ class Door:
         layers = [self.fds[slot] for slot in step.lowers]
         options: list[tuple[str, str | None]] = []
         if step.upper is not None and self.rehearsal and step.upper not in self.fresh:
-            stand_in = new_fs("tmpfs", None)
+            stand_in = self.stage.attach(new_fs("tmpfs", None))
             self.stand_ins.append(stand_in)
             os.mkdir("upper", 0o755, dir_fd=stand_in)
             os.mkdir("work", 0o700, dir_fd=stand_in)
@@ -188,12 +191,12 @@ class Door:
         becomes: a checkout stays its owner's to write in."""
         fd = self.fds[slot]
         if slot in self.fresh:
-            if slot not in self.staged:
+            if slot not in self.uppers_made:
                 os.mkdir("upper", 0o755, dir_fd=fd)
                 os.mkdir("work", 0o700, dir_fd=fd)
                 if top is not None:
                     _same_owner_and_mode("upper", fd, os.stat(self.fd_path(top)))
-                self.staged.add(slot)
+                self.uppers_made.add(slot)
             return self.fd_path(fd, "upper"), self.fd_path(fd, "work")
         if self.work is None:
             raise AssertionError("the plan asks for work directories, and none were made")
@@ -239,15 +242,16 @@ class Door:
 
     def _reroot(self, step: Reroot) -> None:
         """Move to a hidden tmpfs root holding the old root at OLD_ROOT and an empty new one
-        at NEW_ROOT (bubblewrap's way). The slot holds the new root, detached, which stays
+        at NEW_ROOT (bubblewrap's way). The slot holds the new root, in the stage, which stays
         usable (as a union's upper layer, say) when NEW_ROOT is unmounted to be mounted over."""
-        stage = "/tmp" if os.path.isdir("/tmp") else "/mnt"
+        place = "/tmp" if os.path.isdir("/tmp") else "/mnt"
         base = new_fs("tmpfs", "mode=0755")
         try:
             os.mkdir(OLD_ROOT.lstrip("/"), 0o755, dir_fd=base)
             os.mkdir(NEW_ROOT.lstrip("/"), 0o755, dir_fd=base)
-            self._place(base, stage, None, False)
-            root = new_fs("tmpfs", "mode=0755")
+            self._place(base, place, None, False)
+            self.stage.stack_on(base)
+            root = self.stage.attach(new_fs("tmpfs", "mode=0755"))
             self.fds[step.slot] = root
             self.fresh.add(step.slot)
             point = os.open(NEW_ROOT.lstrip("/"), os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=base)
@@ -386,7 +390,8 @@ def mount_file(text: bytes, target: str, source: str) -> None:
     the file made in a tmpfs of its own (named source, for --ns), detached, and cloned alone
     from it, so that nothing is written to a disk and nothing of the tmpfs but the file is
     ever mounted."""
-    fs = new_fs("tmpfs", f"mode=0755,source={source}")
+    stage = Stage()
+    fs = stage.attach(new_fs("tmpfs", f"mode=0755,source={source}"))
     try:
         fd = os.open("file", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fs)
         try:
@@ -402,6 +407,7 @@ def mount_file(text: bytes, target: str, source: str) -> None:
             os.close(held)
     finally:
         os.close(fs)
+        stage.remove()
     try:
         libc.set_readonly(mnt)
         point = os.open(target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -411,6 +417,73 @@ def mount_file(text: bytes, target: str, source: str) -> None:
             os.close(point)
     finally:
         os.close(mnt)
+
+
+class Stage:
+    """Where each filesystem newns makes is attached as it is made, before anything is cloned
+    from it or layered on it: kernels before Linux 6.15 clone no detached mount, nor take an
+    overlay layer from one (they take only mounts of the caller's namespace). The stage is a
+    tmpfs stacked on this process's root, where no absolute path leads (a walk starts on the
+    root mount itself, under it), and is unmounted once the namespace is built; what was
+    cloned from it stays where it was mounted."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.count = 0
+
+    def attach(self, mnt: int) -> int:
+        """mnt, a filesystem just made (detached), attached in the stage; the same descriptor."""
+        if self.fd is None:
+            root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                self.stack_on(root)
+            finally:
+                os.close(root)
+        assert self.fd is not None
+        self.count += 1
+        name = str(self.count)
+        os.mkdir(name, 0o700, dir_fd=self.fd)
+        point = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        try:
+            libc.move_mount(mnt, point)
+        except BaseException:
+            os.close(mnt)
+            raise
+        finally:
+            os.close(point)
+        return mnt
+
+    def stack_on(self, root: int) -> None:
+        """Stack the stage, made if missing, on root (the root mount, or a mount about to become
+        it), with what it holds: left on an old root, it would cover its place under the new."""
+        if self.fd is not None:
+            libc.move_mount(self.fd, root)
+            return
+        stage = new_fs("tmpfs", "mode=0700")
+        try:
+            libc.move_mount(stage, root)
+        except BaseException:
+            os.close(stage)
+            raise
+        self.fd = stage
+
+    def remove(self) -> None:
+        """Unmount the stage, from inside it: this namespace may have no /proc to name it by."""
+        if self.fd is None:
+            return
+        back = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fchdir(self.fd)
+            libc.umount_detach(b".")
+        finally:
+            os.fchdir(back)
+            os.close(back)
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _as_named(path: str) -> str:
