@@ -227,7 +227,7 @@ def test_tmpfs_options_are_kept(tree):
     mine = [line for line in lines if str(tree.base) in line and not line.startswith("cd ")]
     owner = f",uid={tree.caller.uid},gid={tree.caller.gid}" if tree.caller.rootless else ""
     assert mine == [
-        f"mount '#tmpfs' {tree / 'a'} size=1024k,mode=711{owner}",
+        f"mount -c '#tmpfs' {tree / 'a'} size=1024k,mode=711{owner}",
         f"mount -r '#tmpfs' {tree / 'b'} nr_inodes=64{owner}",
     ]
     again = tree.ns("\n".join(lines) + "\n", "again.ns")
@@ -242,7 +242,7 @@ def test_a_cleared_namespace_reads_back(tree):
         f"clear\n{SYSTEM}bind -r #old$T/a /data\nbind #old$T/b /data/sub\nmount '#tmpfs' /tmp size=2m\n"
         "bind /tmp /scratch\nmount '#proc' /proc\ncd /data\n",
     )
-    assert lines[0] == "clear" and lines[1].startswith("mount '#tmpfs' / mode=755")
+    assert lines[0] == "clear" and lines[1].startswith("mount -c '#tmpfs' / mode=755")
     assert f"bind -r '#old{tree / 'a'}' /data" in lines and f"bind '#old{tree / 'b'}' /data/sub" in lines
     assert "bind /tmp /scratch" in lines and "mount '#proc' /proc" in lines
     assert lines[-1] == "cd /data"
@@ -264,7 +264,7 @@ def test_inside_and_outside_print_plan9s_lines_from_the_callers_namespace(tree):
     owner = f",uid={tree.caller.uid},gid={tree.caller.gid}" if tree.caller.rootless else ""
     expected = [
         f"bind {tree / 'a'} {tree / 'b'}",
-        f"mount '#tmpfs' {tree / 'm'} size=1024k{owner}",
+        f"mount -c '#tmpfs' {tree / 'm'} size=1024k{owner}",
         f"bind -a {tree / 'x'} {tree / 't'}",
         f"cd {tree.base}",
     ]
@@ -442,7 +442,7 @@ def test_kernel_filesystems_keep_the_options_a_file_gives_back():
     )
     assert namespace_lines(table, "/t", HOST) == [
         "clear",
-        "mount '#tmpfs' / mode=755",
+        "mount -c '#tmpfs' / mode=755",
         "mount '#cgroup' /cpu cpu,cpuacct",
         "mount '#cgroup' /named xattr,name=systemd",
         "mount '#devpts' /pts mode=620,ptmxmode=666",
@@ -465,7 +465,7 @@ def test_a_filesystem_the_caller_has_is_bound_from_where_it_shows():
         "5 1 0:6 / /hidden rw - tmpfs tmpfs rw\n"
         "6 1 8:1 /home /mnt ro - ext4 /dev/sda1 rw\n"
     )
-    assert namespace_lines(table, None, HOST) == ["unmount -q /sys", "mount '#tmpfs' /hidden", "bind -r /home /mnt"]
+    assert namespace_lines(table, None, HOST) == ["unmount -q /sys", "mount -c '#tmpfs' /hidden", "bind -r /home /mnt"]
 
 
 def test_a_root_union_after_clear_is_the_rebuilt_root_and_its_members():

@@ -27,6 +27,9 @@ KERNEL_FILESYSTEMS = frozenset(
     "tmpfs proc sysfs devpts mqueue cgroup cgroup2 securityfs debugfs tracefs pstore bpf "
     "hugetlbfs configfs fusectl binfmt_misc efivarfs ramfs devtmpfs autofs".split()
 )
+HOLDING_FILES = frozenset(("tmpfs", "ramfs"))
+"""Kernel filesystems that hold what a command writes: a writable one is `mount -c`, as Plan 9's
+ns(1) prints a mount that takes creations (in newns, -c on a plain mount changes nothing)."""
 KEPT_OPTIONS = {
     "tmpfs": frozenset("size nr_inodes mode uid gid huge inode32 inode64 noswap".split()),
     "ramfs": frozenset(["mode"]),
@@ -231,7 +234,8 @@ class Rebuild:
                 self._built(made)
             return _words("mount", "#dev", mount.point, options if options != DEV_OPTIONS else "")
         if mount.fstype in KERNEL_FILESYSTEMS and mount.root == "/":
-            return _words("mount -r" if mount.readonly() else "mount", "#" + mount.fstype, mount.point, options)
+            flag = "-r" if mount.readonly() else "-c" if mount.fstype in HOLDING_FILES else ""
+            return _words(f"mount {flag}".rstrip(), "#" + mount.fstype, mount.point, options)
         if mount.fstype == "tmpfs" and mount.source == RESOLV_CONF_SOURCE:
             return f"# {printable(mount.point)}: the resolv.conf the net lines give (naming the engine's DNS forward)"
         host, colon, remote = mount.source.partition(":")
