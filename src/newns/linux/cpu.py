@@ -193,8 +193,8 @@ def explain(host: str, lines: list[str]) -> list[str]:
         f"here: ssh -M {host} (your ssh, your ~/.ssh/config): the connection; its first session runs python3 "
         "there, sent newns's modules and the request (the file's lines, your environment, working directory "
         "and command)",
-        f"{host}: unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; a #tmpfs on /mnt "
-        f"where {host} has no /mnt/term",
+        f"{host}: unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; where {host} has no "
+        "/mnt/term, a #tmpfs in a union before /mnt (mount -bc; rootless, where mounts are under /mnt, a #tmpfs on it)",
         f"{host}: sshfs -o passive at /mnt/term, over the first session, speaking SFTP to:",
         "here: sftp-server, as you, in your namespace: your / at /mnt/term",
         *(f"{host}: {line}" for line in lines),

@@ -27,6 +27,7 @@ from ..diagnostics import EXIT_FAILURE, NewnsError, Where, failure
 from ..interp import Interpreter
 from ..nsfile import load
 from ..ops import Import, Mount, Op, Quoted, Word
+from ..table import is_under
 from . import libc, namespaces
 from .launch import Launch, build_and_enter, run_command, unshare
 from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount
@@ -93,13 +94,13 @@ def _planned(request: dict[str, object]) -> Launch:
     the caller's environment and planned in this machine's tree."""
     env = dict(request["env"])  # type: ignore[call-overload]
     cwd = os.path.normpath(TERM + str(request["cwd"]))
-    ops = _prelude(str(request["host"]))
+    host = Host()
+    ops = _prelude(str(request["host"]), host)
     for name, text, entry in request["files"]:  # type: ignore[attr-defined]
         loaded = load(entry, name, text)
         if loaded is None:
             raise NewnsError(f"{name}: what came from the caller's side does not read back")
         ops += loaded
-    host = Host()
 
     def replan(skipped: frozenset[int] = frozenset()) -> Plan:
         return Interpreter(env, cwd, host).plan(ops, skipped)
@@ -122,15 +123,18 @@ def _planned(request: dict[str, object]) -> Launch:
     )
 
 
-def _prelude(host: str) -> list[Op]:
+def _prelude(host: str, world: Host) -> list[Op]:
     """import of the caller's / at /mnt/term; where this machine has no /mnt/term, a #tmpfs
-    on /mnt first to make it in (what /mnt holds is hidden: a union can't make it yet)."""
+    in a union before /mnt first, taking the mount point (what /mnt holds stays in sight).
+    Rootless, overlayfs takes no member with mounts under it: there the #tmpfs hides /mnt."""
     where = Where(f"newns --cpu {host}", 1, 1, f"import term / {TERM}")
     ops: list[Op] = []
     if not os.path.isdir(TERM):
-        line = "mount -c '#tmpfs' /mnt"
+        flags = "c" if namespaces.rootless() and any(is_under(p, "/mnt") for p in world.mount_points()) else "bc"
+        line = f"mount -{flags} '#tmpfs' /mnt"
         first = Where(where.file, 1, 1, line)
-        ops.append(Mount.of_words("c", first, [Word((Quoted("#tmpfs"),), first.at(10)), Word(("/mnt",), first.at(19))]))
+        words = [Word((Quoted("#tmpfs"),), first.at(len(flags) + 9)), Word(("/mnt",), first.at(len(flags) + 18))]
+        ops.append(Mount.of_words(flags, first, words))
     words = [Word(("term",), where.at(8)), Word(("/",), where.at(13)), Word((TERM,), where.at(15))]
     ops.append(Import.of_words("", where, words))
     return ops
