@@ -231,7 +231,7 @@ def test_a_union_creating_in_a_far_real_directory_works_and_leaves_no_work_direc
     ns = place.ns("bind -bc $T/upper $T/view\n", "far.ns")
     cache, before = far_runs(server)
     result = place.newns("--cpu", HOST, "-f", str(ns), "sh", "-c",
-                         f'cat "$T/view/old" && echo made > "$T/view/new" && ls {cache}')
+                         f'cat {place / "view/old"} && echo made > {place / "view/new"} && ls {cache}')
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("old\n") and (place / "upper/new").read_text() == "made\n", result.stdout
     during = set(result.stdout.split()[1:]) - before
@@ -263,10 +263,23 @@ def test_killing_the_callers_newns_removes_the_far_sides_work_directories(place,
 @pytest.mark.parametrize("line, ids", [("user 1234 1234", "1234 1234"), ("user 0 1234", "0 1234")])
 def test_a_user_line_gives_the_remote_command_those_ids_with_no_way_back(place, server, line, ids):
     ns = place.ns(line + "\n", "far.ns")
-    show = 'echo "$(id -u) $(id -g)"; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; cat /mnt/term$T/private/secret'
+    show = f'echo "$(id -u) $(id -g)"; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; cat /mnt/term{place.base}/private/secret'
     result = private(place, f"$N --cpu {HOST} -f {ns} sh -c '{show}'")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == ids and lines[-1] == "mine" and "NoNewPrivs:\t1" in lines, result.stdout
     if line == "user 1234 1234":  # user 0 keeps its capabilities (root's, or those of its own user namespace)
         assert "CapEff:\t0000000000000000" in lines, result.stdout
+
+
+def test_a_user_line_as_root_gives_the_remote_command_a_terminal_of_its_own(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("only root drops to other ids")
+    ns = place.ns("user 1234 1234\n", "far.ns")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm"}
+    show = 'id -u; stat -c "owner %u" "$(tty)"; echo ready; sleep 300'
+    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "-f", str(ns), "sh", "-c", show], env, place.base)
+    terminal.expect(r"1234\r?\nowner 1234")
+    terminal.expect("ready")
+    terminal.send("\x03")
+    assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()

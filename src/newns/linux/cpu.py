@@ -107,9 +107,9 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
     terminal = os.isatty(0) and os.isatty(1)
     session = Session(host, [*ssh, "-o", "ControlMaster=no", "-o", "ProxyCommand=false"], env, signals)
     status = session.run(PYTHON + shlex.quote(JOIN.format(holder, payload_fd, told)), terminal, far_errors)
-    for pid in (master, server):
-        os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
+    os.kill(server, signal.SIGTERM)
+    os.waitpid(server, 0)
+    os.waitpid(master, 0)  # the far side ends at the end of its input: its namespace gone, its work directories removed
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 255 and _said(said):
         raise NewnsError(f"--cpu {host}: {_said(said)[0]}")  # the first line: ssh's reason, not its retries
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
