@@ -283,3 +283,13 @@ def test_a_user_line_as_root_gives_the_remote_command_a_terminal_of_its_own(plac
     terminal.expect("ready")
     terminal.send("\x03")
     assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()
+
+
+def test_a_file_that_clears_the_root_runs_its_command_on_the_far_side(place, server):
+    binds = "".join(f"bind '#old/{d}' /{d}\n" for d in ("usr", "bin", "lib", "lib64") if os.path.exists(f"/{d}"))
+    ns = place.ns("clear\n" + binds + "mount '#proc' /proc\n", "far.ns")
+    result = place.newns("--cpu", HOST, "-f", str(ns), "sh", "-c", "ls /; echo $$; exec readlink /proc/self")
+    assert result.returncode == 0, result.stderr
+    *listed, shell, seen = result.stdout.split()
+    assert sorted(listed) == sorted(["proc", *(d for d in ("usr", "bin", "lib", "lib64") if os.path.exists(f"/{d}"))])
+    assert shell == seen, result.stdout

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import select
 import sys
 from typing import Any
 
@@ -59,7 +60,8 @@ def hold(payload: int, read: object) -> None:
     """The first session: read (n -> n bytes of standard input) gives the request."""
     request = json.loads(read(int(read(12))))  # type: ignore[operator]
     told_r, told_w = os.pipe()
-    mnt = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # its number kept for the command's mount namespace
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # opened here: a file's `clear` may leave no /dev/null
+    mnt = os.dup(null)  # its number kept for the command's mount namespace
     area = None
     try:
         run = _planned(request)
@@ -81,7 +83,7 @@ def hold(payload: int, read: object) -> None:
     if init == 0:
         for fd in (report_r, told_w, proc):
             os.close(fd)
-        _init(run, area, request, report_w, holder)
+        _init(run, area, request, report_w, holder, null)
     os.close(holder)
     os.close(report_w)
     data = b""
@@ -100,7 +102,7 @@ def hold(payload: int, read: object) -> None:
     os.write(told_w, json.dumps(told).encode("utf-8", "surrogateescape"))
     os.close(told_w)
     os.close(proc)
-    _leave_stream(1)
+    os.dup2(null, 1)
     os.waitpid(init, 0)
     if area is not None:
         area.remove()
@@ -110,7 +112,9 @@ def hold(payload: int, read: object) -> None:
     os._exit(0)
 
 
-def _init(run: Launch, area: WorkArea | None, request: dict[str, Any], report: int, holder: int) -> None:
+def _init(
+    run: Launch, area: WorkArea | None, request: dict[str, Any], report: int, holder: int, null: int,
+) -> None:
     """PID 1 of the command's PID namespace: builds the namespace there (a #proc is its own),
     reports how that went (the command's argv, working directory and environment changes, or
     the error), then reaps what the command orphans until sshfs ends (the connection dropped,
@@ -128,21 +132,32 @@ def _init(run: Launch, area: WorkArea | None, request: dict[str, Any], report: i
         os.close(report)
         if "error" in told:
             os._exit(EXIT_FAILURE)
-        assert isinstance(run.importer, Passive)
-        sshfs = run.importer.pid
+        connection = os.dup(0)
         for fd in (0, 1):
-            _leave_stream(fd)
-        while os.waitpid(-1, 0)[0] != sshfs:
-            pass
+            os.dup2(null, fd)  # sshfs speaks there
+        _reap_until_hung_up(connection)
     finally:
         os._exit(0)
 
 
-def _leave_stream(fd: int) -> None:
-    """Let go of the session's stream at fd (sshfs speaks there): /dev/null instead."""
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, fd)
-    os.close(null)
+def _reap_until_hung_up(connection: int) -> None:
+    """Reap what ends in the PID namespace until the connection's input (the session's
+    standard input, where sshfs reads) is hung up: the caller closed it, or it dropped.
+    Not sshfs's end: a file may unmount /mnt/term, or clear it away, and sshfs with it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    children = libc.SignalFd([signal.SIGCHLD])
+    ends = select.poll()
+    ends.register(connection, 0)  # hang-up and errors alone: its data is sshfs's
+    ends.register(children.fd, select.POLLIN)
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        if any(fd == connection for fd, _ in ends.poll()):
+            return
+        children.read()
 
 
 def _planned(request: dict[str, object]) -> Launch:
@@ -219,7 +234,6 @@ class Passive(Importer):
     def __init__(self, sshfs: str, *, others: bool) -> None:
         self.sshfs, self.rehearsal, self.batch, self.sock = sshfs, False, True, None
         self.others = others
-        self.pid: int | None = None
 
     def mount(self, host: str, remote: str) -> int | None:
         fuse = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
@@ -227,15 +241,13 @@ class Passive(Importer):
             mnt = fuse_mount(fuse, f"{host}:{remote}", others=self.others)
             assert self.sshfs is not None
             argv = [self.sshfs, "-f", "-o", "passive", f"{host}:{remote}", f"/dev/fd/{fuse}"]
-            pid = os.fork()
-            if pid == 0:
+            if os.fork() == 0:  # reaped by the init, whose child it is
                 try:
                     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
                     os.set_inheritable(fuse, True)
                     os.execv(self.sshfs, argv)
                 finally:
                     os._exit(127)
-            self.pid = pid
         finally:
             os.close(fuse)
         return mnt
