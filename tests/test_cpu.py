@@ -293,3 +293,25 @@ def test_a_file_that_clears_the_root_runs_its_command_on_the_far_side(place, ser
     *listed, shell, seen = result.stdout.split()
     assert sorted(listed) == sorted(["proc", *(d for d in ("usr", "bin", "lib", "lib64") if os.path.exists(f"/{d}"))])
     assert shell == seen, result.stdout
+
+
+def test_ctrl_z_and_fg_act_on_a_remote_command_root_runs_as_another_user(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("only root drops to other ids")
+    ns = place.ns("user 1234 1234\n", "far.ns")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
+    shell = Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+    shell.send(f"{NEWNS} --cpu {HOST} -f {ns} sh -c 'echo ready; read line; echo \"got $line\"'\n")
+    shell.expect(r"\rready")
+    shell.send("\x1a")
+    shell.expect("Stopped")
+    shell.send("echo local-$((6*7))\n")
+    shell.expect("local-42")
+    shell.send("fg\n")
+    shell.send("typed\n")
+    shell.expect("got typed")
+    shell.expect(r"\$ ")
+    shell.send("echo status-$?\n")
+    shell.expect("status-0")
+    shell.send("exit\n")
+    assert shell.close(HANG) == 0, shell.text()
