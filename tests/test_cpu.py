@@ -195,3 +195,123 @@ def alive(pids: list[int]) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_what_the_far_sides_mnt_holds_stays_visible_beside_mnt_term(place, server):
+    held = sorted(os.listdir("/mnt"))  # the far side is this machine
+    if not held or "term" in held:
+        pytest.skip("/mnt here holds nothing to see, or has a term of its own")
+    with open("/proc/self/mountinfo") as f:
+        mounts_under = any(line.split()[4].startswith("/mnt/") for line in f)
+    if place.caller.uid != 0 and mounts_under:
+        held = []  # rootless, overlayfs takes no member with mounts under it: the #tmpfs hides /mnt
+    script = f'$N --cpu {HOST} sh -c "ls -A /mnt; cat /mnt/term$T/private/secret"'
+    result = private(place, script)
+    assert (result.returncode, result.stdout) == (0, "\n".join(sorted([*held, "term"])) + "\nmine\n"), result.stderr
+
+
+def test_a_file_mounting_proc_gives_the_remote_command_a_proc_of_its_own_pid_namespace(place, server):
+    ns = place.ns("mount '#proc' /proc\n", "far.ns")
+    result = place.newns("--cpu", HOST, "-f", str(ns), "sh", "-c", "echo $$; exec readlink /proc/self")
+    assert result.returncode == 0, result.stderr
+    shell, seen = result.stdout.split()
+    assert shell == seen and int(shell) < 100, result.stdout  # the shell's own PID, as /proc shows it
+
+
+def far_runs(server) -> tuple[str, set[str]]:
+    """The remote account's directory of work directories (this machine's), and its runs now."""
+    import pwd
+
+    cache = os.path.join(pwd.getpwuid(server.uid).pw_dir, ".cache", "newns")
+    return cache, set(os.listdir(cache)) if os.path.isdir(cache) else set()
+
+
+def test_a_union_creating_in_a_far_real_directory_works_and_leaves_no_work_directory(place, server):
+    place.make({"upper/": "", "view/old": "old\n"})  # on the far side: the far side is this machine
+    ns = place.ns("bind -bc $T/upper $T/view\n", "far.ns")
+    cache, before = far_runs(server)
+    result = place.newns("--cpu", HOST, "-f", str(ns), "sh", "-c",
+                         f'cat {place / "view/old"} && echo made > {place / "view/new"} && ls {cache}')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("old\n") and (place / "upper/new").read_text() == "made\n", result.stdout
+    during = set(result.stdout.split()[1:]) - before
+    assert during and during & far_runs(server)[1] == set(), during
+
+
+def test_killing_the_callers_newns_removes_the_far_sides_work_directories(place, server):
+    place.make({"upper/": "", "view/": "", "run/": ""})
+    ns = place.ns("bind -bc $T/upper $T/view\n", "far.ns")
+    cache, before = far_runs(server)
+    run = spawn(place, [NEWNS, "--cpu", HOST, "-f", str(ns), "sh", "-c", f"ls {cache}; echo started; exec sleep 300"],
+                {"XDG_RUNTIME_DIR": str(place / "run"), "T": str(place.base)}, stdin=subprocess.DEVNULL)
+    try:
+        during = set()
+        while (line := run.stdout.readline()) not in ("started\n", ""):
+            during.add(line.strip())
+        assert during - before, run.stderr.read()
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=HANG)
+        deadline = time.monotonic() + HANG
+        while time.monotonic() < deadline and (during - before) & far_runs(server)[1]:
+            time.sleep(0.1)
+        assert (during - before) & far_runs(server)[1] == set()
+    finally:
+        run.stdout.close()
+        run.stderr.close()
+
+
+@pytest.mark.parametrize("line, ids", [("user 1234 1234", "1234 1234"), ("user 0 1234", "0 1234")])
+def test_a_user_line_gives_the_remote_command_those_ids_with_no_way_back(place, server, line, ids):
+    ns = place.ns(line + "\n", "far.ns")
+    show = f'echo "$(id -u) $(id -g)"; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; cat /mnt/term{place.base}/private/secret'
+    result = private(place, f"$N --cpu {HOST} -f {ns} sh -c '{show}'")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ids and lines[-1] == "mine" and "NoNewPrivs:\t1" in lines, result.stdout
+    if line == "user 1234 1234":  # user 0 keeps its capabilities (root's, or those of its own user namespace)
+        assert "CapEff:\t0000000000000000" in lines, result.stdout
+
+
+def test_a_user_line_as_root_gives_the_remote_command_a_terminal_of_its_own(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("only root drops to other ids")
+    ns = place.ns("user 1234 1234\n", "far.ns")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm"}
+    show = 'id -u; stat -c "owner %u" "$(tty)"; echo ready; sleep 300'
+    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "-f", str(ns), "sh", "-c", show], env, place.base)
+    terminal.expect(r"1234\r?\nowner 1234")
+    terminal.expect("ready")
+    terminal.send("\x03")
+    assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()
+
+
+def test_a_file_that_clears_the_root_runs_its_command_on_the_far_side(place, server):
+    binds = "".join(f"bind '#old/{d}' /{d}\n" for d in ("usr", "bin", "lib", "lib64") if os.path.exists(f"/{d}"))
+    ns = place.ns("clear\n" + binds + "mount '#proc' /proc\n", "far.ns")
+    result = place.newns("--cpu", HOST, "-f", str(ns), "sh", "-c", "ls /; echo $$; exec readlink /proc/self")
+    assert result.returncode == 0, result.stderr
+    *listed, shell, seen = result.stdout.split()
+    assert sorted(listed) == sorted(["proc", *(d for d in ("usr", "bin", "lib", "lib64") if os.path.exists(f"/{d}"))])
+    assert shell == seen, result.stdout
+
+
+def test_ctrl_z_and_fg_act_on_a_remote_command_root_runs_as_another_user(place, server):
+    if place.caller.uid != 0:
+        pytest.skip("only root drops to other ids")
+    ns = place.ns("user 1234 1234\n", "far.ns")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
+    shell = Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+    shell.send(f"{NEWNS} --cpu {HOST} -f {ns} sh -c 'echo ready; read line; echo \"got $line\"'\n")
+    shell.expect(r"\rready")
+    shell.send("\x1a")
+    shell.expect("Stopped")
+    shell.send("echo local-$((6*7))\n")
+    shell.expect("local-42")
+    shell.send("fg\n")
+    shell.send("typed\n")
+    shell.expect("got typed")
+    shell.expect(r"\$ ")
+    shell.send("echo status-$?\n")
+    shell.expect("status-0")
+    shell.send("exit\n")
+    assert shell.close(HANG) == 0, shell.text()

@@ -424,6 +424,7 @@ class Interpreter:
                 "put a '#tmpfs' or a directory of yours first with -bc",
                 op.where,
             )
+        self.unions.flush_under((old,))
         old_kind, point = self.unions.target(op, old, action, directory=True)
         slot = self.unions.new_slot()
         action.steps.append(Imported(slot=slot, host=host, remote=remote))

@@ -27,7 +27,7 @@ def carry_out(
     first); else in the joined namespace itself. The child is forked after the
     join, so that it is in the joined PID namespace, where /proc/self is its own."""
     plan = run.plan
-    area = work_area(run, plan) if plan.work_dirs and not throwaway else None  # a rehearsal stands in a tmpfs
+    area = work_area(plan, run.env, debug=run.debug) if plan.work_dirs and not throwaway else None  # a rehearsal stands in a tmpfs
     if plan.imports and (throwaway or run.importer is None):
         run.importer = importer(run.env, rehearsal=True)
     readable, writable = os.pipe()

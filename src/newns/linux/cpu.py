@@ -107,9 +107,9 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
     terminal = os.isatty(0) and os.isatty(1)
     session = Session(host, [*ssh, "-o", "ControlMaster=no", "-o", "ProxyCommand=false"], env, signals)
     status = session.run(PYTHON + shlex.quote(JOIN.format(holder, payload_fd, told)), terminal, far_errors)
-    for pid in (master, server):
-        os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
+    os.kill(server, signal.SIGTERM)
+    os.waitpid(server, 0)
+    os.waitpid(master, 0)  # the far side ends at the end of its input: its namespace gone, its work directories removed
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 255 and _said(said):
         raise NewnsError(f"--cpu {host}: {_said(said)[0]}")  # the first line: ssh's reason, not its retries
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
@@ -193,14 +193,17 @@ def explain(host: str, lines: list[str]) -> list[str]:
         f"here: ssh -M {host} (your ssh, your ~/.ssh/config): the connection; its first session runs python3 "
         "there, sent newns's modules and the request (the file's lines, your environment, working directory "
         "and command)",
-        f"{host}: unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; a #tmpfs on /mnt "
-        f"where {host} has no /mnt/term",
+        f"{host}: work directories in ~/.cache/newns there, for a union taking creations in a real directory; "
+        "unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; the new PID namespace's init builds "
+        f"the namespace (a #proc is its own): where {host} has no /mnt/term, a #tmpfs in a union before /mnt "
+        "(mount -bc; rootless, where mounts are under /mnt, a #tmpfs on it)",
         f"{host}: sshfs -o passive at /mnt/term, over the first session, speaking SFTP to:",
         "here: sftp-server, as you, in your namespace: your / at /mnt/term",
         *(f"{host}: {line}" for line in lines),
         f"here: ssh -t (-T without a terminal) {host}, through the connection: the command's session",
         f"{host}: join those namespaces; run the command (default: your shell there) in /mnt/term followed by "
-        "your working directory; its end ends sshfs, sftp-server and the connection",
+        "your working directory, with the file's user ids; its end ends sftp-server, then the connection, "
+        "sshfs, the init and all in its PID namespace; the work directories are removed",
     ]
 
 

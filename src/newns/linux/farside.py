@@ -1,16 +1,21 @@
 """--cpu on the far machine: newns's own code, come over the connection as a zip (cpu.py).
 
 The first session runs hold(): it reads the caller's request, plans the namespace
-(/mnt/term, then the file's lines), enters new user (rootless), mount and PID
-namespaces, tells the caller it is ready, and builds the namespace, /mnt/term served
-by sshfs in passive mode over this session's standard input and output, which the
-caller's sftp-server answers. It then stays until sshfs or the namespace's init ends
-(the connection dropped, or the caller closed it), and ends them both: the kernel
-kills whatever the command left in the PID namespace.
+(/mnt/term, then the file's lines), prepares the work directories a union creating in
+a real directory needs (in this machine's cache), enters new user (rootless), mount
+and PID namespaces, and tells the caller it is ready. The PID namespace's init then
+builds the namespace, from inside it (a '#proc' there is the command's), /mnt/term
+served by sshfs in passive mode over this session's standard input and output, which
+the caller's sftp-server answers; the holder keeps the built mount namespace for
+join. The init stays, reaping orphans, until sshfs ends (the connection dropped, or
+the caller closed it); its end ends everything in the PID namespace, and the holder,
+which waited for it, removes the work directories and ends, the last of the run.
 
 The second session runs join(): it waits for the holder to tell how the build went,
 joins its namespaces, and runs the command there as a child, as --attach does, with
-the session's standard streams and terminal; it exits with the command's status. When
+the session's standard streams and terminal, with the file's `user` ids as a local run
+takes them (launch.take_ids; as root, on a terminal of its own); it exits with the
+command's status. When
 the command stops (Ctrl-Z on the session's terminal), join says so on the first
 session's error stream, the one way back to the caller's side, and stops itself
 until the caller's side continues it.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import select
 import sys
 from typing import Any
 
@@ -27,10 +33,11 @@ from ..diagnostics import EXIT_FAILURE, NewnsError, Where, failure
 from ..interp import Interpreter
 from ..nsfile import load
 from ..ops import Import, Mount, Op, Quoted, Word
+from ..table import is_under
 from . import libc, namespaces
-from .launch import Launch, build_and_enter, run_command, unshare
+from .launch import Launch, build_and_enter, on_own_terminal, run_command, unshare, work_area
 from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount
-from .supervisor import CallerSignals
+from .supervisor import CallerSignals, die_with
 from .world import Host, find_executable
 
 TYPE_CHECKING = False
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
     import signal
 
     from ..plan import Plan
+    from .workdirs import WorkArea
 else:
     import _signal as signal  # its core, all newns needs
 
@@ -52,40 +60,104 @@ def hold(payload: int, read: object) -> None:
     """The first session: read (n -> n bytes of standard input) gives the request."""
     request = json.loads(read(int(read(12))))  # type: ignore[operator]
     told_r, told_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # opened here: a file's `clear` may leave no /dev/null
+    mnt = os.dup(null)  # its number kept for the command's mount namespace
+    area = None
     try:
         run = _planned(request)
+        if run.plan.work_dirs:
+            area = work_area(run.plan, dict(os.environ), debug=False)  # in this machine's cache, not the caller's
         unshare(run.plan, libc.CLONE_NEWNS)
         namespaces.make_mounts_private()
         namespaces.unshare_more(libc.CLONE_NEWPID)
-        init = _start_init()
     except Exception as e:
+        if area is not None:
+            area.remove()
         _say(b"E " + _one_line(e, request["host"]).encode("utf-8", "surrogateescape") + b"\n")
         os._exit(EXIT_FAILURE)
     _say(b"R %d %d %d\n" % (os.getpid(), payload, told_r))
-    try:
-        build_and_enter(run, None)
-        settings = run.plan.settings.env
-        told = {"argv": request["argv"], "cwd": run.env["PWD"], "env": _changes(request["env"], settings)}
-    except Exception as e:
-        told = {"error": _one_line(e, request["host"])}
+    report_r, report_w = os.pipe()
+    proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # this one, whatever the file mounts there
+    holder = libc.pidfd_open(os.getpid())
+    init = os.fork()
+    if init == 0:
+        for fd in (report_r, told_w, proc):
+            os.close(fd)
+        _init(run, area, request, report_w, holder, null)
+    os.close(holder)
+    os.close(report_w)
+    data = b""
+    while chunk := os.read(report_r, 65536):
+        data += chunk
+    os.close(report_r)
+    told = json.loads(data) if data else {"error": f"{request['host']}: the namespace's builder ended"}
+    if "error" not in told:
+        try:
+            held = os.open(f"{init}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)  # init, unreaped, keeps its PID
+            os.dup2(held, mnt, inheritable=False)
+            os.close(held)
+            told["mnt"] = mnt
+        except OSError as e:
+            told = {"error": f"{request['host']}: can't hold the command's mount namespace: {e.strerror}"}
     os.write(told_w, json.dumps(told).encode("utf-8", "surrogateescape"))
     os.close(told_w)
-    assert isinstance(run.importer, Passive)
-    sshfs = run.importer.pid
+    os.close(proc)
+    os.dup2(null, 1)
+    os.waitpid(init, 0)
+    if area is not None:
+        area.remove()
     if "error" in told:
-        os._exit(EXIT_FAILURE)
-    for fd in (0, 1):
-        os.close(fd)
-    os.open("/dev/null", os.O_RDWR)
-    os.dup2(0, 1)
-    while True:
-        ended, _ = os.waitpid(-1, 0)
-        if ended in (init, sshfs):
-            break
-    for pid in (init, sshfs):
-        if pid is not None and pid != ended:
-            os.kill(pid, signal.SIGKILL)
+        while os.read(0, 65536):  # the caller's side ends the connection once join has told why
+            pass
     os._exit(0)
+
+
+def _init(
+    run: Launch, area: WorkArea | None, request: dict[str, Any], report: int, holder: int, null: int,
+) -> None:
+    """PID 1 of the command's PID namespace: builds the namespace there (a #proc is its own),
+    reports how that went (the command's argv, working directory and environment changes, or
+    the error), then reaps what the command orphans until sshfs ends (the connection dropped,
+    or the caller closed it); its end ends everything in the namespace. Never returns."""
+    try:
+        die_with(holder)
+        os.close(holder)
+        try:
+            build_and_enter(run, area)
+            told = {"argv": request["argv"], "cwd": run.env["PWD"], "ids": run.plan.settings.ids,
+                    "env": _changes(request["env"], run.plan.settings.env)}
+        except Exception as e:
+            told = {"error": _one_line(e, request["host"])}
+        os.write(report, json.dumps(told).encode("utf-8", "surrogateescape"))
+        os.close(report)
+        if "error" in told:
+            os._exit(EXIT_FAILURE)
+        connection = os.dup(0)
+        for fd in (0, 1):
+            os.dup2(null, fd)  # sshfs speaks there
+        _reap_until_hung_up(connection)
+    finally:
+        os._exit(0)
+
+
+def _reap_until_hung_up(connection: int) -> None:
+    """Reap what ends in the PID namespace until the connection's input (the session's
+    standard input, where sshfs reads) is hung up: the caller closed it, or it dropped.
+    Not sshfs's end: a file may unmount /mnt/term, or clear it away, and sshfs with it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    children = libc.SignalFd([signal.SIGCHLD])
+    ends = select.poll()
+    ends.register(connection, 0)  # hang-up and errors alone: its data is sshfs's
+    ends.register(children.fd, select.POLLIN)
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        if any(fd == connection for fd, _ in ends.poll()):
+            return
+        children.read()
 
 
 def _planned(request: dict[str, object]) -> Launch:
@@ -93,23 +165,18 @@ def _planned(request: dict[str, object]) -> Launch:
     the caller's environment and planned in this machine's tree."""
     env = dict(request["env"])  # type: ignore[call-overload]
     cwd = os.path.normpath(TERM + str(request["cwd"]))
-    ops = _prelude(str(request["host"]))
+    host = Host()
+    ops = _prelude(str(request["host"]), host)
     for name, text, entry in request["files"]:  # type: ignore[attr-defined]
         loaded = load(entry, name, text)
         if loaded is None:
             raise NewnsError(f"{name}: what came from the caller's side does not read back")
         ops += loaded
-    host = Host()
 
     def replan(skipped: frozenset[int] = frozenset()) -> Plan:
         return Interpreter(env, cwd, host).plan(ops, skipped)
 
     plan = Interpreter(env, cwd, host).plan(ops)
-    if plan.pid_namespace or plan.work_dirs or plan.settings.ids is not None:
-        raise NewnsError(
-            "with --cpu, the file can't mount '#proc', have a union take creations in a real directory, "
-            "or have a user line (not yet)"
-        )
     sshfs = find_executable("sshfs", os.environ.get("PATH", "/usr/bin:/bin"))[0]
     if sshfs is None:
         raise NewnsError(PACKAGE_HINT)
@@ -118,19 +185,23 @@ def _planned(request: dict[str, object]) -> Launch:
     except OSError as e:
         raise NewnsError(FUSE_HINT.format(e.strerror)) from None
     return Launch(
-        plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=CallerSignals(), importer=Passive(sshfs),
+        plan=plan, replan=replan, argv=[], env=env, cwd=cwd, signals=CallerSignals(),
+        importer=Passive(sshfs, others=plan.settings.ids is not None and not namespaces.rootless()),
     )
 
 
-def _prelude(host: str) -> list[Op]:
+def _prelude(host: str, world: Host) -> list[Op]:
     """import of the caller's / at /mnt/term; where this machine has no /mnt/term, a #tmpfs
-    on /mnt first to make it in (what /mnt holds is hidden: a union can't make it yet)."""
+    in a union before /mnt first, taking the mount point (what /mnt holds stays in sight).
+    Rootless, overlayfs takes no member with mounts under it: there the #tmpfs hides /mnt."""
     where = Where(f"newns --cpu {host}", 1, 1, f"import term / {TERM}")
     ops: list[Op] = []
     if not os.path.isdir(TERM):
-        line = "mount -c '#tmpfs' /mnt"
+        flags = "c" if namespaces.rootless() and any(is_under(p, "/mnt") for p in world.mount_points()) else "bc"
+        line = f"mount -{flags} '#tmpfs' /mnt"
         first = Where(where.file, 1, 1, line)
-        ops.append(Mount.of_words("c", first, [Word((Quoted("#tmpfs"),), first.at(10)), Word(("/mnt",), first.at(19))]))
+        words = [Word((Quoted("#tmpfs"),), first.at(len(flags) + 9)), Word(("/mnt",), first.at(len(flags) + 18))]
+        ops.append(Mount.of_words(flags, first, words))
     words = [Word(("term",), where.at(8)), Word(("/",), where.at(13)), Word((TERM,), where.at(15))]
     ops.append(Import.of_words("", where, words))
     return ops
@@ -142,24 +213,6 @@ def _changes(before: dict[str, str], after: dict[str, str] | None) -> dict[str, 
         return {}
     changed: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
     return changed | {k: None for k in before if k not in after}
-
-
-def _start_init() -> int:
-    """The init of the new PID namespace: it reaps what the command orphans, and its end
-    ends everything in the namespace."""
-    pid = os.fork()
-    if pid == 0:
-        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-        libc.close_all_but(())
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
-        while True:
-            try:
-                while os.waitpid(-1, os.WNOHANG)[0]:
-                    pass
-            except ChildProcessError:
-                pass
-            signal.sigwait([signal.SIGCHLD])
-    return pid
 
 
 def _say(line: bytes) -> None:
@@ -174,27 +227,27 @@ def _one_line(exception: BaseException, host: str) -> str:
 
 class Passive(Importer):
     """/mnt/term's mount: sshfs in passive mode, speaking SFTP on this session's standard
-    input and output, to the caller's sftp-server at the other end."""
+    input and output, to the caller's sftp-server at the other end. others: open to other
+    ids than the mount's (allow_other), for a command root runs with a file's `user` ids;
+    FUSE's own check lets in the mount's uid and gid alone, even root's other processes."""
 
-    def __init__(self, sshfs: str) -> None:
+    def __init__(self, sshfs: str, *, others: bool) -> None:
         self.sshfs, self.rehearsal, self.batch, self.sock = sshfs, False, True, None
-        self.pid: int | None = None
+        self.others = others
 
     def mount(self, host: str, remote: str) -> int | None:
         fuse = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
         try:
-            mnt = fuse_mount(fuse, f"{host}:{remote}")
+            mnt = fuse_mount(fuse, f"{host}:{remote}", others=self.others)
             assert self.sshfs is not None
             argv = [self.sshfs, "-f", "-o", "passive", f"{host}:{remote}", f"/dev/fd/{fuse}"]
-            pid = os.fork()
-            if pid == 0:
+            if os.fork() == 0:  # reaped by the init, whose child it is
                 try:
                     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
                     os.set_inheritable(fuse, True)
                     os.execv(self.sshfs, argv)
                 finally:
                     os._exit(127)
-            self.pid = pid
         finally:
             os.close(fuse)
         return mnt
@@ -214,15 +267,23 @@ def join(holder: int, told: int) -> None:
     if "error" in message:
         print(f"newns: {message['error']}", file=sys.stderr)
         os._exit(EXIT_FAILURE)
+    ids = tuple(message["ids"]) if message["ids"] is not None else None
+    caller = os.open(f"/proc/{holder}/fd/2", os.O_WRONLY | os.O_CLOEXEC)
+
+    def stopped() -> None:
+        os.write(caller, STOPPED % os.getpid())
+
+    relayed = False
+    if ids is not None and ids[0] != os.geteuid() and not namespaces.rootless():
+        relayed = on_own_terminal(ids[0], on_stop=stopped)  # as a local run: see launch(); stops told from here
     try:
-        caller = os.open(f"/proc/{holder}/fd/2", os.O_WRONLY | os.O_CLOEXEC)
-        kinds = [(kind, os.open(f"/proc/{holder}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC))
-                 for kind in ("user", "mnt", "pid_for_children")]
-        if namespaces.rootless():
-            libc.setns(kinds[0][1], libc.CLONE_NEWUSER)
-        libc.setns(kinds[1][1], libc.CLONE_NEWNS)
-        libc.setns(kinds[2][1], libc.CLONE_NEWPID)
-        for _, fd in kinds:
+        kinds = [(kind, os.open(f"/proc/{holder}/{path}", os.O_RDONLY | os.O_CLOEXEC)) for kind, path in (
+            (libc.CLONE_NEWUSER, "ns/user"), (libc.CLONE_NEWNS, f"fd/{message['mnt']}"),
+            (libc.CLONE_NEWPID, "ns/pid_for_children"),
+        )]
+        for kind, fd in kinds:
+            if kind != libc.CLONE_NEWUSER or namespaces.rootless():
+                libc.setns(fd, kind)
             os.close(fd)
         os.chdir(message["cwd"])
     except OSError as e:
@@ -236,7 +297,7 @@ def join(holder: int, told: int) -> None:
             env[name] = value
     env["PWD"] = message["cwd"]
     argv = message["argv"] or [env.get("SHELL") or _login_shell()]
-    status = run_command(argv, env, signals, on_stop=lambda: os.write(caller, STOPPED % os.getpid()))
+    status = run_command(argv, env, signals, on_stop=None if relayed else stopped, ids=ids)
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
 
 

@@ -76,7 +76,7 @@ def launch(run: Launch) -> None:
         namespaces.make_mounts_private()
         build_and_enter(run, None)
         _exec(run)
-    area = work_area(run, plan) if plan.work_dirs else None
+    area = work_area(plan, run.env, debug=run.debug) if plan.work_dirs else None
     terminal = foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
@@ -113,7 +113,7 @@ def launch(run: Launch) -> None:
     exit_like(status)
 
 
-def on_own_terminal(uid: int) -> bool:
+def on_own_terminal(uid: int, on_stop: Callable[[], object] | None = None) -> bool:
     """For a command root runs as uid: go on in a child on a terminal of its own (owned by
     uid), which this process relays to the caller's and stays to supervise; returns True in
     the child. False, in this process, when the caller has no terminal. The child must not
@@ -135,18 +135,19 @@ def on_own_terminal(uid: int) -> bool:
         return True
     os.close(parent)
     relay.started()
-    supervisor = Supervisor(pid, None, relay=relay)
+    supervisor = Supervisor(pid, None, relay=relay, on_stop=on_stop)
     status = supervisor.wait()
     exit_like(status)
     raise AssertionError("unreachable")
 
 
-def work_area(run: Launch, plan: Plan) -> WorkArea:
+def work_area(plan: Plan, env: dict[str, str], *, debug: bool) -> WorkArea:
+    """The plan's work directories' place, in the cache directory env names (XDG_CACHE_HOME, HOME)."""
     from .workdirs import WorkArea  # only a union that creates in a real directory needs it
 
     assert plan.work_dirs is not None
     try:
-        area = WorkArea(cache_dir(run.env), os.geteuid())
+        area = WorkArea(cache_dir(env), os.geteuid())
     except UnsafeCache as e:
         raise NewnsError(f"no place for overlayfs's work directories: {e.strerror}", plan.work_dirs) from None
     except OSError as e:
@@ -155,7 +156,7 @@ def work_area(run: Launch, plan: Plan) -> WorkArea:
             f"no place for overlayfs's work directories: {where}{e.strerror}: set XDG_CACHE_HOME to a directory of your own",
             plan.work_dirs,
         ) from None
-    if run.debug and area.stale:
+    if debug and area.stale:
         print(f"newns: removed {len(area.stale)} work directories of ended runs from {area.path}", file=sys.stderr)
     return area
 
@@ -380,14 +381,18 @@ def _tell_holder(run: Launch, pid: int) -> None:
 
 
 def _exec(run: Launch) -> None:
-    """Exec the command, with the file's `user` ids: as root, dropped to them with no
-    privilege left (user 0 stays root, in those groups); rootless, mapped to them in a user
-    namespace of the command's own. For --post, hold the namespace instead."""
+    """Exec the command, with the file's `user` ids (take_ids). For --post, hold the namespace instead."""
     _drop_over_the_network(run)
     if run.hold is not None:
         _close_importer(run)
         run.hold.hold()
-    ids = run.plan.settings.ids
+    take_ids(run.plan.settings.ids)
+    execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.settings.setuid_allowed)
+
+
+def take_ids(ids: tuple[int, int] | None) -> None:
+    """The file's `user` ids, for good: as root, dropped to them with no privilege left (user 0
+    stays root, in those groups); rootless, mapped to them in a user namespace of the command's own."""
     if ids is not None and namespaces.rootless():
         namespaces.nested_user(*ids)
     elif ids is not None and ids[0] == 0:
@@ -395,7 +400,6 @@ def _exec(run: Launch) -> None:
         os.setresgid(ids[1], ids[1], ids[1])
     elif ids is not None:
         namespaces.become(*ids)
-    execute(run.argv, run.env, run.signals, no_new_privs=not run.plan.settings.setuid_allowed)
 
 
 def _drop_over_the_network(run: Launch) -> None:
@@ -421,9 +425,11 @@ def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> 
 
 
 def run_command(
-    argv: list[str], env: dict[str, str], signals: CallerSignals, on_stop: Callable[[], object] | None = None
+    argv: list[str], env: dict[str, str], signals: CallerSignals, on_stop: Callable[[], object] | None = None,
+    ids: tuple[int, int] | None = None,
 ) -> int:
-    """Run the command as a child, supervised (on_stop: see Supervisor); its wait status."""
+    """Run the command as a child, supervised (on_stop: see Supervisor), with these ids (take_ids);
+    its wait status."""
     terminal = foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
@@ -432,6 +438,7 @@ def run_command(
 
         def command() -> None:
             own_group(terminal)
+            take_ids(ids)
             execute(argv, env, signals, no_new_privs=True)
 
         as_child(parent, command)

@@ -67,7 +67,8 @@ class Importer:
             self.sock = None
 
 
-def fuse_mount(fuse: int, source: str) -> int:
+def fuse_mount(fuse: int, source: str, *, others: bool = False) -> int:
+    """A detached FUSE mount served on fuse; others: open to every uid (allow_other, root's only)."""
     fs = libc.fsopen(b"fuse")
     try:
         for key, value in (
@@ -75,6 +76,8 @@ def fuse_mount(fuse: int, source: str) -> int:
             ("source", source), ("subtype", "sshfs"),
         ):
             libc.fsconfig(fs, key.encode(), os.fsencode(value))
+        if others:
+            libc.fsconfig(fs, b"allow_other", None)
         return libc.fscreate(fs, libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV)
     finally:
         os.close(fs)
