@@ -315,3 +315,11 @@ def test_ctrl_z_and_fg_act_on_a_remote_command_root_runs_as_another_user(place, 
     shell.expect("status-0")
     shell.send("exit\n")
     assert shell.close(HANG) == 0, shell.text()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("", "1"), ("allow setuid\n", "0")], ids=["default", "allowed"])
+def test_the_remote_command_gains_no_privilege_on_exec_unless_the_file_allows_it(place, server, text, expected):
+    """As a local run: no_new_privs, but where the file says `allow setuid`."""
+    ns = place.ns(text, "far.ns")
+    result = place.newns("--cpu", HOST, "-f", str(ns), "grep", "^NoNewPrivs:", "/proc/self/status")
+    assert (result.returncode, result.stdout.split()[1:]) == (0, [expected]), result.stderr

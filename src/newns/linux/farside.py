@@ -125,7 +125,7 @@ def _init(
         try:
             build_and_enter(run, area)
             told = {"argv": request["argv"], "cwd": run.env["PWD"], "ids": run.plan.settings.ids,
-                    "env": _changes(request["env"], run.plan.settings.env)}
+                    "setuid": run.plan.settings.setuid_allowed, "env": _changes(request["env"], run.plan.settings.env)}
         except Exception as e:
             told = {"error": _one_line(e, request["host"])}
         os.write(report, json.dumps(told).encode("utf-8", "surrogateescape"))
@@ -297,7 +297,9 @@ def join(holder: int, told: int) -> None:
             env[name] = value
     env["PWD"] = message["cwd"]
     argv = message["argv"] or [env.get("SHELL") or _login_shell()]
-    status = run_command(argv, env, signals, on_stop=None if relayed else stopped, ids=ids)
+    status = run_command(
+        argv, env, signals, on_stop=None if relayed else stopped, ids=ids, no_new_privs=not message["setuid"],
+    )
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
 
 

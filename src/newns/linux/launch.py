@@ -426,10 +426,10 @@ def run_joined(argv: list[str], env: dict[str, str], signals: CallerSignals) -> 
 
 def run_command(
     argv: list[str], env: dict[str, str], signals: CallerSignals, on_stop: Callable[[], object] | None = None,
-    ids: tuple[int, int] | None = None,
+    ids: tuple[int, int] | None = None, *, no_new_privs: bool = True,
 ) -> int:
-    """Run the command as a child, supervised (on_stop: see Supervisor), with these ids (take_ids);
-    its wait status."""
+    """Run the command as a child, supervised (on_stop: see Supervisor), with these ids (take_ids),
+    gaining no privilege on exec unless no_new_privs is False (`allow setuid`); its wait status."""
     terminal = foreground_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISED)
     parent = libc.pidfd_open(os.getpid())
@@ -439,7 +439,7 @@ def run_command(
         def command() -> None:
             own_group(terminal)
             take_ids(ids)
-            execute(argv, env, signals, no_new_privs=True)
+            execute(argv, env, signals, no_new_privs=no_new_privs)
 
         as_child(parent, command)
     os.close(parent)
