@@ -1,0 +1,41 @@
+"""--cpu's far side against its own command: what the file withholds of the caller's namespace
+(/mnt/term made read-only here) must stay withheld, however the command reaches for it."""
+from __future__ import annotations
+
+import pytest
+from test_cpu import HOST, private
+
+SFTP_MKDIR = (
+    "import os,struct,sys;p=sys.argv[1].encode();"
+    "body=bytes([14])+struct.pack('>I',7)+struct.pack('>I',len(p))+p+struct.pack('>I',0);"
+    "fd=os.open('/proc/%s/fd/1'%sys.argv[2],os.O_WRONLY);os.write(fd,struct.pack('>I',len(body))+body)"
+)
+"""An SFTP request (SSH_FXP_MKDIR of argv[1]) written into the pipe on which sshfs (PID argv[2])
+talks to the caller's sftp-server."""
+
+
+@pytest.mark.parametrize("text", ["mount '#proc' /proc\nbind -r /mnt/term /mnt/term\n"])
+def test_the_remote_command_cant_talk_to_the_callers_sftp_server_past_the_file(place, server, text):
+    """Rootless, the command has no capability to remount /mnt/term; sshfs, the init's child in
+    the command's PID namespace and of its uid, is open to it (ptrace, /proc/PID/fd)."""
+    if place.caller.uid == 0:
+        pytest.skip("root stays root: a remote command run as root may remount /mnt/term")
+    ns = place.ns(text, "far.ns")
+    escaped = place.base / "private" / "escaped"
+    command = (
+        f"mkdir /mnt/term{escaped} 2>/dev/null && echo mkdir-allowed; "
+        f"python3 -c \\\"{SFTP_MKDIR}\\\" {escaped} \\$(pgrep -x sshfs) && echo sent; sleep 1"
+    )
+    result = private(place, f'$N --cpu {HOST} -f {ns} sh -c "{command}"; test -d "$T/private/escaped" && echo ESCAPED')
+    assert "mkdir-allowed" not in result.stdout, result
+    assert "ESCAPED" not in result.stdout, (result.stdout, result.stderr)
+
+
+def test_a_user_line_as_root_reads_through_mnt_term_only_what_those_ids_could(place, server):
+    """As here: root's command dropped to `user 1234 1234` reads no file of root's mode 0600."""
+    if place.caller.uid != 0:
+        pytest.skip("only root drops to other ids")
+    ns = place.ns("user 1234 1234\n", "far.ns")
+    script = f'chmod 600 "$T/private/secret"; $N --cpu {HOST} -f {ns} sh -c "id -u; cat /mnt/term$T/private/secret"'
+    result = private(place, script)
+    assert "mine" not in result.stdout, (result.stdout, result.stderr)
