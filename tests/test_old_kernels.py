@@ -7,7 +7,7 @@ import shutil
 import sys
 
 import pytest
-from helpers import NEWNS
+from helpers import NEWNS_BEFORE_6_15
 
 SCRIPT = """
 import os, sys
@@ -106,7 +106,7 @@ def test_what_newns_makes_is_attached_before_it_is_cloned_or_layered(tree, text,
     command = [] if mode else ["/usr/bin/ls", str(tree / "u")]
     result = tree.caller.run(
         ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=fsmount,open_tree,move_mount,fsconfig,close",
-         NEWNS, *mode, "-f", str(ns), *command],
+         *NEWNS_BEFORE_6_15, *mode, "-f", str(ns), *command],
         cwd=tree.base, env={"T": str(tree.base)},
     )
     assert result.returncode == 0, result.stderr

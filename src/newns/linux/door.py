@@ -75,7 +75,7 @@ class Door:
         self.fresh: set[int] = set()  # slots holding a filesystem this plan made
         self.uppers_made: set[int] = set()  # fresh slots with upper and work directories made in them
         self.console: int | None = None
-        self.stage = Stage()
+        self.stage = Stage(self._mount_id)
         self.proc = "/proc"  # where this process finds /proc: under OLD_ROOT once clear moved the root
         self._steps: dict[type, Callable[[Any], None]] = {
             Capture: self._capture, NewFs: self._new_fs, Import: self._import, Attach: self._attach, Overlay: self._overlay,
@@ -87,10 +87,17 @@ class Door:
         """Every action in order; the first the kernel refuses raises Refused."""
         if os.isatty(0) and any(isinstance(s, Devices) for a in plan.actions for s in a.steps):
             self.console = _terminal(self.proc)
-        for action in plan.actions:
-            if self.debug and action.text and action.op is not None:
-                print(printable(action.text), file=sys.stderr)
-            self.act(action)
+        try:
+            for action in plan.actions:
+                if self.debug and action.text and action.op is not None:
+                    print(printable(action.text), file=sys.stderr)
+                self.act(action)
+        except BaseException:
+            try:
+                self.stage.remove()  # in a namespace --attach -f changes, which stays
+            except OSError:
+                pass
+            raise
         self.stage.remove()
 
     def act(self, action: Action) -> None:
@@ -121,7 +128,7 @@ class Door:
     # -- the steps ---------------------------------------------------------------
 
     def _capture(self, step: Capture) -> None:
-        self.fds[step.slot] = _open_path(step.path)
+        self.fds[step.slot] = self._outside_stage(_open_path(step.path), step.path)
 
     def _new_fs(self, step: NewFs) -> None:
         if self.rehearsal and step.fstype not in REHEARSED:
@@ -225,7 +232,7 @@ class Door:
             raise OSError(errno.E2BIG, "too many members for this kernel's overlayfs (Linux 6.8 takes up to 500)")
         if step.replace:
             libc.umount_detach(os.fsencode(step.target))
-        dest = self.fds[step.point] if step.point is not None else _open_path(step.target)
+        dest = self.fds[step.point] if step.point is not None else self._outside_stage(_open_path(step.target), step.target)
         back = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.chdir(fds)
@@ -307,11 +314,18 @@ class Door:
         if point is not None:
             libc.move_mount(mnt, self.fds[point])
             return
-        dest = _open_path(target)
+        dest = self._outside_stage(_open_path(target), target)
         try:
             libc.move_mount(mnt, dest)
         finally:
             os.close(dest)
+
+    def _outside_stage(self, fd: int, path: str) -> int:
+        """fd (path, opened), unless it leads into the stage (through /.., say): closed, and refused."""
+        if self.stage.holds(fd):
+            os.close(fd)
+            raise OSError(errno.EXDEV, f"{path} leads (through /..) to where newns keeps what it makes while it builds")
+        return fd
 
     def _mount_id(self, fd: int) -> int | None:
         with open(f"{self.proc}/self/fdinfo/{fd}") as f:
@@ -420,19 +434,27 @@ def mount_file(text: bytes, target: str, source: str) -> None:
 
 
 class Stage:
-    """Where each filesystem newns makes is attached as it is made, before anything is cloned
-    from it or layered on it: kernels before Linux 6.15 clone no detached mount, nor take an
-    overlay layer from one (they take only mounts of the caller's namespace). The stage is a
-    tmpfs stacked on this process's root, where no absolute path leads (a walk starts on the
-    root mount itself, under it), and is unmounted once the namespace is built; what was
-    cloned from it stays where it was mounted."""
+    """Where, on kernels before Linux 6.15, each filesystem newns makes is attached as it is
+    made, before anything is cloned from it or layered on it: they clone no detached mount, nor
+    take an overlay layer from one (only mounts of the caller's namespace). The stage is a tmpfs
+    stacked on this process's root: a path leads to it only through /.. (a walk from the root
+    starts on the root mount, under it), which the door refuses to mount on or bind from; it is
+    unmounted once the namespace is built, or the build failed. What was cloned from it stays
+    where it was mounted. Newer kernels need no stage."""
 
-    def __init__(self) -> None:
+    def __init__(self, mount_id: Callable[[int], int | None] | None = None) -> None:
+        """mount_id: how to read a descriptor's mount ID, for holds(); without it, nothing is
+        refused (a stage only for mounting one object whose path was opened before)."""
+        self.mount_id = mount_id or (lambda fd: None)
         self.fd: int | None = None
         self.count = 0
+        self.mounts: set[int | None] = set()  # the stage's mount ID, and those of what it holds
 
     def attach(self, mnt: int) -> int:
-        """mnt, a filesystem just made (detached), attached in the stage; the same descriptor."""
+        """mnt, a filesystem just made (detached), attached in the stage where the kernel needs
+        it; the same descriptor."""
+        if clones_detached(mnt):
+            return mnt
         if self.fd is None:
             root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -451,7 +473,12 @@ class Stage:
             raise
         finally:
             os.close(point)
+        self.mounts.add(self.mount_id(mnt))
         return mnt
+
+    def holds(self, fd: int) -> bool:
+        """Whether fd is in the stage, or in a mount it holds."""
+        return self.fd is not None and self.mount_id(fd) in self.mounts
 
     def stack_on(self, root: int) -> None:
         """Stack the stage, made if missing, on root (the root mount, or a mount about to become
@@ -466,6 +493,7 @@ class Stage:
             os.close(stage)
             raise
         self.fd = stage
+        self.mounts.add(self.mount_id(stage))
 
     def remove(self) -> None:
         """Unmount the stage, from inside it: this namespace may have no /proc to name it by."""
@@ -484,6 +512,24 @@ class Stage:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+            self.mounts.clear()
+
+
+_clones_detached: bool | None = None  # until a kernel says
+
+
+def clones_detached(mnt: int) -> bool:
+    """Whether this kernel clones a detached mount (Linux 6.15), tried once on mnt, one."""
+    global _clones_detached
+    if _clones_detached is None:
+        try:
+            os.close(libc.open_tree_clone(mnt, recursive=False))
+            _clones_detached = True
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+            _clones_detached = False
+    return _clones_detached
 
 
 def _as_named(path: str) -> str:
