@@ -228,8 +228,9 @@ def _one_line(exception: BaseException, host: str) -> str:
 class Passive(Importer):
     """/mnt/term's mount: sshfs in passive mode, speaking SFTP on this session's standard
     input and output, to the caller's sftp-server at the other end. others: open to other
-    ids than the mount's (allow_other), for a command root runs with a file's `user` ids;
-    FUSE's own check lets in the mount's uid and gid alone, even root's other processes."""
+    ids than the mount's (allow_other), for a command root runs with a file's `user` ids,
+    which then reach only what their modes give them (fuse_mount); FUSE's own check lets in
+    the mount's uid and gid alone, even root's other processes."""
 
     def __init__(self, sshfs: str, *, others: bool) -> None:
         self.sshfs, self.rehearsal, self.batch, self.sock = sshfs, False, True, None
