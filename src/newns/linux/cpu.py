@@ -143,10 +143,10 @@ class Session:
                 lines.append(held)
                 held = b""
             for line in lines:
-                before, stop, pid = line.partition(STOPPED.split(b"%")[0])
-                _write_all(2, before + (b"" if stop else b"\n") if line else b"")
-                if stop:
-                    self._stop(int(pid))
+                before, far = _stop_told(line)
+                _write_all(2, before + (b"" if far is not None else b"\n") if line else b"")
+                if far is not None:
+                    self._stop(far)
         os.close(ended)
         return os.waitpid(self.pid, 0)[1]
 
@@ -167,6 +167,17 @@ class Session:
         os.waitpid(_spawn([*self.ssh, "-T", "--", self.host, f"kill -CONT {far}"], self.env, self.signals,
                           (null, null, null)), 0)
         os.close(null)
+
+
+def _stop_told(line: bytes) -> tuple[bytes, int | None]:
+    """A line of the far side's error stream: the text before a stop join told (STOPPED),
+    and the stopped PID; the whole line, and None, where it holds no well-formed one. What
+    else can write there (sshfs; as root there, a command that is root) may forge a stop,
+    which costs no more than a stop the caller continues."""
+    before, marker, pid = line.partition(STOPPED.split(b"%")[0])
+    if not marker or not pid.isdigit() or len(pid) > 10:
+        return line, None
+    return before, int(pid)
 
 
 def _remove_after_newns(place: str) -> None:
