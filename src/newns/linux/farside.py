@@ -339,6 +339,7 @@ def join(holder: int, told: int) -> None:
     relayed = False
     if ids is not None and ids[0] != os.geteuid() and not namespaces.rootless():
         relayed = on_own_terminal(ids[0], on_stop=stopped)  # as a local run: see launch(); stops told from here
+    _forget_where_newns_came_from(holder)
     try:
         kinds = [(kind, os.open(f"/proc/{holder}/{path}", os.O_RDONLY | os.O_CLOEXEC)) for kind, path in (
             (libc.CLONE_NEWUSER, "ns/user"), (libc.CLONE_NEWNS, f"fd/{message['mnt']}"),
@@ -364,6 +365,19 @@ def join(holder: int, told: int) -> None:
         argv, env, signals, on_stop=None if relayed else stopped, ids=ids, no_new_privs=not message["setuid"],
     )
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
+
+
+def _forget_where_newns_came_from(holder: int) -> None:
+    """Once join has joined the command's mount namespace, /proc/HOLDER/fd/N (where newns's
+    modules came from) names whatever the command's /proc has there, maybe a process of its
+    own with a zip of its own: join imports everything it needs before, and from here on a
+    late import of newns's fails instead of reading from there."""
+    origin = f"/proc/{holder}/"
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(origin)]
+    for name, module in list(sys.modules.items()):
+        if (name == "newns" or name.startswith("newns.")) and hasattr(module, "__path__"):
+            module.__path__ = [entry for entry in module.__path__ if not entry.startswith(origin)]
+    sys.path_importer_cache.clear()
 
 
 def _login_shell() -> str:
