@@ -208,13 +208,15 @@ def explain(host: str, lines: list[str]) -> list[str]:
         "unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; the new PID namespace's init builds "
         f"the namespace (a #proc is its own): where {host} has no /mnt/term, a #tmpfs in a union before /mnt "
         "(mount -bc; rootless, where mounts are under /mnt, a #tmpfs on it)",
-        f"{host}: sshfs -o passive at /mnt/term, over the first session, speaking SFTP to:",
+        f"{host}: sshfs -o passive at /mnt/term, over the first session, started outside those namespaces by a "
+        "process forked before them, which alone holds the session; sshfs speaks SFTP to:",
         "here: sftp-server, as you, in your namespace: your / at /mnt/term",
         *(f"{host}: {line}" for line in lines),
         f"here: ssh -t (-T without a terminal) {host}, through the connection: the command's session",
         f"{host}: join those namespaces; run the command (default: your shell there) in /mnt/term followed by "
         "your working directory, with the file's user ids; its end ends sftp-server, then the connection, "
-        "sshfs, the init and all in its PID namespace; the work directories are removed",
+        "sshfs and the process that started it, the init and all in its PID namespace; the work directories are "
+        "removed",
     ]
 
 
