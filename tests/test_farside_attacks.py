@@ -19,8 +19,9 @@ talks to the caller's sftp-server."""
     "bind -r /mnt/term /mnt/term\n",  # the far machine's /proc: every process of the command's uid there
 ])
 def test_the_remote_command_cant_talk_to_the_callers_sftp_server_past_the_file(place, server, text):
-    """Rootless, the command has no capability to remount /mnt/term; sshfs, the init's child in
-    the command's PID namespace and of its uid, is open to it (ptrace, /proc/PID/fd)."""
+    """Rootless, the command has no capability to remount /mnt/term; sshfs, were it in the
+    command's reach (ptrace, /proc/PID/fd), would send what it writes there to the caller's
+    sftp-server."""
     if place.caller.uid == 0:
         pytest.skip("root stays root: a remote command run as root may remount /mnt/term")
     ns = place.ns(text, "far.ns")

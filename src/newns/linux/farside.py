@@ -273,8 +273,9 @@ class Passive(Importer):
 
 
 def _serve(sock: socket.socket, sshfs: str) -> None:
-    """sshfs's parent, outside the namespaces the command will be in and not dumpable (no
-    ptrace, no /proc/PID/fd of it for the command, root in its user namespace): runs sshfs
+    """sshfs's parent, outside the namespaces the command will be in, not dumpable: the
+    command, in a user namespace of its own (or with a `user` line's ids, not root's), can't
+    trace it or sshfs, or open their descriptors through any /proc. Runs sshfs
     for each request (source, and the /dev/fuse descriptor) until the socket is closed,
     then stays until the connection's input is hung up (the caller closed it, or it
     dropped) — not till sshfs's end: a file may unmount /mnt/term, or clear it away, and
