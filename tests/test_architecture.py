@@ -138,7 +138,9 @@ def test_a_plain_run_imports_these_modules_and_no_more(tmp_path):
 
 def test_what_runs_inside_the_namespace_imports_nothing_late():
     """After clear, newns's own files are out of reach: the door and what launches the command
-    import every module they need before the namespace is built."""
+    import every module they need before the namespace is built. So does --cpu's join before it
+    joins the command's namespaces, where the path it imported newns from (/proc/HOLDER/fd/N)
+    names whatever the command's /proc has there."""
     allowed = {  # these run before the namespace is entered
         ("linux/launch.py", "work_area"), ("linux/launch.py", "importer"), ("linux/launch.py", "on_own_terminal"),
         ("linux/launch.py", "engine"),
@@ -147,7 +149,7 @@ def test_what_runs_inside_the_namespace_imports_nothing_late():
     }
     for name in ("linux/door.py", "linux/launch.py", "linux/supervisor.py", "linux/execute.py", "linux/carry.py",
                  "linux/posted.py", "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py", "linux/sshfs.py",
-                 "linux/relay.py"):
+                 "linux/relay.py", "linux/farside.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         for function in ast.walk(tree):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):

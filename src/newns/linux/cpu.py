@@ -143,10 +143,10 @@ class Session:
                 lines.append(held)
                 held = b""
             for line in lines:
-                before, stop, pid = line.partition(STOPPED.split(b"%")[0])
-                _write_all(2, before + (b"" if stop else b"\n") if line else b"")
-                if stop:
-                    self._stop(int(pid))
+                before, far = _stop_told(line)
+                _write_all(2, before + (b"" if far is not None else b"\n") if line else b"")
+                if far is not None:
+                    self._stop(far)
         os.close(ended)
         return os.waitpid(self.pid, 0)[1]
 
@@ -167,6 +167,17 @@ class Session:
         os.waitpid(_spawn([*self.ssh, "-T", "--", self.host, f"kill -CONT {far}"], self.env, self.signals,
                           (null, null, null)), 0)
         os.close(null)
+
+
+def _stop_told(line: bytes) -> tuple[bytes, int | None]:
+    """A line of the far side's error stream: the text before a stop join told (STOPPED),
+    and the stopped PID; the whole line, and None, where it holds no well-formed one. What
+    else can write there (sshfs; as root there, a command that is root) may forge a stop,
+    which costs no more than a stop the caller continues."""
+    before, marker, pid = line.partition(STOPPED.split(b"%")[0])
+    if not marker or not pid.isdigit() or len(pid) > 10:
+        return line, None
+    return before, int(pid)
 
 
 def _remove_after_newns(place: str) -> None:
@@ -197,13 +208,15 @@ def explain(host: str, lines: list[str]) -> list[str]:
         "unshare CLONE_NEWUSER (unless root there), CLONE_NEWNS, CLONE_NEWPID; the new PID namespace's init builds "
         f"the namespace (a #proc is its own): where {host} has no /mnt/term, a #tmpfs in a union before /mnt "
         "(mount -bc; rootless, where mounts are under /mnt, a #tmpfs on it)",
-        f"{host}: sshfs -o passive at /mnt/term, over the first session, speaking SFTP to:",
+        f"{host}: sshfs -o passive at /mnt/term, over the first session, started outside those namespaces by a "
+        "process forked before them, which alone holds the session; sshfs speaks SFTP to:",
         "here: sftp-server, as you, in your namespace: your / at /mnt/term",
         *(f"{host}: {line}" for line in lines),
         f"here: ssh -t (-T without a terminal) {host}, through the connection: the command's session",
         f"{host}: join those namespaces; run the command (default: your shell there) in /mnt/term followed by "
         "your working directory, with the file's user ids; its end ends sftp-server, then the connection, "
-        "sshfs, the init and all in its PID namespace; the work directories are removed",
+        "sshfs and the process that started it, the init and all in its PID namespace; the work directories are "
+        "removed",
     ]
 
 

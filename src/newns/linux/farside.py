@@ -6,10 +6,12 @@ a real directory needs (in this machine's cache), enters new user (rootless), mo
 and PID namespaces, and tells the caller it is ready. The PID namespace's init then
 builds the namespace, from inside it (a '#proc' there is the command's), /mnt/term
 served by sshfs in passive mode over this session's standard input and output, which
-the caller's sftp-server answers; the holder keeps the built mount namespace for
-join. The init stays, reaping orphans, until sshfs ends (the connection dropped, or
-the caller closed it); its end ends everything in the PID namespace, and the holder,
-which waited for it, removes the work directories and ends, the last of the run.
+the caller's sftp-server answers. sshfs runs outside the command's namespaces, started
+by a process the holder forked before making them (Passive), which alone keeps the
+connection; the holder keeps the built mount namespace for join. The init stays,
+reaping orphans, until that process ends (the connection dropped, or the caller closed
+it); its end ends everything in the PID namespace, and the holder, which waited for
+it, removes the work directories and ends, the last of the run.
 
 The second session runs join(): it waits for the holder to tell how the build went,
 joins its namespaces, and runs the command there as a child, as --attach does, with
@@ -22,10 +24,12 @@ until the caller's side continues it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pwd
 import select
+import socket
 import sys
 from typing import Any
 
@@ -79,13 +83,17 @@ def hold(payload: int, read: object) -> None:
     report_r, report_w = os.pipe()
     proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # this one, whatever the file mounts there
     holder = libc.pidfd_open(os.getpid())
+    importer = run.importer
+    assert isinstance(importer, Passive)
+    server = libc.pidfd_open(importer.server)
     init = os.fork()
     if init == 0:
         for fd in (report_r, told_w, proc):
             os.close(fd)
-        _init(run, area, request, report_w, holder, null)
-    os.close(holder)
-    os.close(report_w)
+        _init(run, area, request, report_w, holder, server, null)
+    for fd in (holder, server, report_w):
+        os.close(fd)
+    importer.close()  # the init's, closed as it reports, is the last: the command never finds it
     data = b""
     while chunk := os.read(report_r, 65536):
         data += chunk
@@ -99,55 +107,55 @@ def hold(payload: int, read: object) -> None:
             told["mnt"] = mnt
         except OSError as e:
             told = {"error": f"{request['host']}: can't hold the command's mount namespace: {e.strerror}"}
+    for fd in (0, 1):
+        os.dup2(null, fd)  # the connection is sshfs's server's alone, before the command starts
     os.write(told_w, json.dumps(told).encode("utf-8", "surrogateescape"))
     os.close(told_w)
     os.close(proc)
-    os.dup2(null, 1)
     os.waitpid(init, 0)
     if area is not None:
         area.remove()
-    if "error" in told:
-        while os.read(0, 65536):  # the caller's side ends the connection once join has told why
-            pass
+    os.waitpid(importer.server, 0)  # on an error, the caller's side ends the connection once join has told why
     os._exit(0)
 
 
 def _init(
-    run: Launch, area: WorkArea | None, request: dict[str, Any], report: int, holder: int, null: int,
+    run: Launch, area: WorkArea | None, request: dict[str, Any], report: int, holder: int, server: int, null: int,
 ) -> None:
     """PID 1 of the command's PID namespace: builds the namespace there (a #proc is its own),
     reports how that went (the command's argv, working directory and environment changes, or
-    the error), then reaps what the command orphans until sshfs ends (the connection dropped,
-    or the caller closed it); its end ends everything in the namespace. Never returns."""
+    the error), then reaps what the command orphans until sshfs's server ends (the connection
+    dropped, or the caller closed it); its end ends everything in the namespace. It holds
+    nothing of the connection's: the command may ptrace it. Never returns."""
     try:
         die_with(holder)
         os.close(holder)
+        for fd in (0, 1):
+            os.dup2(null, fd)
         try:
             build_and_enter(run, area)
             told = {"argv": request["argv"], "cwd": run.env["PWD"], "ids": run.plan.settings.ids,
                     "setuid": run.plan.settings.setuid_allowed, "env": _changes(request["env"], run.plan.settings.env)}
         except Exception as e:
             told = {"error": _one_line(e, request["host"])}
+        if run.importer is not None:
+            run.importer.close()
+        os.dup2(null, 2)  # the caller's error stream: the command's own is join's
         os.write(report, json.dumps(told).encode("utf-8", "surrogateescape"))
         os.close(report)
         if "error" in told:
             os._exit(EXIT_FAILURE)
-        connection = os.dup(0)
-        for fd in (0, 1):
-            os.dup2(null, fd)  # sshfs speaks there
-        _reap_until_hung_up(connection)
+        _reap_until_ended(server)
     finally:
         os._exit(0)
 
 
-def _reap_until_hung_up(connection: int) -> None:
-    """Reap what ends in the PID namespace until the connection's input (the session's
-    standard input, where sshfs reads) is hung up: the caller closed it, or it dropped.
-    Not sshfs's end: a file may unmount /mnt/term, or clear it away, and sshfs with it."""
+def _reap_until_ended(server: int) -> None:
+    """Reap what ends in the PID namespace until sshfs's server (a pidfd of it) ends."""
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
     children = libc.SignalFd([signal.SIGCHLD])
     ends = select.poll()
-    ends.register(connection, 0)  # hang-up and errors alone: its data is sshfs's
+    ends.register(server, select.POLLIN)
     ends.register(children.fd, select.POLLIN)
     while True:
         try:
@@ -155,7 +163,7 @@ def _reap_until_hung_up(connection: int) -> None:
                 pass
         except ChildProcessError:
             pass
-        if any(fd == connection for fd, _ in ends.poll()):
+        if any(fd == server for fd, _ in ends.poll()):
             return
         children.read()
 
@@ -227,30 +235,86 @@ def _one_line(exception: BaseException, host: str) -> str:
 
 class Passive(Importer):
     """/mnt/term's mount: sshfs in passive mode, speaking SFTP on this session's standard
-    input and output, to the caller's sftp-server at the other end. others: open to other
-    ids than the mount's (allow_other), for a command root runs with a file's `user` ids;
-    FUSE's own check lets in the mount's uid and gid alone, even root's other processes."""
+    input and output, to the caller's sftp-server at the other end. The mount is made where
+    the namespace is built; sshfs runs in a process started before any of the command's
+    namespaces were made (_serve), sent the /dev/fuse descriptor over a socket that is
+    closed before the command starts: nothing the command can reach holds the SFTP channel.
+    others: open to other ids than the mount's (allow_other), for a command root runs with a
+    file's `user` ids, which then reach only what their modes give them (fuse_mount); FUSE's
+    own check lets in the mount's uid and gid alone, even root's other processes."""
 
     def __init__(self, sshfs: str, *, others: bool) -> None:
-        self.sshfs, self.rehearsal, self.batch, self.sock = sshfs, False, True, None
+        self.sshfs, self.rehearsal, self.batch = sshfs, False, True
         self.others = others
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.server = os.fork()
+        if self.server == 0:
+            try:
+                ours.close()
+                _serve(theirs, sshfs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self.sock: socket.socket | None = ours
 
     def mount(self, host: str, remote: str) -> int | None:
         fuse = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
         try:
             mnt = fuse_mount(fuse, f"{host}:{remote}", others=self.others)
-            assert self.sshfs is not None
-            argv = [self.sshfs, "-f", "-o", "passive", f"{host}:{remote}", f"/dev/fd/{fuse}"]
-            if os.fork() == 0:  # reaped by the init, whose child it is
-                try:
-                    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-                    os.set_inheritable(fuse, True)
-                    os.execv(self.sshfs, argv)
-                finally:
-                    os._exit(127)
+            assert self.sock is not None
+            socket.send_fds(self.sock, [f"{host}:{remote}".encode("utf-8", "surrogateescape")], [fuse])
+            reply = self.sock.recv(65536).decode("utf-8", "surrogateescape")
         finally:
             os.close(fuse)
+        if reply != "ok":
+            os.close(mnt)
+            raise OSError(errno.EIO, reply or "sshfs ended unexpectedly")
         return mnt
+
+
+def _serve(sock: socket.socket, sshfs: str) -> None:
+    """sshfs's parent, outside the namespaces the command will be in, not dumpable: the
+    command, in a user namespace of its own (or with a `user` line's ids, not root's), can't
+    trace it or sshfs, or open their descriptors through any /proc. Runs sshfs
+    for each request (source, and the /dev/fuse descriptor) until the socket is closed,
+    then stays until the connection's input is hung up (the caller closed it, or it
+    dropped) — not till sshfs's end: a file may unmount /mnt/term, or clear it away, and
+    sshfs with it. Never returns."""
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    libc.close_all_but((sock.fileno(),))
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 65536, 1)
+        except OSError:
+            break
+        if not message:
+            break
+        try:
+            reply = _sshfs(sshfs, message.decode("utf-8", "surrogateescape"), fds[0]) if fds else "no /dev/fuse came"
+        except OSError as e:
+            reply = f"can't run sshfs: {e.strerror}"
+        finally:
+            for fd in fds:
+                os.close(fd)
+        sock.send(reply.encode("utf-8", "surrogateescape"))
+    sock.close()
+    hung_up = select.poll()
+    hung_up.register(0, 0)  # hang-up and errors alone: its data is sshfs's
+    hung_up.poll()
+    os._exit(0)
+
+
+def _sshfs(sshfs: str, source: str, fuse: int) -> str:
+    """Start sshfs serving fuse over 0 and 1: "ok", as passive mode says nothing until the
+    caller's sftp-server answers."""
+    if os.fork() == 0:
+        try:
+            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+            os.set_inheritable(fuse, True)
+            os.execv(sshfs, [sshfs, "-f", "-o", "passive", source, f"/dev/fd/{fuse}"])
+        finally:
+            os._exit(127)
+    return "ok"
 
 
 def join(holder: int, told: int) -> None:
@@ -276,6 +340,7 @@ def join(holder: int, told: int) -> None:
     relayed = False
     if ids is not None and ids[0] != os.geteuid() and not namespaces.rootless():
         relayed = on_own_terminal(ids[0], on_stop=stopped)  # as a local run: see launch(); stops told from here
+    _forget_where_newns_came_from(holder)
     try:
         kinds = [(kind, os.open(f"/proc/{holder}/{path}", os.O_RDONLY | os.O_CLOEXEC)) for kind, path in (
             (libc.CLONE_NEWUSER, "ns/user"), (libc.CLONE_NEWNS, f"fd/{message['mnt']}"),
@@ -301,6 +366,19 @@ def join(holder: int, told: int) -> None:
         argv, env, signals, on_stop=None if relayed else stopped, ids=ids, no_new_privs=not message["setuid"],
     )
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
+
+
+def _forget_where_newns_came_from(holder: int) -> None:
+    """Once join has joined the command's mount namespace, /proc/HOLDER/fd/N (where newns's
+    modules came from) names whatever the command's /proc has there, maybe a process of its
+    own with a zip of its own: join imports everything it needs before, and from here on a
+    late import of newns's fails instead of reading from there."""
+    origin = f"/proc/{holder}/"
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(origin)]
+    for name, module in list(sys.modules.items()):
+        if (name == "newns" or name.startswith("newns.")) and hasattr(module, "__path__"):
+            module.__path__ = [entry for entry in module.__path__ if not entry.startswith(origin)]
+    sys.path_importer_cache.clear()
 
 
 def _login_shell() -> str:

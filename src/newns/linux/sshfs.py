@@ -68,7 +68,9 @@ class Importer:
 
 
 def fuse_mount(fuse: int, source: str, *, others: bool = False) -> int:
-    """A detached FUSE mount served on fuse; others: open to every uid (allow_other, root's only)."""
+    """A detached FUSE mount served on fuse; others: open to every uid (allow_other, root's only),
+    the kernel checking each file's mode against the ids of whoever opens it (default_permissions):
+    sshfs serves every request with its server's rights, whatever ids made it."""
     fs = libc.fsopen(b"fuse")
     try:
         for key, value in (
@@ -78,6 +80,7 @@ def fuse_mount(fuse: int, source: str, *, others: bool = False) -> int:
             libc.fsconfig(fs, key.encode(), os.fsencode(value))
         if others:
             libc.fsconfig(fs, b"allow_other", None)
+            libc.fsconfig(fs, b"default_permissions", None)
         return libc.fscreate(fs, libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV)
     finally:
         os.close(fs)
