@@ -38,9 +38,7 @@ def carry_out(
         as_child(parent, lambda: _carry(run, area, joined, throwaway, writable))
     os.close(parent)
     os.close(writable)
-    data = b""
-    while chunk := os.read(readable, 65536):
-        data += chunk
+    data = libc.read_to_end(readable)
     os.close(readable)
     _, status = os.waitpid(pid, 0)
     if area is not None:

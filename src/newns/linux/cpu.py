@@ -282,10 +282,7 @@ def _said(log: str) -> list[str]:
 
 def _said_by(fd: int) -> list[str]:
     """What an ended far side wrote to a pipe."""
-    data = b""
-    while chunk := os.read(fd, 65536):
-        data += chunk
-    return _lines(data)
+    return _lines(libc.read_to_end(fd))
 
 
 def _lines(data: bytes) -> list[str]:

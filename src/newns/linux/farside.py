@@ -94,9 +94,7 @@ def hold(payload: int, read: object) -> None:
     for fd in (holder, server, report_w):
         os.close(fd)
     importer.close()  # the init's, closed as it reports, is the last: the command never finds it
-    data = b""
-    while chunk := os.read(report_r, 65536):
-        data += chunk
+    data = libc.read_to_end(report_r)
     os.close(report_r)
     told = json.loads(data) if data else {"error": f"{request['host']}: the namespace's builder ended"}
     if "error" not in told:
@@ -323,9 +321,7 @@ def join(holder: int, told: int) -> None:
     signals = CallerSignals()
     fd = os.open(f"/proc/{holder}/fd/{told}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     os.set_blocking(fd, True)
-    data = b""
-    while chunk := os.read(fd, 65536):
-        data += chunk
+    data = libc.read_to_end(fd)
     os.close(fd)
     message: dict[str, Any] = json.loads(data) if data else {"error": "the namespace's builder ended"}
     if "error" in message:

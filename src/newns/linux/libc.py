@@ -235,6 +235,14 @@ def close_all_but(keep: Collection[int]) -> None:
     _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), 0)
 
 
+def read_to_end(fd: int) -> bytes:
+    """Everything fd gives until its end (a pipe's writers all closed); fd stays open."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def join_new_session_keyring() -> None:
     """A new, empty session keyring for this process, owned by its uid, instead of the one it
     inherited (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL), as pam_keyinit gives a login)."""

@@ -35,14 +35,12 @@ def host_name(pid: int | str) -> str | None:
     os.close(writable)
     os.close(uts)
     os.close(user)
-    chunks = []
-    while chunk := os.read(readable, 256):
-        chunks.append(chunk)
+    name = libc.read_to_end(readable)
     os.close(readable)
     _, status = os.waitpid(child, 0)
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         return None
-    return os.fsdecode(b"".join(chunks))
+    return os.fsdecode(name)
 
 
 def _ask(uts: int, user: int, answer: int) -> None:
