@@ -107,8 +107,8 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
     terminal = os.isatty(0) and os.isatty(1)
     session = Session(host, [*ssh, "-o", "ControlMaster=no", "-o", "ProxyCommand=false"], env, signals)
     status = session.run(PYTHON + shlex.quote(JOIN.format(holder, payload_fd, told)), terminal, far_errors)
-    for pid in (master, server):
-        os.kill(pid, signal.SIGTERM)
+    for pid in (master, server):  # killed: ssh (9.2) can miss a SIGTERM that comes as it begins to wait
+        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 255 and _said(said):
         raise NewnsError(f"--cpu {host}: {_said(said)[0]}")  # the first line: ssh's reason, not its retries
