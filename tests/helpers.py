@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sshd
 
 NEWNS = str(Path(sys.executable).parent / "newns")
 TEST_USER = "newns-test"
@@ -62,12 +63,17 @@ class Caller:
 
 
 def _account(name: str) -> Caller:
-    """An unprivileged account, made when missing (the tests run as root to make one)."""
+    """An unprivileged account, made when missing (the tests run as root to make one), with
+    no password that is not locked either ('*', not useradd's '!'): the tests' sshd, run
+    as root, lets no locked account in (sshd.py)."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", "--password", "*", name],
+                       check=True)
         entry = pwd.getpwnam(name)
+    if ROOT and sshd.locked(name):
+        subprocess.run(["usermod", "--password", "*", name], check=True)
     return Caller(name, entry.pw_uid, entry.pw_gid)
 
 

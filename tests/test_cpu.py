@@ -115,38 +115,32 @@ def test_the_remote_account_has_no_privilege_and_reads_nothing_the_caller_cant(p
 
 
 def test_a_terminal_and_ctrl_c_reach_the_command(place, server):
-    if place.caller.uid != 0:
-        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
+    needs_terminals(server)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "LANG": "C.UTF-8", "TERM": "xterm-256color"}
-    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "sh", "-c", 'tty; echo "$TERM"; echo ready; sleep 300'],
+    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "sh", "-c", 'tty; echo "$TERM"; exec sleep 300'],
                         env, place.base)
     terminal.expect(r"/dev/pts/\d+")
     terminal.expect("xterm-256color")
-    terminal.expect("ready")
+    far_side_runs(server, ["sleep", "300"], terminal)  # a shell between commands may hold a Ctrl-C back
     terminal.send("\x03")
     assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()
 
 
 def test_the_window_size_reaches_the_remote_terminal_and_follows_its_changes(place, server):
-    if place.caller.uid != 0:
-        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
-    sized = ["/bin/sh", "-c", 'stty rows 33 cols 101 && exec "$@"', "sh", NEWNS, "--cpu", HOST,
-             "sh", "-c", "stty size; echo ready; read x; stty size"]
+    needs_terminals(server)
+    until_resized = 'stty size; echo ready; while stty size | grep -vx "40 120"; do sleep 0.1; done; echo resized'
+    sized = ["/bin/sh", "-c", 'stty rows 33 cols 101 && exec "$@"', "sh", NEWNS, "--cpu", HOST, "sh", "-c", until_resized]
     terminal = Terminal(place.caller, sized, {"PATH": "/usr/bin:/bin", "TERM": "xterm"}, place.base)
     terminal.expect("33 101")
     terminal.expect("ready")
     fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    time.sleep(0.5)  # ssh passes the change on when the kernel tells it (SIGWINCH); nothing here can tell when
-    terminal.send("\n")
-    terminal.expect("40 120")
+    terminal.expect("resized")
     assert terminal.close(HANG) == 0, terminal.text()
 
 
 def test_ctrl_z_stops_the_remote_command_as_a_local_job_and_fg_resumes_it(place, server):
-    if place.caller.uid != 0:
-        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
-    shell = Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+    needs_terminals(server)
+    shell = bash(place)
     shell.send(f"{NEWNS} --cpu {HOST} sh -c 'echo ready; read line; echo \"got $line\"'\n")
     shell.expect(r"\rready")
     shell.send("\x1a")
@@ -182,6 +176,33 @@ def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
     finally:
         run.stdout.close()
         run.stderr.close()
+
+
+def bash(place) -> Terminal:
+    """An interactive bash of the caller's on a terminal of its own, with job control."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
+    return Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+
+
+def far_side_runs(server: sshd.Sshd, argv: list[str], terminal: Terminal) -> None:
+    """Wait until a process under the tests' sshd runs argv."""
+    wanted = "".join(arg + "\0" for arg in argv)
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline:
+        for pid in server.processes():
+            try:
+                with open(f"/proc/{pid}/cmdline") as f:
+                    if f.read() == wanted:
+                        return
+            except OSError:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"no {argv} on the far side after {HANG}s; the terminal shows {terminal.text()!r}")
+
+
+def needs_terminals(server: sshd.Sshd) -> None:
+    if not server.as_root:
+        pytest.skip("an sshd not run as root can't give a session a terminal (chown to group tty): run the tests as root")
 
 
 def alive(pids: list[int]) -> list[int]:
