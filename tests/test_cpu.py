@@ -157,6 +157,28 @@ def test_ctrl_z_stops_the_remote_command_as_a_local_job_and_fg_resumes_it(place,
     assert shell.close(HANG) == 0, shell.text()
 
 
+def test_after_ctrl_z_bg_lets_the_remote_command_run_on_and_wait_gets_its_status(place, server):
+    needs_terminals(server)
+    go, end = place / "go", place / "end"  # FIFOs: the far side is this machine, and opens them where they are
+    for fifo in (go, end):
+        os.mkfifo(fifo)
+    place.own()
+    far = f"echo ready; read x < {go}; echo running-$((6*7)); read x < {end}; exit 7"  # no fork for a stop to catch
+    shell = bash(place)
+    shell.send(f"{NEWNS} --cpu {HOST} sh -c '{far}'\n")
+    shell.expect(r"\rready")
+    shell.send("\x1a")
+    shell.expect("Stopped")
+    shell.send("bg\n")
+    shell.expect(r" &\r\n")
+    shell.send(f"echo go > {go}\n")  # typed while the job runs in the background
+    shell.expect("running-42")
+    shell.send(f"echo end > {end}; wait %1; echo status-$?\n")
+    shell.expect("status-7")
+    shell.send("exit\n")
+    assert shell.close(HANG) == 0, shell.text()
+
+
 def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
     place.make({"run/": ""})  # where newns keeps the SSH connection's control socket
     run = spawn(place, [NEWNS, "--cpu", HOST, "sh", "-c", "echo started; exec sleep 300"],
