@@ -47,10 +47,13 @@ class Caller:
         full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8"}
         full_env.update(env or {})
         switch = {} if self.uid == os.geteuid() else {"user": self.uid, "group": self.gid, "extra_groups": []}
-        return subprocess.run(
-            args, cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
-            timeout=timeout, **switch,
-        )
+        try:
+            return subprocess.run(
+                args, cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
+                timeout=timeout, **switch,
+            )
+        except subprocess.TimeoutExpired as e:  # killed: say what it wrote before it hung
+            raise AssertionError(f"{args} did not end in {timeout}s; it wrote {e.stdout!r} and {e.stderr!r}") from None
 
     def newns(self, *args, **kwargs) -> subprocess.CompletedProcess:
         return self.run([NEWNS, *args], **kwargs)

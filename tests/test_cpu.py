@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -184,7 +185,7 @@ def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
     run = spawn(place, [NEWNS, "--cpu", HOST, "sh", "-c", "echo started; exec sleep 300"],
                 {"XDG_RUNTIME_DIR": str(place / "run")}, stdin=subprocess.DEVNULL)
     try:
-        assert run.stdout.readline() == "started\n", run.stderr.read()
+        assert first_line(run) == "started\n", ended(run)
         local = sshd.descendants(run.pid)
         assert local
         os.kill(run.pid, signal.SIGKILL)
@@ -196,8 +197,21 @@ def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
         assert no_sshfs_left(server.uid) == []
         assert os.listdir(place / "run") == []
     finally:
-        run.stdout.close()
-        run.stderr.close()
+        ended(run)
+
+
+def first_line(run: subprocess.Popen) -> str:
+    """The first line run writes (empty if it ends first); AssertionError after HANG without one."""
+    if not select.select([run.stdout], [], [], HANG)[0]:
+        raise AssertionError(f"no line from {run.args} after {HANG}s: {ended(run)}")
+    return run.stdout.readline()
+
+
+def ended(run: subprocess.Popen) -> tuple[str, str]:
+    """What run wrote, once it has ended (killed if it still runs)."""
+    if run.poll() is None:
+        run.kill()
+    return run.communicate(timeout=HANG)
 
 
 def bash(place) -> Terminal:
