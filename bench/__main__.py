@@ -84,6 +84,7 @@ def main(argv: list[str]) -> None:
     try:
         results = run_rows(rows, ctx)
     finally:
+        ctx.later.close()
         scratch.close()
     print(report.machine(newns))
     print("\n".join(report.table(results)))

@@ -3,6 +3,7 @@
 Each mode prints its samples in ms as JSON on standard output:
   loop RUNS COMMAND...        COMMAND's wall time, RUNS times after a warm-up run
   walk SETTINGS DIR_A DIR_B   a tree walk of DIR_A and of DIR_B, alternating
+  list SETTINGS DIR_A DIR_B   the same, of the files' names alone (as find DIR -type f)
   plan FILE                   newns's load and plan of a namespace file, once
   receive PORT BYTES          the time to read BYTES from a server on 127.0.0.1:PORT
   binds FILE                  the kernel's own cost of a file of binds: a new mount namespace
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from time import perf_counter_ns
 
 from .timing import Settings, paired, spawn
@@ -43,17 +45,22 @@ def walk_tree(root: str) -> int:
     return files
 
 
-def timed_walk(root: str) -> list[float]:
+def list_tree(root: str) -> int:
+    """The number of files under root, from their directory entries alone (no stat)."""
+    return sum(len(names) for _, _, names in os.walk(root))
+
+
+def timed_walk(root: str, how: Callable[[str], int]) -> list[float]:
     start = perf_counter_ns()
-    walk_tree(root)
+    how(root)
     return [(perf_counter_ns() - start) / 1e6]
 
 
-def walk(settings: Settings, a: str, b: str) -> dict[str, list[float]]:
+def walk(settings: Settings, a: str, b: str, how: Callable[[str], int] = walk_tree) -> dict[str, list[float]]:
     """Paired walks of a and b, which must hold the same files."""
-    if walk_tree(a) != walk_tree(b):
+    if how(a) != how(b):
         sys.exit(f"bench.inner: {a} and {b} hold different numbers of files")
-    xs, ys = paired(lambda: timed_walk(a), lambda: timed_walk(b), settings)
+    xs, ys = paired(lambda: timed_walk(a, how), lambda: timed_walk(b, how), settings)
     return {"a": xs, "b": ys}
 
 
@@ -100,8 +107,8 @@ def main(argv: list[str]) -> None:
     mode, args = argv[0], argv[1:]
     if mode == "loop":
         result: object = loop(int(args[0]), args[1:])
-    elif mode == "walk":
-        result = walk(Settings(**json.loads(args[0])), args[1], args[2])
+    elif mode in ("walk", "list"):
+        result = walk(Settings(**json.loads(args[0])), args[1], args[2], walk_tree if mode == "walk" else list_tree)
     elif mode == "plan":
         result = plan(args[0])
     elif mode == "receive":

@@ -8,8 +8,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from functools import partial
+
+from tests import sshd
 
 from .scratch import Scratch
 from .timing import Measure, Settings, check, paired, peak_memory, spawn, timed
@@ -31,6 +34,27 @@ class Context:
     scratch: Scratch
     env: dict[str, str]
     notes: list[str]
+    later: ExitStack = field(default_factory=ExitStack)
+    """What to undo after the rows (the sshd of the --cpu rows)."""
+    host: str | None = None
+
+    def ssh_host(self) -> str:
+        """An sshd of the bench's own on 127.0.0.1 letting this user in, named by a Host block
+        in the user's ~/.ssh/config for the run (newns --cpu uses the user's ssh config);
+        started on first use."""
+        if self.host is None:
+            reason = sshd.available()
+            if reason is not None:
+                raise Skip(reason)
+            need("sshfs")
+            try:
+                server = self.later.enter_context(sshd.Sshd(alias="newns-bench-host"))
+                server.install_client_config()
+            except sshd.SshdError as e:
+                raise Skip(str(e).splitlines()[0]) from None
+            self.notes.append(f"cpu rows: an sshd of the bench's own on 127.0.0.1:{server.port}, letting {server.user} in")
+            self.host = server.alias
+        return self.host
 
     def inner_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         """env (default: the caller's) with bench.inner importable."""
@@ -199,12 +223,32 @@ def walk_union_vs_fuse(ctx: Context) -> Samples:
     return _walk(wrapper, mnt, fuse_mnt, ctx)
 
 
-def _walk(prefix: list[str], a: str, b: str, ctx: Context) -> Samples:
-    """Run bench.inner's paired walk of a and b under prefix (a newns command line)."""
+def _walk(prefix: list[str], a: str, b: str, ctx: Context, mode: str = "walk") -> Samples:
+    """Run bench.inner's paired walk of a and b (mode: walk or list) under prefix (a newns
+    command line)."""
     settings = json.dumps(dataclasses.asdict(ctx.settings))
-    samples = json.loads(check([*prefix, sys.executable, *INNER, "walk", settings, a, b], ctx.inner_env()))
+    samples = json.loads(check([*prefix, sys.executable, *INNER, mode, settings, a, b], ctx.inner_env()))
     ctx.notes.append(ctx.scratch.tree_note())
     return samples["a"], samples["b"]
+
+
+# -- --cpu -------------------------------------------------------------------------
+
+
+def cpu_true(ctx: Context) -> Samples:
+    """newns --cpu HOST true (its connection, newns sent over, /mnt/term mounted there)
+    against ssh HOST true, to the same sshd."""
+    host = ctx.ssh_host()
+    newns = timed([ctx.newns, "--cpu", host, "true"], ctx.env)
+    return paired(newns, timed([need("ssh"), host, "true"], ctx.env), ctx.settings)
+
+
+def cpu_walk(mode: str, ctx: Context) -> Samples:
+    """The tree walked (mode: walk, or list its names as find -type f does) through /mnt/term,
+    sshfs over the connection, and where it is, both on the far side (this machine), in one
+    run of newns --cpu."""
+    prefix = [ctx.newns, "--cpu", ctx.ssh_host(), "env", f"PYTHONPATH={REPO}"]  # the far login's environment, else
+    return _walk(prefix, "/mnt/term" + ctx.scratch.tree, ctx.scratch.tree, ctx, mode)
 
 
 # -- net lines -------------------------------------------------------------------
@@ -328,6 +372,9 @@ ROWS = [
     Row("walk-bind", "native", "ms", walk_bind),
     Row("walk-union", "native", "ms", walk_union),
     Row("walk-union-fuse", "fuse-overlayfs", "ms", walk_union_vs_fuse),
+    Row("cpu-true", "ssh HOST true", "ms", cpu_true),
+    Row("cpu-list", "native", "ms", partial(cpu_walk, "list")),
+    Row("cpu-walk", "native", "ms", partial(cpu_walk, "walk")),
     Row("net-setup", "clear net", "ms", net_setup),
     Row("net-loopback", "direct", "ms", net_loopback),
     Row("nsfile-100k", "10k lines", "ms", nsfile_100k_vs_10k),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sshd
 
 NEWNS = str(Path(sys.executable).parent / "newns")
 NEWNS_BEFORE_6_15 = [
@@ -52,10 +53,13 @@ class Caller:
         full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8"}
         full_env.update(env or {})
         switch = {} if self.uid == os.geteuid() else {"user": self.uid, "group": self.gid, "extra_groups": []}
-        return subprocess.run(
-            args, cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
-            timeout=timeout, **switch,
-        )
+        try:
+            return subprocess.run(
+                args, cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
+                timeout=timeout, **switch,
+            )
+        except subprocess.TimeoutExpired as e:  # killed: say what it wrote before it hung
+            raise AssertionError(f"{args} did not end in {timeout}s; it wrote {e.stdout!r} and {e.stderr!r}") from None
 
     def newns(self, *args, **kwargs) -> subprocess.CompletedProcess:
         return self.run([NEWNS, *args], **kwargs)
@@ -68,12 +72,17 @@ class Caller:
 
 
 def _account(name: str) -> Caller:
-    """An unprivileged account, made when missing (the tests run as root to make one)."""
+    """An unprivileged account, made when missing (the tests run as root to make one), with
+    no password that is not locked either ('*', not useradd's '!'): the tests' sshd, run
+    as root, lets no locked account in (sshd.py)."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", "--password", "*", name],
+                       check=True)
         entry = pwd.getpwnam(name)
+    if ROOT and sshd.locked(name):
+        subprocess.run(["usermod", "--password", "*", name], check=True)
     return Caller(name, entry.pw_uid, entry.pw_gid)
 
 

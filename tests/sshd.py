@@ -1,5 +1,6 @@
-"""A private sshd for the tests of `import`: 127.0.0.1 only, on a free port, with a throwaway
-host key and user key (ed25519), letting in one local user by that key alone.
+"""A private sshd for the tests of `import` and `--cpu` (and the bench's rows of --cpu):
+127.0.0.1 only, on a free port, with a throwaway host key and user key (ed25519),
+letting in one local user by that key alone.
 
     with Sshd("newns-test") as server:            # or Sshd() for whoever runs the tests
         server.write_client_config(tree / "ssh_config")    # a file of the test's own
@@ -7,14 +8,16 @@ host key and user key (ed25519), letting in one local user by that key alone.
         server.ssh("true")                        # run a remote command through it
         ... sshfs newns-test-host:/some/dir ... (HOST "newns-test-host", or server.alias)
 
-sshd runs as the user it lets in: an sshd that is not root can let in only the
-user it runs as (no privilege separation, no PAM). That is how the unprivileged
-test user is served even when the tests run as root: Debian's useradd locks
-its password ('!' in /etc/shadow), and an sshd running as root without PAM
-refuses a locked account ("account is locked") even for a public key. An sshd
-for root runs as root and so needs the privilege-separation directory
-/run/sshd, made here when missing (Debian makes it at boot through systemd,
-which a container does not run).
+Run by root, sshd runs as root, whoever it lets in, as a system's sshd does: with
+privilege separation (the directory /run/sshd, made here when missing: Debian makes
+it at boot through systemd, which a container does not run), and able to give a
+session a terminal (a pseudo-terminal chowned to the user and group tty). It runs
+without PAM, and so refuses an account whose password is locked with '!' (what
+`useradd --system` writes) even for a public key: an account it lets in must have
+'*' (no password, not locked, as Debian's own system accounts have; `usermod -p
+'*' NAME`), and start() says so. Run by anyone else, sshd runs as that user and can
+let in only that user (no privilege separation, no PAM), and gives no session a
+terminal.
 
 Everything the client needs (the key, known_hosts, the config) is in one
 directory, under /var/tmp by default: some namespaces make /tmp private, and
@@ -98,6 +101,8 @@ class Sshd:
         self.user, self.uid, self.gid, self.home = entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir
         if os.geteuid() not in (0, self.uid):
             raise SshdError(f"an unprivileged process can run sshd only for itself, not for {self.user}")
+        self.as_root = os.geteuid() == 0
+        """Whether sshd runs as root (privilege separation, terminals for sessions)."""
         self.alias = alias
         self.sftp_dir = None if sftp_dir is None else os.fspath(sftp_dir)
         self.where = os.fspath(where)
@@ -299,7 +304,12 @@ class Sshd:
     def start(self) -> Sshd:
         if self.process is not None:
             return self
-        if self.uid == 0 and os.geteuid() == 0 and not os.path.isdir(PRIVSEP_DIR):
+        if self.as_root:
+            if locked(self.user):
+                raise SshdError(
+                    f"{self.user}'s password is locked ('!' in /etc/shadow), which sshd run as root without "
+                    f"PAM refuses even for a key: usermod -p '*' {self.user} (no password, not locked)"
+                )
             os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True)  # what the package's systemd unit makes
         self.dir = Path(tempfile.mkdtemp(prefix="newns-sshd-", dir=self.where))
         try:
@@ -327,7 +337,7 @@ class Sshd:
             [SSHD, "-D", "-f", str(self._path("sshd_config")), "-E", str(self.log)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}, cwd="/", close_fds=True,
-            start_new_session=True, **self.as_user(),
+            start_new_session=True, **({} if self.as_root else self.as_user()),
         )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -413,6 +423,16 @@ class Sshd:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def locked(user: str) -> bool:
+    """Whether the user's password is locked ('!' first in /etc/shadow), which only root reads."""
+    try:
+        with open("/etc/shadow") as f:
+            entries = dict(line.split(":", 2)[:2] for line in f if line.count(":") >= 2)
+    except OSError:
+        return False
+    return entries.get(user, "").startswith("!")
 
 
 def _hold(pid: int, held: dict[int, int]) -> None:

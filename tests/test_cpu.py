@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -115,38 +116,32 @@ def test_the_remote_account_has_no_privilege_and_reads_nothing_the_caller_cant(p
 
 
 def test_a_terminal_and_ctrl_c_reach_the_command(place, server):
-    if place.caller.uid != 0:
-        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
+    needs_terminals(server)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "LANG": "C.UTF-8", "TERM": "xterm-256color"}
-    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "sh", "-c", 'tty; echo "$TERM"; echo ready; sleep 300'],
+    terminal = Terminal(place.caller, [NEWNS, "--cpu", HOST, "sh", "-c", 'tty; echo "$TERM"; exec sleep 300'],
                         env, place.base)
     terminal.expect(r"/dev/pts/\d+")
     terminal.expect("xterm-256color")
-    terminal.expect("ready")
+    far_side_runs(server, ["sleep", "300"], terminal)  # a shell between commands may hold a Ctrl-C back
     terminal.send("\x03")
     assert terminal.close(HANG) == 128 + signal.SIGINT, terminal.text()
 
 
 def test_the_window_size_reaches_the_remote_terminal_and_follows_its_changes(place, server):
-    if place.caller.uid != 0:
-        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
-    sized = ["/bin/sh", "-c", 'stty rows 33 cols 101 && exec "$@"', "sh", NEWNS, "--cpu", HOST,
-             "sh", "-c", "stty size; echo ready; read x; stty size"]
+    needs_terminals(server)
+    until_resized = 'stty size; echo ready; while stty size | grep -vx "40 120"; do sleep 0.1; done; echo resized'
+    sized = ["/bin/sh", "-c", 'stty rows 33 cols 101 && exec "$@"', "sh", NEWNS, "--cpu", HOST, "sh", "-c", until_resized]
     terminal = Terminal(place.caller, sized, {"PATH": "/usr/bin:/bin", "TERM": "xterm"}, place.base)
     terminal.expect("33 101")
     terminal.expect("ready")
     fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    time.sleep(0.5)  # ssh passes the change on when the kernel tells it (SIGWINCH); nothing here can tell when
-    terminal.send("\n")
-    terminal.expect("40 120")
+    terminal.expect("resized")
     assert terminal.close(HANG) == 0, terminal.text()
 
 
 def test_ctrl_z_stops_the_remote_command_as_a_local_job_and_fg_resumes_it(place, server):
-    if place.caller.uid != 0:
-        pytest.skip("the tests' sshd, run as the user it lets in, can't give a session a terminal (chown to group tty)")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
-    shell = Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+    needs_terminals(server)
+    shell = bash(place)
     shell.send(f"{NEWNS} --cpu {HOST} sh -c 'echo ready; read line; echo \"got $line\"'\n")
     shell.expect(r"\rready")
     shell.send("\x1a")
@@ -163,12 +158,34 @@ def test_ctrl_z_stops_the_remote_command_as_a_local_job_and_fg_resumes_it(place,
     assert shell.close(HANG) == 0, shell.text()
 
 
+def test_after_ctrl_z_bg_lets_the_remote_command_run_on_and_wait_gets_its_status(place, server):
+    needs_terminals(server)
+    go, end = place / "go", place / "end"  # FIFOs: the far side is this machine, and opens them where they are
+    for fifo in (go, end):
+        os.mkfifo(fifo)
+    place.own()
+    far = f"echo ready; read x < {go}; echo running-$((6*7)); read x < {end}; exit 7"  # no fork for a stop to catch
+    shell = bash(place)
+    shell.send(f"{NEWNS} --cpu {HOST} sh -c '{far}'\n")
+    shell.expect(r"\rready")
+    shell.send("\x1a")
+    shell.expect("Stopped")
+    shell.send("bg\n")
+    shell.expect(r" &\r\n")
+    shell.send(f"echo go > {go}\n")  # typed while the job runs in the background
+    shell.expect("running-42")
+    shell.send(f"echo end > {end}; wait %1; echo status-$?\n")
+    shell.expect("status-7")
+    shell.send("exit\n")
+    assert shell.close(HANG) == 0, shell.text()
+
+
 def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
     place.make({"run/": ""})  # where newns keeps the SSH connection's control socket
     run = spawn(place, [NEWNS, "--cpu", HOST, "sh", "-c", "echo started; exec sleep 300"],
                 {"XDG_RUNTIME_DIR": str(place / "run")}, stdin=subprocess.DEVNULL)
     try:
-        assert run.stdout.readline() == "started\n", run.stderr.read()
+        assert first_line(run) == "started\n", ended(run)
         local = sshd.descendants(run.pid)
         assert local
         os.kill(run.pid, signal.SIGKILL)
@@ -180,8 +197,48 @@ def test_killing_the_callers_newns_leaves_nothing_on_either_side(place, server):
         assert no_sshfs_left(server.uid) == []
         assert os.listdir(place / "run") == []
     finally:
-        run.stdout.close()
-        run.stderr.close()
+        ended(run)
+
+
+def first_line(run: subprocess.Popen) -> str:
+    """The first line run writes (empty if it ends first); AssertionError after HANG without one."""
+    if not select.select([run.stdout], [], [], HANG)[0]:
+        raise AssertionError(f"no line from {run.args} after {HANG}s: {ended(run)}")
+    return run.stdout.readline()
+
+
+def ended(run: subprocess.Popen) -> tuple[str, str]:
+    """What run wrote, once it has ended (killed if it still runs)."""
+    if run.poll() is None:
+        run.kill()
+    return run.communicate(timeout=HANG)
+
+
+def bash(place) -> Terminal:
+    """An interactive bash of the caller's on a terminal of its own, with job control."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(place.base), "TERM": "xterm", "PS1": "$ "}
+    return Terminal(place.caller, ["/bin/bash", "--norc", "--noprofile", "-i"], env, place.base)
+
+
+def far_side_runs(server: sshd.Sshd, argv: list[str], terminal: Terminal) -> None:
+    """Wait until a process under the tests' sshd runs argv."""
+    wanted = "".join(arg + "\0" for arg in argv)
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline:
+        for pid in server.processes():
+            try:
+                with open(f"/proc/{pid}/cmdline") as f:
+                    if f.read() == wanted:
+                        return
+            except OSError:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"no {argv} on the far side after {HANG}s; the terminal shows {terminal.text()!r}")
+
+
+def needs_terminals(server: sshd.Sshd) -> None:
+    if not server.as_root:
+        pytest.skip("an sshd not run as root can't give a session a terminal (chown to group tty): run the tests as root")
 
 
 def alive(pids: list[int]) -> list[int]:

@@ -20,13 +20,12 @@ import select
 import shlex
 import shutil
 import tempfile
-import termios
 import zipfile
-from typing import Any
 
 from ..diagnostics import EXIT_FAILURE, NewnsError
 from . import libc
 from .farside import STOPPED
+from .relay import Relay
 from .sshfs import has_terminal
 from .supervisor import CallerSignals
 
@@ -62,6 +61,12 @@ JOIN = 'import sys;sys.path.insert(0,"/proc/{0}/fd/{1}");from newns.linux.farsid
 """The second session's program: newns's modules from the holder's memfd."""
 
 PYTHON = "exec python3 -I -S -c "
+FAR_END = 30
+"""Seconds the far side has, once its input ended, to remove what the run made there before its
+ssh is killed (ssh 9.2 can miss a SIGTERM that comes as it begins to wait, so it is not asked)."""
+WATCHED = (signal.SIGWINCH, signal.SIGCONT)
+"""What newns acts on while the command runs, relaying a terminal: the caller's window size,
+and fg or bg."""
 
 
 def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict[str, str], cwd: str,
@@ -107,9 +112,9 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
     terminal = os.isatty(0) and os.isatty(1)
     session = Session(host, [*ssh, "-o", "ControlMaster=no", "-o", "ProxyCommand=false"], env, signals)
     status = session.run(PYTHON + shlex.quote(JOIN.format(holder, payload_fd, told)), terminal, far_errors)
-    os.kill(server, signal.SIGTERM)
+    os.kill(server, signal.SIGKILL)
     os.waitpid(server, 0)
-    os.waitpid(master, 0)  # the far side ends at the end of its input: its namespace gone, its work directories removed
+    _ended(master)  # the far side ends at the end of its input: its namespace gone, its work directories removed
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 255 and _said(said):
         raise NewnsError(f"--cpu {host}: {_said(said)[0]}")  # the first line: ssh's reason, not its retries
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status))
@@ -117,27 +122,44 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
 
 class Session:
     """The command's session, through the master alone (never a connection of its own: no
-    ProxyCommand); its stops on the far side (farside.STOPPED,
-    on the first session's error stream) are mirrored here as a local command's are."""
+    ProxyCommand); its stops on the far side (farside.STOPPED, on the first session's
+    error stream) are mirrored here as a local command's are.
+
+    With a terminal, ssh gets a terminal of its own, relayed to the caller's while newns
+    is in its foreground (relay.py): ssh reads its terminal whenever something is typed,
+    and on the caller's it would do so from the background too (after Ctrl-Z and `bg`),
+    which stops the job (SIGTTIN) where a local command runs on."""
 
     def __init__(self, host: str, ssh: list[str], env: dict[str, str], signals: CallerSignals) -> None:
         self.host, self.ssh, self.env, self.signals = host, ssh, env, signals
         self.pid = 0
-        self.modes: list[Any] | None = None
-        """The terminal's modes before ssh made it raw, given back while stopped."""
+        self.relay: Relay | None = None
 
     def run(self, command: str, terminal: bool, far_errors: int) -> int:
         """The session's wait status; meanwhile the far side's error stream goes to newns's."""
-        self.modes = termios.tcgetattr(0) if terminal else None
+        self.relay = Relay(0) if terminal else None
+        signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+        watched = libc.SignalFd(WATCHED)
         self.pid = _spawn([*self.ssh, "-t" if terminal else "-T", "--", self.host, command], self.env, self.signals,
-                          (0, 1, 2))
+                          (0, 1, 2), self.relay)
+        if self.relay is not None:
+            self.relay.started()
         ended = libc.pidfd_open(self.pid)
         held = b""
-        readable = [ended, far_errors]
-        while ended not in select.select(readable, [], [])[0]:
+        errors = [far_errors]
+        while True:
+            ready = select.select([ended, watched.fd, *errors, *(self.relay.readable() if self.relay else [])], [], [])[0]
+            if self.relay is not None:
+                self.relay.pump(ready)
+            if watched.fd in ready:
+                self._signalled(watched.read())
+            if ended in ready:
+                break
+            if far_errors not in ready:
+                continue
             chunk = os.read(far_errors, 65536)
             if not chunk:
-                readable.remove(far_errors)
+                errors.remove(far_errors)
             *lines, held = (held + chunk).split(b"\n")
             if b"\0" not in held:
                 lines.append(held)
@@ -148,21 +170,28 @@ class Session:
                 if far is not None:
                     self._stop(far)
         os.close(ended)
+        watched.close()
+        if self.relay is not None:
+            self.relay.close()
         return os.waitpid(self.pid, 0)[1]
+
+    def _signalled(self, signals: list[int]) -> None:
+        """The caller's window changed (SIGWINCH), or newns was continued (SIGCONT: fg, bg)."""
+        for sig in signals:
+            if self.relay is not None and sig == signal.SIGWINCH:
+                self.relay.resize()
+            elif self.relay is not None:
+                self.relay.take()
 
     def _stop(self, far: int) -> None:
         """The command stopped on the far side as far (its supervisor's PID there): stop here as
-        a local command does, the terminal as it was before ssh; once continued (fg, bg),
-        continue ssh and the far side."""
-        raw = termios.tcgetattr(0) if self.modes is not None else None
-        if self.modes is not None:
-            termios.tcsetattr(0, termios.TCSADRAIN, self.modes)
-        os.kill(self.pid, signal.SIGSTOP)
+        a local command does, the terminal as it was; once continued (fg, bg), continue the
+        far side."""
+        if self.relay is not None:
+            self.relay.give_back()
         os.kill(os.getpid(), signal.SIGTSTP)
-        if raw is not None and os.tcgetpgrp(0) == os.getpgrp():
-            termios.tcsetattr(0, termios.TCSADRAIN, raw)
-        os.kill(self.pid, signal.SIGCONT)
-        os.kill(self.pid, signal.SIGWINCH)  # the window may have changed meanwhile
+        if self.relay is not None:
+            self.relay.take()
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         os.waitpid(_spawn([*self.ssh, "-T", "--", self.host, f"kill -CONT {far}"], self.env, self.signals,
                           (null, null, null)), 0)
@@ -220,8 +249,10 @@ def explain(host: str, lines: list[str]) -> list[str]:
     ]
 
 
-def _spawn(argv: list[str], env: dict[str, str], signals: CallerSignals, fds: tuple[int, int, int]) -> int:
-    """A process with these descriptors as 0-2, killed when newns dies."""
+def _spawn(argv: list[str], env: dict[str, str], signals: CallerSignals, fds: tuple[int, int, int],
+           relay: Relay | None = None) -> int:
+    """A process with these descriptors as 0-2 (those that are the caller's terminal: the
+    relay's, when given), killed when newns dies."""
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
@@ -232,6 +263,8 @@ def _spawn(argv: list[str], env: dict[str, str], signals: CallerSignals, fds: tu
             moved = [os.dup(fd) for fd in fds]
             for target, fd in enumerate(moved):
                 os.dup2(fd, target)
+            if relay is not None:
+                relay.enter(os.getuid())
             libc.close_all_but(())
             signals.give_back()
             os.execvpe(argv[0], argv, env)
@@ -269,6 +302,17 @@ def _line(fd: int) -> bytes:
             break
         line += byte
     return line.rstrip(b"\n")
+
+
+def _ended(pid: int) -> None:
+    """Wait for ssh (pid) to end, and end it after FAR_END seconds."""
+    held = libc.pidfd_open(pid)
+    try:
+        if not select.select([held], [], [], FAR_END)[0]:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        os.close(held)
+    os.waitpid(pid, 0)
 
 
 def _said(log: str) -> list[str]:

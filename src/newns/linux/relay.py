@@ -1,11 +1,14 @@
 """A terminal of the command's own, relayed to the caller's: for a command root runs as
-another user (`user UID`, `--attach --as-owner`), as `su --pty` and sudo's use_pty do.
+another user (`user UID`, `--attach --as-owner`), as `su --pty` and sudo's use_pty do,
+and for the ssh of --cpu's command (cpu.py).
 
 On root's terminal, such a command could leave a process behind that, once
 newns has returned, makes itself the terminal's foreground and reads what
 root types next. On a pseudo-terminal of its own it holds no descriptor of
 root's terminal: newns, still root, copies what is typed to it and what it
-writes back, and the pseudo-terminal ends with newns.
+writes back, and the pseudo-terminal ends with newns. What is typed is copied only
+while newns is in the caller's terminal's foreground: ssh, which reads its terminal
+whenever something is typed, then reads nothing while newns runs in the background.
 """
 from __future__ import annotations
 
