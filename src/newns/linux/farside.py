@@ -40,7 +40,7 @@ from ..ops import Import, Mount, Op, Quoted, Word
 from ..table import is_under
 from . import libc, namespaces
 from .launch import Launch, build_and_enter, on_own_terminal, run_command, unshare, work_area
-from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount
+from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount, serve
 from .supervisor import CallerSignals, die_with
 from .world import Host, find_executable
 
@@ -280,21 +280,7 @@ def _serve(sock: socket.socket, sshfs: str) -> None:
     sshfs with it. Never returns."""
     libc.prctl(libc.PR_SET_DUMPABLE, 0)
     libc.close_all_but((sock.fileno(),))
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(sock, 65536, 1)
-        except OSError:
-            break
-        if not message:
-            break
-        try:
-            reply = _sshfs(sshfs, message.decode("utf-8", "surrogateescape"), fds[0]) if fds else "no /dev/fuse came"
-        except OSError as e:
-            reply = f"can't run sshfs: {e.strerror}"
-        finally:
-            for fd in fds:
-                os.close(fd)
-        sock.send(reply.encode("utf-8", "surrogateescape"))
+    serve(sock, lambda source, fuse: _sshfs(sshfs, source, fuse))
     sock.close()
     hung_up = select.poll()
     hung_up.register(0, 0)  # hang-up and errors alone: its data is sshfs's

@@ -18,6 +18,10 @@ import socket
 from . import libc
 from .world import find_executable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
+    from collections.abc import Callable
+
 PACKAGE_HINT = "sshfs is not installed: apt install sshfs (Debian, Ubuntu), dnf install fuse-sshfs (Fedora)"
 FUSE_HINT = (
     "can't open /dev/fuse ({}): FUSE is not open to you here: chmod 0666 /dev/fuse (Debian's default; "
@@ -105,25 +109,34 @@ def _start_server(sshfs: str, env: dict[str, str]) -> socket.socket:
 
 
 def _serve(sock: socket.socket, sshfs: str, env: dict[str, str]) -> None:
-    """Run sshfs for each request (host, remote, batch, and the /dev/fuse descriptor), and
-    reply "ok" or why it failed; end when newns closes its end."""
+    """Run sshfs for each request (host, remote, batch); end when newns closes its end."""
+
+    def run(message: str, fuse: int) -> str:
+        host, remote, batch = message.split("\0")
+        return _run(sshfs, env, host, remote, fuse, bool(batch))
+
+    serve(sock, run)
+    os._exit(0)
+
+
+def serve(sock: socket.socket, run: Callable[[str, int], str]) -> None:
+    """Answer each request on sock, a message and a /dev/fuse descriptor, with what run makes
+    of them ("ok", or why sshfs could not start), until the other end closes."""
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(sock, 65536, 1)
+            data, fds, _, _ = socket.recv_fds(sock, 65536, 1)
         except OSError:
             break
-        if not message:
+        if not data:
             break
-        host, remote, batch = message.decode("utf-8", "surrogateescape").split("\0")
         try:
-            reply = _run(sshfs, env, host, remote, fds[0], bool(batch)) if fds else "no /dev/fuse descriptor came"
+            reply = run(data.decode("utf-8", "surrogateescape"), fds[0]) if fds else "no /dev/fuse descriptor came"
         except OSError as e:
             reply = f"can't run sshfs: {e.strerror}"
         finally:
             for fd in fds:
                 os.close(fd)
         sock.send(reply.encode("utf-8", "surrogateescape"))
-    os._exit(0)
 
 
 def _run(sshfs: str, env: dict[str, str], host: str, remote: str, fuse: int, batch: bool) -> str:
