@@ -90,8 +90,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-
-
 class Engine:
     """pasta, started from the caller's namespaces: a child of the process that makes it,
     which waits until start names the namespace to attach to, and dies with that process."""
