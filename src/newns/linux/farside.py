@@ -17,10 +17,9 @@ The second session runs join(): it waits for the holder to tell how the build we
 joins its namespaces, and runs the command there as a child, as --attach does, with
 the session's standard streams and terminal, with the file's `user` ids as a local run
 takes them (launch.take_ids; as root, on a terminal of its own); it exits with the
-command's status. When
-the command stops (Ctrl-Z on the session's terminal), join says so on the first
-session's error stream, the one way back to the caller's side, and stops itself
-until the caller's side continues it.
+command's status. When the command stops (Ctrl-Z on the session's terminal), join says
+so on the first session's error stream, the one way back to the caller's side, and
+stops itself until the caller's side continues it.
 """
 from __future__ import annotations
 
