@@ -287,13 +287,6 @@ def _serve(sock: socket.socket, sshfs: str) -> None:
     os._exit(0)
 
 
-CACHED = "auto_cache,entry_timeout=20,attr_timeout=20"
-"""/mnt/term's caching: names and attributes kept in the kernel as long as sshfs keeps them in
-its own cache (dcache_timeout, 20 s), which a walk then needs no round trip over the connection
-for; file contents kept while a file's size and time are unchanged; a name found missing is
-asked again. Each round trip goes through ssh to the caller's sftp-server and back."""
-
-
 def _sshfs(sshfs: str, source: str, fuse: int) -> str:
     """Start sshfs serving fuse over 0 and 1: "ok", as passive mode says nothing until the
     caller's sftp-server answers."""
@@ -301,7 +294,7 @@ def _sshfs(sshfs: str, source: str, fuse: int) -> str:
         try:
             libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
             os.set_inheritable(fuse, True)
-            os.execv(sshfs, [sshfs, "-f", "-o", f"passive,{CACHED}", source, f"/dev/fd/{fuse}"])
+            os.execv(sshfs, [sshfs, "-f", "-o", "passive", source, f"/dev/fd/{fuse}"])
         finally:
             os._exit(127)
     return "ok"
