@@ -96,7 +96,7 @@ def run(host: str, files: list[tuple[str, str, str]], argv: list[str], env: dict
         os.close(fd)
     try:
         payload = _package()
-        _write_all(to_far, b"%12d" % len(payload) + payload + b"%12d" % len(request) + request)
+        libc.write_all(to_far, b"%12d" % len(payload) + payload + b"%12d" % len(request) + request)
     except BrokenPipeError:
         pass
     answer = _line(from_far)
@@ -166,7 +166,7 @@ class Session:
                 held = b""
             for line in lines:
                 before, far = _stop_told(line)
-                _write_all(2, before + (b"" if far is not None else b"\n") if line else b"")
+                libc.write_all(2, before + (b"" if far is not None else b"\n") if line else b"")
                 if far is not None:
                     self._stop(far)
         os.close(ended)
@@ -285,12 +285,6 @@ def _package() -> bytes:
                     path = os.path.join(directory, name)
                     archive.write(path, os.path.relpath(path, os.path.dirname(package)))
     return data.getvalue()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _line(fd: int) -> bytes:

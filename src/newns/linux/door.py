@@ -409,9 +409,7 @@ def mount_file(text: bytes, target: str, source: str) -> None:
     try:
         fd = os.open("file", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fs)
         try:
-            written = 0
-            while written < len(text):
-                written += os.write(fd, text[written:])
+            libc.write_all(fd, text)
         finally:
             os.close(fd)
         held = os.open("file", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fs)

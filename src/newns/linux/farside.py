@@ -23,7 +23,6 @@ stops itself until the caller's side continues it.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pwd
@@ -39,7 +38,7 @@ from ..ops import Import, Mount, Op, Quoted, Word
 from ..table import is_under
 from . import libc, namespaces
 from .launch import Launch, build_and_enter, on_own_terminal, run_command, unshare, work_area
-from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount, serve
+from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount, serve, served
 from .supervisor import CallerSignals, die_with
 from .world import Host, find_executable
 
@@ -258,15 +257,9 @@ class Passive(Importer):
         fuse = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
         try:
             mnt = fuse_mount(fuse, f"{host}:{remote}", others=self.others)
-            assert self.sock is not None
-            socket.send_fds(self.sock, [f"{host}:{remote}".encode("utf-8", "surrogateescape")], [fuse])
-            reply = self.sock.recv(65536).decode("utf-8", "surrogateescape")
+            return served(self.sock, f"{host}:{remote}", fuse, mnt)
         finally:
             os.close(fuse)
-        if reply != "ok":
-            os.close(mnt)
-            raise OSError(errno.EIO, reply or "sshfs ended unexpectedly")
-        return mnt
 
 
 def _serve(sock: socket.socket, sshfs: str) -> None:

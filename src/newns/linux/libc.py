@@ -235,6 +235,13 @@ def close_all_but(keep: Collection[int]) -> None:
     _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), 0)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of data to fd, however little each write takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def read_to_end(fd: int) -> bytes:
     """Everything fd gives until its end (a pipe's writers all closed); fd stays open."""
     chunks = []

@@ -16,7 +16,7 @@ from ..labels import RESOLV_CONF_SOURCE
 from ..network import ENGINE, allow_line, asks_loopback, engine_arguments, forward_lines, resolver_of, ruleset
 from . import libc
 from .door import mount_file
-from .world import namespace_id, process_status
+from .world import command_line, namespace_id, process_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: the signal module loads enum
@@ -305,9 +305,8 @@ def _forwards(pid: str, net: int) -> list[str]:
         return ["# net: its forwarded ports can't be told: the newns that made it can't be read"]
     uid = str(os.geteuid())
     for entry in os.listdir("/proc"):
+        args = command_line(entry)
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().decode(errors="surrogateescape").split("\0")[:-1]
             status = process_status(entry) if args[:1] == [ENGINE] else {}
         except (OSError, ValueError):
             continue

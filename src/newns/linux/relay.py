@@ -18,6 +18,8 @@ import os
 import termios
 import tty
 
+from . import libc
+
 
 def caller_terminal() -> int | None:
     """The first of 0-2 that is a terminal, if one is."""
@@ -133,8 +135,8 @@ class Relay:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        try:
-            data = data[os.write(fd, data) :]
-        except OSError:
-            return
+    """data to fd, as far as it goes: an end that went away takes no more."""
+    try:
+        libc.write_all(fd, data)
+    except OSError:
+        pass

@@ -54,16 +54,9 @@ class Importer:
             if self.rehearsal:
                 return None
             mnt = fuse_mount(fuse, f"{host}:{remote}")
-            assert self.sock is not None
-            request = "\0".join((host, remote, "batch" if self.batch else "")).encode("utf-8", "surrogateescape")
-            socket.send_fds(self.sock, [request], [fuse])
-            reply = self.sock.recv(65536).decode("utf-8", "surrogateescape")
+            return served(self.sock, "\0".join((host, remote, "batch" if self.batch else "")), fuse, mnt)
         finally:
             os.close(fuse)
-        if reply != "ok":
-            os.close(mnt)
-            raise OSError(errno.EIO, reply or "sshfs ended unexpectedly")
-        return mnt
 
     def close(self) -> None:
         if self.sock is not None:
@@ -117,6 +110,18 @@ def _serve(sock: socket.socket, sshfs: str, env: dict[str, str]) -> None:
 
     serve(sock, run)
     os._exit(0)
+
+
+def served(sock: socket.socket | None, message: str, fuse: int, mnt: int) -> int:
+    """mnt, the FUSE mount on fuse, once the server at sock (serve) has started sshfs on fuse
+    for message; closed, and OSError, when it could not."""
+    assert sock is not None
+    socket.send_fds(sock, [message.encode("utf-8", "surrogateescape")], [fuse])
+    reply = sock.recv(65536).decode("utf-8", "surrogateescape")
+    if reply != "ok":
+        os.close(mnt)
+        raise OSError(errno.EIO, reply or "sshfs ended unexpectedly")
+    return mnt
 
 
 def serve(sock: socket.socket, run: Callable[[str, int], str]) -> None:

@@ -319,7 +319,7 @@ def _reachable_init() -> None:
         pass
     except OSError:
         return
-    if _command_line("1")[:2] != _command_line("self")[:2]:
+    if command_line("1")[:2] != command_line("self")[:2]:
         return
     raise NewnsError(
         "--ns: the namespace this one was built from is out of reach: newns's init, PID 1 here, keeps it, and "
@@ -328,10 +328,11 @@ def _reachable_init() -> None:
     )
 
 
-def _command_line(pid: str) -> list[bytes]:
+def command_line(pid: str) -> list[str]:
+    """A process's arguments; none when they can't be read."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")
+            return f.read().decode(errors="surrogateescape").split("\0")[:-1]
     except OSError:
         return []
 
