@@ -46,6 +46,15 @@ def test_the_remote_command_reads_and_writes_the_callers_private_files_as_the_ca
     assert not (place / "private/new").exists()  # it was in the caller's namespace only
 
 
+@pytest.mark.skipif(not os.path.exists("/usr/bin/fincore"), reason="fincore is missing (apt install util-linux-extra)")
+def test_a_file_read_again_unchanged_comes_from_the_far_kernels_cache(place, server):
+    """Its pages stay in the far side's page cache from one open to the next while its size
+    and time are the same (sshfs's auto_cache): each read is not a round trip to the caller."""
+    script = "cat /mnt/term$T/private/secret > /dev/null && fincore -nb -o RES /mnt/term$T/private/secret"
+    result = private(place, f'$N --cpu {HOST} sh -c "{script}"')
+    assert result.returncode == 0 and int(result.stdout) > 0, result
+
+
 def test_the_command_starts_in_mnt_term_and_the_callers_working_directory(place, server):
     result = private(place, f'cd "$T/private/dir" && $N --cpu {HOST} pwd')
     assert (result.returncode, result.stdout) == (0, f"/mnt/term{place / 'private/dir'}\n"), result.stderr
@@ -69,6 +78,21 @@ def test_a_mistake_in_the_file_stops_newns_before_it_connects(place, server):
     result = place.newns("--cpu", HOST, "-f", str(ns), "echo", "ran")
     assert result.returncode == 125 and result.stdout == "" and f"{ns}:1:" in result.stderr, result
     assert "Accepted" not in server.log_text()
+
+
+def test_an_import_line_in_the_file_is_refused_before_connecting_and_says_where_to_import(place, server):
+    ns = place.ns(f"mount -c '#tmpfs' /tmp\nimport {HOST} /srv /srv\n", "far.ns")
+    result = place.newns("--cpu", HOST, "-f", str(ns), "echo", "ran")
+    assert result.returncode == 125 and result.stdout == "" and f"{ns}:2:1: " in result.stderr, result
+    assert "newns -f" in result.stderr and "/mnt/term" in result.stderr, result.stderr
+    assert "Accepted" not in server.log_text()
+
+
+def test_a_directory_imported_here_shows_under_mnt_term_there(place, server):
+    place.make({"remote/hello": "from afar\n", "here/": ""})
+    ns = place.ns(f"import {HOST} $T/remote $T/here\n", "import.ns")
+    result = place.newns("-f", str(ns), NEWNS, "--cpu", HOST, "cat", f"/mnt/term{place / 'here/hello'}")
+    assert (result.returncode, result.stdout) == (0, "from afar\n"), result.stderr
 
 
 def test_explain_tells_what_runs_on_each_side_and_connects_nowhere(place):

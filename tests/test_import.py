@@ -51,6 +51,14 @@ def test_a_remote_directory_is_read_and_written_through_import(place, server):
     assert no_sshfs_left(place.caller.uid) == []
 
 
+@pytest.mark.skipif(not os.path.exists("/usr/bin/fincore"), reason="fincore is missing (apt install util-linux-extra)")
+def test_an_imported_file_read_again_unchanged_comes_from_this_kernels_cache(place, server):
+    place.make({"remote/hello": "from afar\n", "here/": ""})
+    ns = place.ns(f"import {HOST} $T/remote $T/here\n")
+    result = place.newns("-f", str(ns), "sh", "-c", 'cat "$T/here/hello" > /dev/null && fincore -nb -o RES "$T/here/hello"')
+    assert result.returncode == 0 and int(result.stdout) > 0, result
+
+
 def test_import_after_a_union_flag_is_a_member(place, server):
     place.make({"remote/far": "", "here/near": ""})
     ns = place.ns(f"import -a {HOST} $T/remote $T/here\n")

@@ -160,6 +160,13 @@ def _cpu_file(host: str, nsfile: str | None, env: dict[str, str], cwd: str) -> l
         parsed.close()
     if loader.problems:
         raise NewnsError.of(loader.problems)
+    for op in ops:
+        if isinstance(op, Import):  # the far side's one SFTP channel is /mnt/term's
+            raise NewnsError(
+                f"--cpu: an import line applies on {host}, where it can't run: import here instead, in a "
+                f"namespace --cpu runs from (newns -f import.ns newns --cpu {host} ...), and it shows under /mnt/term there",
+                op.where,
+            )
     return ops
 
 

@@ -38,7 +38,7 @@ from ..ops import Import, Mount, Op, Quoted, Word
 from ..table import is_under
 from . import libc, namespaces
 from .launch import Launch, build_and_enter, on_own_terminal, run_command, unshare, work_area
-from .sshfs import FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount, serve, served
+from .sshfs import CACHING, FUSE_HINT, PACKAGE_HINT, Importer, fuse_mount, serve, served
 from .supervisor import CallerSignals, die_with
 from .world import Host, find_executable
 
@@ -287,7 +287,7 @@ def _sshfs(sshfs: str, source: str, fuse: int) -> str:
         try:
             libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
             os.set_inheritable(fuse, True)
-            os.execv(sshfs, [sshfs, "-f", "-o", "passive", source, f"/dev/fd/{fuse}"])
+            os.execv(sshfs, [sshfs, "-f", "-o", "passive", *CACHING, source, f"/dev/fd/{fuse}"])
         finally:
             os._exit(127)
     return "ok"
