@@ -29,6 +29,7 @@ class WorkArea:
 
     def __init__(self, path: str, uid: int) -> None:
         self.path = path
+        self.made = [p for p in (path, os.path.dirname(path)) if not os.path.lexists(p)]  # innermost first
         self.base = open_own_dir(path, uid)
         fcntl.flock(self.base, fcntl.LOCK_EX)  # no run is seen half made, without its lock
         try:
@@ -66,7 +67,9 @@ class WorkArea:
 
     def remove(self) -> None:
         """Remove this run's directory: everything in it, then, under the cache's lock (so that
-        no run sees it without its lock), the lock and itself, if its name still holds it."""
+        no run sees it without its lock), the lock and itself, if its name still holds it; then
+        the cache's directories this run made, if nothing else is in them (a far side's
+        account, whose cache holds no parsed files, is left as it was)."""
         try:
             _empty(self.run, keep="lock")
             fcntl.flock(self.base, fcntl.LOCK_EX)
@@ -79,6 +82,11 @@ class WorkArea:
         finally:
             for fd in (self.lock, self.run, self.base):
                 os.close(fd)
+        for path in self.made:
+            try:
+                os.rmdir(path)
+            except OSError:
+                break  # in use: by parsed files, or another run
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
