@@ -251,6 +251,15 @@ def cpu_walk(mode: str, ctx: Context) -> Samples:
     return _walk(prefix, "/mnt/term" + ctx.scratch.tree, ctx.scratch.tree, ctx, mode)
 
 
+def walk_import(mode: str, ctx: Context) -> Samples:
+    """The tree walked (mode as cpu_walk) through an import of it (sshfs with an ssh of its own,
+    to the same sshd), and where it is: sshfs alone over the same kind of link, the engine
+    under /mnt/term."""
+    imported = ctx.scratch.directory("walk-import")
+    ns = ctx.scratch.write("walk-import.ns", [f"import {ctx.ssh_host()} {ctx.scratch.tree} {imported}"])
+    return _walk([ctx.newns, "-f", ns], imported, ctx.scratch.tree, ctx, mode)
+
+
 # -- net lines -------------------------------------------------------------------
 
 RECEIVED = 64 << 20
@@ -375,6 +384,8 @@ ROWS = [
     Row("cpu-true", "ssh HOST true", "ms", cpu_true),
     Row("cpu-list", "native", "ms", partial(cpu_walk, "list")),
     Row("cpu-walk", "native", "ms", partial(cpu_walk, "walk")),
+    Row("cpu-list-import", "native", "ms", partial(walk_import, "list")),
+    Row("cpu-walk-import", "native", "ms", partial(walk_import, "walk")),
     Row("net-setup", "clear net", "ms", net_setup),
     Row("net-loopback", "direct", "ms", net_loopback),
     Row("nsfile-100k", "10k lines", "ms", nsfile_100k_vs_10k),
