@@ -1,19 +1,72 @@
-"""System calls Python's os module lacks, through ctypes: the only import of ctypes in newns.
+"""System calls Python's os module lacks, through ctypes's C core: the only way to C in newns.
 
-Each wrapper raises OSError with the kernel's errno, as os does."""
+ctypes's own module costs a start of newns about 3 ms (struct, and some forty types it
+defines); newns needs a handful, made here from _ctypes as ctypes makes them, as newns
+takes _signal for signal. Each wrapper raises OSError with the kernel's errno, as os does."""
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
+from _ctypes import FUNCFLAG_CDECL, FUNCFLAG_USE_ERRNO, CFuncPtr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
     from collections.abc import Collection
+    from ctypes import Structure, addressof, byref, c_char, c_int, c_long, c_uint32, c_uint64, c_ulong, c_ushort, c_void_p
+    from ctypes import get_errno, sizeof
+    from typing import Any
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.getauxval.restype = ctypes.c_ulong
-_libc.getauxval.argtypes = [ctypes.c_ulong]
+    def dlopen(name: str | None, mode: int, /) -> int: ...
+else:
+    from _ctypes import Structure, _SimpleCData, addressof, byref, dlopen, get_errno, sizeof
+
+    class c_char(_SimpleCData):
+        _type_ = "c"
+
+    class c_ushort(_SimpleCData):
+        _type_ = "H"
+
+    class c_int(_SimpleCData):
+        _type_ = "i"
+
+    class c_uint32(_SimpleCData):
+        _type_ = "I"
+
+    class c_long(_SimpleCData):
+        _type_ = "l"
+
+    class c_ulong(_SimpleCData):
+        _type_ = "L"
+
+    class c_uint64(_SimpleCData):
+        _type_ = "Q"
+
+    class c_void_p(_SimpleCData):
+        _type_ = "P"
+
+
+class _Function(CFuncPtr):
+    """A function of libc's returning int, its errno kept (what ctypes.CDLL(None, use_errno=True) gives)."""
+
+    _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
+class _Libc:
+    """libc's functions, by name: the C library this process already has (dlopen(NULL))."""
+
+    def __init__(self) -> None:
+        self._handle = dlopen(None, os.RTLD_NOW)
+
+    def __getattr__(self, name: str) -> Any:
+        function = _Function((name, self))  # type: ignore[arg-type]  # any object with a _handle, as a CDLL is
+        setattr(self, name, function)
+        return function
+
+
+_libc = _Libc()
+_libc.getauxval.restype = c_ulong
+_libc.getauxval.argtypes = [c_ulong]
 
 MACHINE = os.uname().machine
 # Numbers from 424 up are the same on every architecture newns runs on.
@@ -71,22 +124,22 @@ SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 IFF_UP = 0x1
 
 
-class _MountAttr(ctypes.Structure):
+class _MountAttr(Structure):
     _fields_ = [
-        ("attr_set", ctypes.c_uint64),
-        ("attr_clr", ctypes.c_uint64),
-        ("propagation", ctypes.c_uint64),
-        ("userns_fd", ctypes.c_uint64),
+        ("attr_set", c_uint64),
+        ("attr_clr", c_uint64),
+        ("propagation", c_uint64),
+        ("userns_fd", c_uint64),
     ]
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+class _SockFprog(Structure):
+    _fields_ = [("len", c_ushort), ("filter", c_void_p)]
 
 
 def _check(result: int) -> int:
     if result < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, os.strerror(err))
     return result
 
@@ -140,21 +193,21 @@ def fsconfig(fs: int, key: bytes | None, value: bytes | None) -> None:
     """Set a flag (value None) or a string option; raises OSError with the kernel's own words."""
     cmd = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
     if _libc.syscall(SYS_FSCONFIG, fs, cmd, key, value, 0) < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, _fs_log(fs) or os.strerror(err))
 
 
 def fsconfig_fd(fs: int, key: bytes, fd: int) -> None:
     """Set an option to an open file (a layer of an overlay, by its descriptor: Linux 6.13)."""
     if _libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_FD, key, None, fd) < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, _fs_log(fs) or os.strerror(err))
 
 
 def fscreate(fs: int, attributes: int = 0) -> int:
     """Create the filesystem configured on fs and return it as a detached mount."""
     if _libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0) < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, _fs_log(fs) or os.strerror(err))
     return _syscall(SYS_FSMOUNT, fs, 1, attributes)  # FSMOUNT_CLOEXEC
 
@@ -176,7 +229,7 @@ def _fs_log(fs: int) -> str:
 def set_readonly(mnt: int) -> None:
     """Make the mount tree at mnt read-only, every mount in it."""
     attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    _syscall(SYS_MOUNT_SETATTR, mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr))
+    _syscall(SYS_MOUNT_SETATTR, mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, byref(attr), sizeof(attr))
 
 
 def pidfd_open(pid: int) -> int:
@@ -190,17 +243,17 @@ def prctl(option: int, value: int, more: int = 0) -> None:
 
 def clear_capabilities() -> None:
     """Empty this process's effective, permitted and inheritable capability sets (capset)."""
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
+    header = (c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (c_uint32 * 6)()
     _check(_libc.capset(header, data))
 
 
 def keep_capability(capability: int) -> None:
     """Keep only this capability (of those below 32), and across exec: raised in the
     ambient set, as a non-root uid's exec drops the rest."""
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    header = (c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
     bit = 1 << capability
-    data = (ctypes.c_uint32 * 6)(bit, bit, bit, 0, 0, 0)
+    data = (c_uint32 * 6)(bit, bit, bit, 0, 0, 0)
     _check(_libc.capset(header, data))
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability)
 
@@ -208,8 +261,8 @@ def keep_capability(capability: int) -> None:
 def lower_capabilities(capabilities: Collection[int]) -> None:
     """Take these capabilities (each below 32) out of this process's effective and permitted
     sets, and empty its inheritable set."""
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
+    header = (c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (c_uint32 * 6)()
     _check(_libc.capget(header, data))
     mask = ~sum(1 << capability for capability in capabilities) & 0xFFFFFFFF
     data[0] &= mask
@@ -220,7 +273,7 @@ def lower_capabilities(capabilities: Collection[int]) -> None:
 
 def cloexec_from(first: int) -> None:
     """Mark every descriptor from first up close-on-exec (close_range)."""
-    _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC)
+    _syscall(SYS_CLOSE_RANGE, first, c_uint32(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC)
 
 
 def close_all_but(keep: Collection[int]) -> None:
@@ -232,7 +285,7 @@ def close_all_but(keep: Collection[int]) -> None:
             if fd > first:
                 _syscall(SYS_CLOSE_RANGE, first, fd - 1, 0)
             first = fd + 1
-    _syscall(SYS_CLOSE_RANGE, first, ctypes.c_uint(0xFFFFFFFF), 0)
+    _syscall(SYS_CLOSE_RANGE, first, c_uint32(0xFFFFFFFF), 0)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -258,16 +311,16 @@ def join_new_session_keyring() -> None:
 
 def death_signal() -> int:
     """The signal this process gets when its parent dies (PR_SET_PDEATHSIG), 0 for none."""
-    sig = ctypes.c_int()
-    _check(_libc.prctl(PR_GET_PDEATHSIG, ctypes.byref(sig), 0, 0, 0))
+    sig = c_int()
+    _check(_libc.prctl(PR_GET_PDEATHSIG, byref(sig), 0, 0, 0))
     return sig.value
 
 
 def install_filter(program: bytes) -> None:
     """A seccomp filter (classic BPF, 8 bytes an instruction) for this process and its children."""
-    buffer = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0))
+    buffer = (c_char * len(program)).from_buffer_copy(program)
+    prog = _SockFprog(len(program) // 8, addressof(buffer))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, byref(prog), 0, 0))
 
 
 def secure_exec() -> bool:
@@ -278,7 +331,7 @@ def secure_exec() -> bool:
 
 def filesystem_type(fd: int) -> int:
     """The magic number of the filesystem fd is on (fstatfs's f_type)."""
-    buffer = (ctypes.c_long * 16)()  # struct statfs: f_type first
+    buffer = (c_long * 16)()  # struct statfs: f_type first
     _check(_libc.fstatfs(fd, buffer))
     return int(buffer[0]) & 0xFFFFFFFF
 
@@ -289,8 +342,8 @@ def sethostname(name: bytes) -> None:
 
 def interface_up(name: bytes) -> None:
     """Bring a network interface up (ip link set NAME up), as SIOCSIFFLAGS does."""
-    request = ctypes.create_string_buffer(40)  # struct ifreq: the name, then a union whose first field is the flags
-    request.raw = name.ljust(16, b"\0") + bytes(24)
+    request = (c_char * 40).from_buffer_copy(name.ljust(16, b"\0") + bytes(24))  # struct ifreq: the name, then a union
+    # whose first field is the flags
     sock = _check(_libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0))
     try:
         _check(_libc.ioctl(sock, SIOCGIFFLAGS, request))
@@ -303,8 +356,8 @@ def interface_up(name: bytes) -> None:
 
 def namespace_owner(fd: int) -> int:
     """The uid that owns the user namespace held by fd."""
-    uid = ctypes.c_uint32()
-    _check(_libc.ioctl(fd, NS_GET_OWNER_UID, ctypes.byref(uid)))
+    uid = c_uint32()
+    _check(_libc.ioctl(fd, NS_GET_OWNER_UID, byref(uid)))
     return uid.value
 
 
@@ -328,8 +381,8 @@ class SignalFd:
     """Signals read as data (signalfd(2)): the signals must be blocked."""
 
     def __init__(self, signals: Collection[int]) -> None:
-        mask = ctypes.c_uint64(sum(1 << (sig - 1) for sig in signals))
-        self.fd = _check(_libc.signalfd(-1, ctypes.byref(mask), os.O_CLOEXEC | os.O_NONBLOCK))
+        mask = c_uint64(sum(1 << (sig - 1) for sig in signals))
+        self.fd = _check(_libc.signalfd(-1, byref(mask), os.O_CLOEXEC | os.O_NONBLOCK))
 
     def read(self) -> list[int]:
         """The signals that arrived, in order (none when none did)."""
