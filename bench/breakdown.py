@@ -1,8 +1,9 @@
-"""Where newns's part of a run goes: the interpreter's start, newns's imports, reading and
-planning the file, and the kernel's work with the exec of the command.
+"""Where newns's part of a run goes: the interpreter's start, _ctypes, newns's own imports,
+reading and planning the file, and the kernel's work with the exec of the command.
 
 Each part is the median of separate processes: the interpreter with site (as the
-installed script starts it), the same interpreter importing the modules the run imports,
+installed script starts it), the same loading _ctypes (ctypes's C core, newns's one way
+to the system calls os lacks), the same importing the modules the run imports,
 the same again timing newns's own reading and planning of the file (as a run does it,
 through the cache of parsed files), and the whole run. The kernel's part, with the exec,
 is what the run takes beyond the other three. A regression shows its cause in the part
@@ -38,13 +39,14 @@ class Parts:
     """The medians, in ms."""
 
     start: float
+    ctypes: float  # _ctypes's load
     imports: float
     plan: float
     kernel: float
 
     def shown(self) -> str:
         return (
-            f"start {self.start:.1f}, imports {self.imports:.1f}, read+plan {self.plan:.1f}, "
+            f"start {self.start:.1f}, _ctypes {self.ctypes:.1f}, own imports {self.imports:.1f}, read+plan {self.plan:.1f}, "
             f"kernel+exec {self.kernel:.1f} ms"
         )
 
@@ -54,9 +56,10 @@ def parts(newns: str, file: str, env: Mapping[str, str], total: float) -> Parts:
     python = script_python(newns)
     modules = run_modules(python, newns, file, env)
     start = _median([python, "-I", "-c", "pass"], env)
-    imported = _median([python, "-I", "-c", "; ".join(f"import {m}" for m in modules) or "pass"], env)
+    with_ctypes = _median([python, "-I", "-c", "import _ctypes"], env)
+    imported = _median([python, "-I", "-c", "; ".join(["import _ctypes", *(f"import {m}" for m in modules)])], env)
     plan = statistics.median(float(check([python, "-I", "-c", PLAN, file, *modules], env)) for _ in range(RUNS))
-    return Parts(start, imported - start, plan, max(total - imported - plan, 0.0))
+    return Parts(start, with_ctypes - start, imported - with_ctypes, plan, max(total - imported - plan, 0.0))
 
 
 def run_modules(python: str, newns: str, file: str, env: Mapping[str, str]) -> list[str]:
