@@ -8,12 +8,16 @@ or not.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newns import nsfile
 from newns.diagnostics import NewnsError
 from newns.explain import explain
-from newns.interp import Interpreter, line_text
+from newns.interp import Interpreter, is_normal, line_text
 from newns.loader import Loader
 from newns.network import Resolver, resolver_of
 
@@ -349,3 +353,9 @@ def planned_problems(ops):
 def test_a_command_gets_a_resolv_conf_of_its_own_only_when_the_hosts_resolver_is_on_its_loopback(text, servers, conf):
     """The first name server decides, as pasta forwards to the first; its IPv6 loopback is not forwarded."""
     assert resolver_of(text) == Resolver(servers, conf)
+
+
+@given(st.text(alphabet="/.a\n", max_size=12))
+def test_a_path_taken_as_normal_is_what_normpath_makes_of_it(path):
+    if is_normal(path):
+        assert os.path.normpath(path) == path

@@ -128,7 +128,10 @@ class Interpreter:
             if not self.unions.cleared:
                 raise NewnsError("#old is the namespace as it was before clear, and no clear comes before this line", word.where)
             return os.path.normpath(f"{OLD_ROOT}/{rest}")
-        logical = os.path.normpath(os.path.join(self.dir, text))
+        if is_normal(text):
+            logical = text  # as most are: normpath is slow in Python 3.11
+        else:
+            logical = os.path.normpath(os.path.join(self.dir, text))
         return os.path.normpath(NEW_ROOT + logical) if self.unions.cleared else logical
 
     # -- planning --------------------------------------------------------
@@ -617,6 +620,12 @@ class Interpreter:
             self.unions.pending.add(old)
 
     # -- mounting what the table says ----------------------------------------
+
+
+def is_normal(path: str) -> bool:
+    """Whether path is absolute and os.path.normpath leaves it as it is (a quick look, which
+    may say no of some that are)."""
+    return path == "/" or path[:1] == "/" and "//" not in path and "/." not in path and path[-1:] != "/"
 
 
 def line_text(op: Op, env: Mapping[str, str]) -> str:

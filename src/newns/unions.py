@@ -286,9 +286,9 @@ class Unions:
         (but those a later line replaces, which it looks through)."""
         if not self.pending:
             return
-        inside = {
-            a for p in paths for a in ancestors(p)
-            if a in self.pending and not (self._never_mounted(a) and self.kernel_path(p) != p)
+        inside = {  # the pending are few, a path's ancestors many
+            a for a in self.pending for p in paths
+            if is_under(p, a) and not (self._never_mounted(a) and self.kernel_path(p) != p)
         }
         for path in sorted(inside, key=len):
             if path in self.pending:
