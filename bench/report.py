@@ -108,7 +108,8 @@ def targets(results: list[Result]) -> list[str]:
 def bounds(by_name: dict[str, Result]) -> list[str]:
     """What bounds the targets of newns's start, measured in the same run: the interpreter's
     start and newns's imports, for the empty file; a run of an empty file, for 10 binds against
-    bwrap; that run and the chosen Python's own start, for a Python chosen per call."""
+    bwrap; what a line costs, for a union of 500 layers; that run and the chosen Python's own
+    start, for a Python chosen per call."""
     floor = by_name.get("floor")
     if floor is None:
         return []
@@ -123,6 +124,15 @@ def bounds(by_name: dict[str, Result]) -> list[str]:
     binds = by_name.get("binds-10-bwrap")
     if binds is not None:
         lines.append(f"  bounded by: for 10 binds, a run of an empty file is {floor.newns_median / binds.peer_median:.2f}x bwrap's")
+    union, empty_parts = by_name.get("union-500"), floor.parts
+    if union is not None and union.parts is not None and empty_parts is not None:
+        layers = 499  # lines of the file: its target is the last layer
+        plan = (union.parts.plan - empty_parts.plan) / layers * 1000
+        kernel = (union.parts.kernel - empty_parts.kernel) / layers * 1000
+        lines.append(
+            f"  bounded by: for 500 layers, a line costs {plan:.0f} µs to read and plan and {kernel:.0f} µs in the "
+            f"kernel, and 2x an empty file leaves {union.peer_median / layers * 1000:.0f} µs a line"
+        )
     shim, direct = by_name.get("python-shim"), by_name.get("python-inside")
     if shim is not None and direct is not None:
         least = (floor.newns_median + direct.peer_median) / shim.peer_median

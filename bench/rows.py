@@ -108,6 +108,15 @@ def floor(ctx: Context) -> Samples:
     return paired(newns, bare, ctx.settings)
 
 
+def floor_launcher(ctx: Context) -> Samples:
+    """This checkout's ./newns (the system's python3 with -I -S, no site) with an empty file
+    against that interpreter, started with nothing."""
+    python = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(p, os.X_OK)), None)
+    bare = timed([python or need("python3"), "-I", "-S", "-c", "pass"], ctx.env)  # the one ./newns chooses
+    newns = timed([os.path.join(REPO, "newns"), "-f", ctx.scratch.empty_file, "true"], ctx.env)
+    return paired(newns, bare, ctx.settings)
+
+
 def binds_vs_unshare(count: int, ctx: Context) -> Samples:
     script = "\n".join(["set -e", *(f"mount --bind {s} {d}" for s, d in ctx.scratch.bind_pairs(count)), "exec true"])
     user = [] if os.geteuid() == 0 else ["-r"]
@@ -372,6 +381,7 @@ def _short(path: str) -> str:
 
 ROWS = [
     Row("floor", "python -I -S", "ms", floor, lambda ctx: ctx.scratch.empty_file),
+    Row("floor-launcher", "python3 -I -S", "ms", floor_launcher),
     *(Row(f"binds-{n}-bwrap", "bwrap", "ms", partial(binds_vs_bwrap, n), partial(_bind_file, n)) for n in (0, 10, 100, 1000)),
     *(Row(f"binds-{n}-unshare", "unshare+mount(8)", "ms", partial(binds_vs_unshare, n)) for n in (0, 10, 100, 1000)),
     Row("binds-10000-kernel", "mount(2) loop", "ms", partial(binds_vs_kernel, 10_000)),
