@@ -27,3 +27,17 @@ def test_a_run_that_made_the_cache_directories_keeps_them_while_another_run_uses
     assert os.listdir(cache) == [second.name]
     second.remove()
     assert os.listdir(cache) == []
+
+
+def test_the_cache_directories_made_are_removed_where_they_are_not_where_their_path_leads_now(tmp_path):
+    """Moved away while the run lived, with a symlink in their place leading elsewhere: the
+    run removes its own directories where they went, and nothing the symlink leads to."""
+    (tmp_path / "d").mkdir()
+    area = WorkArea(str(tmp_path / "d/c/newns"), os.geteuid())
+    (tmp_path / "victim/newns").mkdir(parents=True)
+    (tmp_path / "d/c").rename(tmp_path / "moved")
+    (tmp_path / "d/c").symlink_to(tmp_path / "victim")
+    area.remove()
+    assert (tmp_path / "victim/newns").is_dir()
+    assert os.listdir(tmp_path / "moved") == []  # its newns removed; itself, no longer named c, kept
+

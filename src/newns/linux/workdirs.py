@@ -11,8 +11,9 @@ across PID namespaces, unlike a PID.
 
 Every step goes through descriptors, never follows a symlink but one in the
 cache's path that only root or the caller could have made (/home -> var/home),
-and never changes anything outside run-* directories; a cache directory that
-is not the caller's, or that others can write to, is used for nothing.
+and never changes anything outside run-* directories but the cache's own
+directories a run made, removed again when empty; a cache directory that is
+not the caller's, or that others can write to, is used for nothing.
 """
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ class WorkArea:
 
     def __init__(self, path: str, uid: int) -> None:
         self.path = path
-        self.made = [p for p in (path, os.path.dirname(path)) if not os.path.lexists(p)]  # innermost first
-        self.base = open_own_dir(path, uid)
-        fcntl.flock(self.base, fcntl.LOCK_EX)  # no run is seen half made, without its lock
+        # how many of the cache's directories this run makes: CACHE/newns, and CACHE too
+        self.made = 0 if os.path.lexists(path) else 1 if os.path.lexists(os.path.dirname(path)) else 2
+        self.base = _open_locked(path, uid)
         try:
             self.stale = _remove_stale(self.base)
             name = "run-" + os.urandom(4).hex()
@@ -67,7 +68,7 @@ class WorkArea:
 
     def remove(self) -> None:
         """Remove this run's directory: everything in it, then, under the cache's lock (so that
-        no run sees it without its lock), the lock and itself, if its name still holds it; then
+        no run sees it without its lock), the lock and itself, if its name still holds it, and
         the cache's directories this run made, if nothing else is in them (a far side's
         account, whose cache holds no parsed files, is left as it was)."""
         try:
@@ -79,14 +80,42 @@ class WorkArea:
                     os.rmdir(self.name, dir_fd=self.base)
             except FileNotFoundError:
                 pass
+            self._remove_made()
         finally:
             for fd in (self.lock, self.run, self.base):
                 os.close(fd)
-        for path in self.made:
-            try:
-                os.rmdir(path)
-            except OSError:
-                break  # in use: by parsed files, or another run
+
+    def _remove_made(self) -> None:
+        """The cache's directories this run made, innermost first, while empty: each by its
+        name in the directory that holds it (its ..), and only while that name is still it."""
+        names = (os.path.basename(self.path), os.path.basename(os.path.dirname(self.path)))
+        held = os.dup(self.base)
+        try:
+            for name in names[: self.made]:
+                made = _identity(os.fstat(held))
+                parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=held)
+                os.close(held)
+                held = parent
+                if _identity(os.stat(name, dir_fd=held, follow_symlinks=False)) != made:
+                    return
+                os.rmdir(name, dir_fd=held)
+        except OSError:
+            pass  # not empty (parsed files, another run), or gone
+        finally:
+            os.close(held)
+
+
+def _open_locked(path: str, uid: int) -> int:
+    """The cache directory at path, open and locked (flock): no run is seen half made,
+    without its lock. One that a run which made it removed as this one opened it is opened
+    again, made anew."""
+    for _ in range(3):
+        base = open_own_dir(path, uid)
+        fcntl.flock(base, fcntl.LOCK_EX)
+        if os.fstat(base).st_nlink:
+            return base
+        os.close(base)
+    raise OSError(errno.ESTALE, f"{path}: removed each time newns opened it")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
