@@ -12,19 +12,16 @@ from _ctypes import FUNCFLAG_CDECL, FUNCFLAG_USE_ERRNO, CFuncPtr
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
     from collections.abc import Collection
-    from ctypes import Structure, addressof, byref, c_char, c_int, c_long, c_uint32, c_uint64, c_ulong, c_ushort, c_void_p
+    from ctypes import addressof, byref, c_char, c_int, c_long, c_uint32, c_uint64, c_ulong
     from ctypes import get_errno, sizeof
     from typing import Any
 
     def dlopen(name: str | None, mode: int, /) -> int: ...
 else:
-    from _ctypes import Structure, _SimpleCData, addressof, byref, dlopen, get_errno, sizeof
+    from _ctypes import _SimpleCData, addressof, byref, dlopen, get_errno, sizeof
 
     class c_char(_SimpleCData):
         _type_ = "c"
-
-    class c_ushort(_SimpleCData):
-        _type_ = "H"
 
     class c_int(_SimpleCData):
         _type_ = "i"
@@ -40,9 +37,6 @@ else:
 
     class c_uint64(_SimpleCData):
         _type_ = "Q"
-
-    class c_void_p(_SimpleCData):
-        _type_ = "P"
 
 
 class _Function(CFuncPtr):
@@ -122,19 +116,6 @@ NS_GET_OWNER_UID = 0xB704  # _IO(0xb7, 0x4)
 AF_INET, SOCK_DGRAM, SOCK_CLOEXEC = 2, 2, 0o2000000
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 IFF_UP = 0x1
-
-
-class _MountAttr(Structure):
-    _fields_ = [
-        ("attr_set", c_uint64),
-        ("attr_clr", c_uint64),
-        ("propagation", c_uint64),
-        ("userns_fd", c_uint64),
-    ]
-
-
-class _SockFprog(Structure):
-    _fields_ = [("len", c_ushort), ("filter", c_void_p)]
 
 
 def _check(result: int) -> int:
@@ -228,7 +209,7 @@ def _fs_log(fs: int) -> str:
 
 def set_readonly(mnt: int) -> None:
     """Make the mount tree at mnt read-only, every mount in it."""
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    attr = (c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr: attr_set, attr_clr, propagation, userns_fd
     _syscall(SYS_MOUNT_SETATTR, mnt, b"", AT_EMPTY_PATH | AT_RECURSIVE, byref(attr), sizeof(attr))
 
 
@@ -319,7 +300,8 @@ def death_signal() -> int:
 def install_filter(program: bytes) -> None:
     """A seccomp filter (classic BPF, 8 bytes an instruction) for this process and its children."""
     buffer = (c_char * len(program)).from_buffer_copy(program)
-    prog = _SockFprog(len(program) // 8, addressof(buffer))
+    fields = (len(program) // 8).to_bytes(2, sys.byteorder) + bytes(6) + addressof(buffer).to_bytes(8, sys.byteorder)
+    prog = (c_char * 16).from_buffer_copy(fields)  # struct sock_fprog, 64-bit: an unsigned short, a pointer at 8
     _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, byref(prog), 0, 0))
 
 
