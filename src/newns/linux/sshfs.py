@@ -29,9 +29,10 @@ FUSE_HINT = (
 )
 CACHING = ("-o", "auto_cache")
 """A file's pages stay in this kernel's cache from one open to the next while its size and
-time are unchanged, instead of a round trip for every read (a walk that reads files takes
-half the time through /mnt/term). What changed at the far end shows when sshfs's cache of
-its attributes expires (20 s), as names and times already did."""
+time (SFTP's, to the second) are unchanged, instead of a round trip for every read (a walk
+that reads files takes half the time through /mnt/term). What changed at the far end shows
+when sshfs's cache of its attributes expires (20 s), as names and times already did; a
+file rewritten within the same second at the same size keeps its old pages."""
 
 
 class Importer:
