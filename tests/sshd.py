@@ -93,10 +93,12 @@ class Sshd:
         log_level: str = "VERBOSE",
         timeout: float = 15.0,
         max_sessions: int = 50,
+        path: str | None = None,
     ) -> None:
         """sftp_dir: where an sftp session starts (what sshfs means by an empty remote path;
         default the user's home, or / when it does not exist). where: the parent of the
-        throwaway directory. max_sessions: how many sessions one connection may open."""
+        throwaway directory. max_sessions: how many sessions one connection may open.
+        path: the sessions' PATH (sshd's default otherwise)."""
         entry = pwd.getpwuid(os.geteuid() if user is None else user) if not isinstance(user, str) else pwd.getpwnam(user)
         self.user, self.uid, self.gid, self.home = entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir
         if os.geteuid() not in (0, self.uid):
@@ -109,6 +111,7 @@ class Sshd:
         self.log_level = log_level
         self.timeout = timeout
         self.max_sessions = max_sessions
+        self.path = path
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.dir: Path | None = None
@@ -205,6 +208,7 @@ class Sshd:
             "LoginGraceTime 30",
             f"LogLevel {self.log_level}",
             f"Subsystem sftp {sftp}",
+            *([f'SetEnv PATH="{self.path}"'] if self.path is not None else []),
             "",
         ])
 

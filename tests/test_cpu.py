@@ -7,9 +7,11 @@ remote account has no newns on its PATH."""
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import select
 import signal
+import stat
 import struct
 import subprocess
 import termios
@@ -118,6 +120,79 @@ def test_an_unknown_host_or_a_refused_key_is_one_line_naming_the_host(place, ser
     assert result.returncode == 125 and result.stdout == "", result
     assert result.stderr.startswith(f"newns: --cpu {host}: ") and said in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def far_lacking(place, programs: dict[str, str]) -> subprocess.CompletedProcess:
+    """newns --cpu to an sshd whose sessions' PATH holds these programs alone (name: the one
+    it stands for)."""
+    place.make({"far-bin/": ""})
+    for name, program in programs.items():
+        os.symlink(program, place / "far-bin" / name)
+    with sshd.Sshd(place.caller.uid, path=str(place / "far-bin")) as lacking:
+        lacking.install_client_config()
+        if lacking.ssh("echo $PATH").stdout != f"{place / 'far-bin'}\n":
+            pytest.skip(f"{lacking.user}'s shell changes PATH as it starts (its ~/.bashrc, say)")
+        return place.newns("--cpu", HOST, "echo", "ran")
+
+
+def one_line_naming_the_host(result: subprocess.CompletedProcess, *said: str) -> None:
+    assert result.returncode == 125 and result.stdout == "", result
+    assert result.stderr.startswith(f"newns: --cpu {HOST}: ") and result.stderr.count("\n") == 1, result.stderr
+    assert all(s in result.stderr for s in said), result.stderr
+
+
+def older_python() -> str | None:
+    """A Python before 3.11 this machine has (pyenv's, root's alone), if any."""
+    found = sorted(glob.glob("/usr/bin/python3.[0-9]") + glob.glob("/usr/bin/python3.10")
+                   + glob.glob("/root/.pyenv/versions/3.[0-9].*/bin/python3") + glob.glob("/root/.pyenv/versions/3.10.*/bin/python3"))
+    return found[0] if found else None
+
+
+def test_a_far_side_without_python3_is_one_line_saying_how_to_get_it(place, fuse_open):
+    one_line_naming_the_host(far_lacking(place, {}), "no python3 there", "apt install python3")
+
+
+def test_a_far_side_with_an_older_python3_is_one_line_saying_which(place, fuse_open):
+    python = older_python()
+    if python is None or not os.access(python, os.X_OK) or place.caller.uid != 0:
+        pytest.skip("no Python before 3.11 here that the caller may run")
+    result = far_lacking(place, {"python3": python})
+    one_line_naming_the_host(result, "python3 there is 3.", "newns needs 3.11 or later")
+
+
+def test_a_far_side_without_sshfs_is_one_line_saying_how_to_get_it(place, fuse_open):
+    result = far_lacking(place, {"python3": "/usr/bin/python3"})
+    one_line_naming_the_host(result, "sshfs is not installed", "apt install sshfs")
+
+
+def test_a_far_side_where_fuse_is_closed_to_the_account_is_one_line_saying_how_to_open_it(place, fuse_open):
+    if place.caller.uid == 0 or os.geteuid() != 0:
+        pytest.skip("root opens /dev/fuse whatever its mode; only root can close it to the account")
+    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
+    os.chmod("/dev/fuse", 0o600)
+    try:
+        result = far_lacking(place, {"python3": "/usr/bin/python3", "sshfs": "/usr/bin/sshfs"})
+    finally:
+        os.chmod("/dev/fuse", mode)
+    one_line_naming_the_host(result, "/dev/fuse", "chmod 0666 /dev/fuse")
+
+
+def test_a_far_side_without_user_namespaces_is_one_line_saying_how_to_allow_them(place, fuse_open):
+    if place.caller.uid == 0 or os.geteuid() != 0:
+        pytest.skip("root needs no user namespace; only root can turn them off")
+    sysctl = "/proc/sys/user/max_user_namespaces"
+    before = open(sysctl).read()
+    try:
+        with open(sysctl, "w") as f:
+            f.write("0")
+    except PermissionError:
+        pytest.skip(f"this machine doesn't let root write {sysctl}")
+    try:
+        result = far_lacking(place, {"python3": "/usr/bin/python3", "sshfs": "/usr/bin/sshfs"})
+    finally:
+        with open(sysctl, "w") as f:
+            f.write(before)
+    one_line_naming_the_host(result, "user namespace", "max_user_namespaces")
 
 
 def test_a_refused_command_session_is_one_line_naming_the_host(place, fuse_open):

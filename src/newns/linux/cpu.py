@@ -42,7 +42,7 @@ SFTP_SERVERS = (
 """Where OpenSSH's packages put sftp-server: Debian and Ubuntu, Fedora, Arch, Alpine."""
 
 BOOT = r"""import os,sys
-if sys.version_info<(3,11):os.write(1,b"E python3 is "+sys.version.split()[0].encode()+b", and newns needs 3.11 or later\n");sys.exit(125)
+if sys.version_info<(3,11):os.write(1,b"V "+sys.version.split()[0].encode()+b"\n");sys.exit(125)
 def read(n):
  b=b""
  while len(b)<n:
@@ -332,6 +332,11 @@ def _why(host: str, answer: bytes, status: int, lines: list[str]) -> str:
     """One line on why the far side never became ready: its own word, or ssh's."""
     if answer.startswith(b"E "):
         return "--cpu " + answer[2:].decode("utf-8", "replace")
+    if answer.startswith(b"V "):
+        return (
+            f"--cpu {host}: python3 there is {answer[2:].decode('ascii', 'replace')}, and newns needs 3.11 or later: "
+            "install a newer one there (Debian 12 and Ubuntu 24.04 have it: apt install python3)"
+        )
     code = os.waitstatus_to_exitcode(status)
     if code == 127:
         return f"--cpu {host}: no python3 there (as ssh runs commands): install Python 3.11 or later (apt install python3)"
