@@ -20,23 +20,11 @@ if TYPE_CHECKING:  # for type checkers only: typing costs every start of newns
 else:
     from _ctypes import _SimpleCData, addressof, byref, dlopen, get_errno, sizeof
 
-    class c_char(_SimpleCData):
-        _type_ = "c"
-
-    class c_int(_SimpleCData):
-        _type_ = "i"
-
-    class c_uint32(_SimpleCData):
-        _type_ = "I"
-
-    class c_long(_SimpleCData):
-        _type_ = "l"
-
-    class c_ulong(_SimpleCData):
-        _type_ = "L"
-
-    class c_uint64(_SimpleCData):
-        _type_ = "Q"
+    c_char, c_int, c_uint32, c_long, c_ulong, c_uint64 = (
+        type(name, (_SimpleCData,), {"_type_": code})
+        for name, code in (("c_char", "c"), ("c_int", "i"), ("c_uint32", "I"), ("c_long", "l"), ("c_ulong", "L"),
+                           ("c_uint64", "Q"))
+    )
 
 
 class _Function(CFuncPtr):
@@ -324,8 +312,8 @@ def sethostname(name: bytes) -> None:
 
 def interface_up(name: bytes) -> None:
     """Bring a network interface up (ip link set NAME up), as SIOCSIFFLAGS does."""
-    request = (c_char * 40).from_buffer_copy(name.ljust(16, b"\0") + bytes(24))  # struct ifreq: the name, then a union
-    # whose first field is the flags
+    # struct ifreq: the name, then a union whose first field is the flags
+    request = (c_char * 40).from_buffer_copy(name.ljust(16, b"\0") + bytes(24))
     sock = _check(_libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0))
     try:
         _check(_libc.ioctl(sock, SIOCGIFFLAGS, request))
