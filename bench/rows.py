@@ -224,6 +224,8 @@ def walk_union_vs_fuse(ctx: Context) -> Samples:
     fuse = need("fuse-overlayfs")
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
         raise Skip("/dev/fuse missing or not usable")
+    if os.geteuid() != 0:
+        raise Skip("rootless, the command newns runs has no right to mount fuse-overlayfs: run as root")
     ns, mnt = union_ns(ctx)
     py, other = ctx.scratch.split_tree
     fuse_mnt = ctx.scratch.directory("walk-fuse")
