@@ -356,8 +356,7 @@ class Interpreter:
             if "c" in op.flags:
                 members[0].create = True
         else:
-            under = [p for p in self.unions.pending if is_under(p, new)]
-            for inside in sorted(under, key=len) if under else ():
+            for inside in sorted((p for p in self.unions.pending if is_under(p, new)), key=len):
                 if inside in self.unions.pending:
                     self.unions._flush(inside)  # a bind copies what is mounted inside its source
             union = "a" in op.flags or "b" in op.flags
