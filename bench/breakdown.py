@@ -27,7 +27,7 @@ import os, sys, time
 modules = sys.argv[2:]
 for name in modules:
     __import__(name)
-from newns.modes import planned
+from newns.run import planned
 start = time.perf_counter_ns()
 planned(sys.argv[1], dict(os.environ), os.getcwd())
 print((time.perf_counter_ns() - start) / 1e6)

@@ -66,7 +66,7 @@ def walk(settings: Settings, a: str, b: str, how: Callable[[str], int] = walk_tr
 
 def plan(path: str) -> list[float]:
     """The time newns takes to read, parse and check a namespace file without mounting."""
-    from newns.modes import planned
+    from newns.run import planned
 
     start = perf_counter_ns()
     planned(path, dict(os.environ), os.getcwd())

@@ -62,8 +62,8 @@ def main() -> None:
             fail(missing.diagnostics)
         options(prog_name="newns", obj=signals)
         return
-    from . import modes
+    from . import run
 
     nsfile, debug, dashdash, argv = plain
-    nsfile, argv = modes.shebang(nsfile, argv, dashdash)
-    modes.guarded(modes.run, nsfile, argv, debug=debug, die_with_parent=False, signals=signals)
+    nsfile, argv = run.shebang(nsfile, argv, dashdash)
+    run.guarded(run.plain, nsfile, argv, debug=debug, die_with_parent=False, signals=signals)

@@ -1,90 +1,22 @@
-"""What newns does when it runs: a plain run and the modes --check, --explain, --ns and
---attach, each a function of its options; and how newns's own failures end it."""
+"""The modes beyond a plain run (run.py): --post, --cpu, --check, --explain, --ns and
+--attach, each a function of its options. A plain run imports none of this."""
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
-from .diagnostics import EXIT_FAILURE, Diagnostic, Error, NewnsError, Note, failure, printable, report
-from .linux import cache, execute, launch, namespaces, world
+from .diagnostics import EXIT_FAILURE, Diagnostic, Error, NewnsError, Note, printable
+from .linux import cache, execute, launch, namespaces, processes, world
+from .linux.joined import Joined, shared_mount, user_name
 from .loader import Loader
 from .ops import Import, Op
 from .interp import Interpreter
+from .run import caller, planned, reader_gone
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
-    from collections.abc import Callable
-
     from .linux.supervisor import CallerSignals
     from .plan import Plan
-
-
-def caller() -> tuple[dict[str, str], str]:
-    """The caller's environment and working directory, with PWD made right, as a shell does."""
-    env = dict(os.environ)
-    env["PWD"] = cwd = world.working_directory(env.get("PWD"))
-    _undo_pyenv_exec(env)
-    return env, cwd
-
-
-def _undo_pyenv_exec(env: dict[str, str]) -> None:
-    """newns installed with a pyenv Python's pip is started through a pyenv shim, whose
-    `pyenv exec` puts that Python's bin directory first on PATH: the command would find
-    that Python before the one a namespace file chose. Take it off again."""
-    root, path = env.get("PYENV_ROOT"), env.get("PATH", "")
-    first, _, rest = path.partition(":")
-    here = os.path.dirname(os.path.abspath(sys.argv[0]))
-    if root and first == here and here.startswith(os.path.join(root, "versions", "")):
-        env["PATH"] = rest
-
-
-def planned(nsfile: str | None, env: dict[str, str], cwd: str) -> tuple[Plan, Callable[[frozenset[int]], Plan]]:
-    """The file's plan, and how to plan it again without operations the kernel refused;
-    raises NewnsError with every problem.
-
-    The operations and the plan live until newns ends: Python's cycle collector,
-    which would walk them again and again as they grow, is off while they are made,
-    and they are left out of its walks after (gc.freeze). A 100,000-line file is
-    read in two thirds of the time."""
-    host = world.Host()
-    parsed = cache.ParsedFiles(env)
-    loader = Loader(host, env, cwd, parsed)
-    gc.disable()
-    try:
-        ops = loader.load(nsfile) if nsfile is not None else []
-        try:
-            first = Interpreter(env, cwd, host, loader=loader).plan(ops)
-        except NewnsError as failed:
-            raise NewnsError.of(sorted(loader.problems + failed.diagnostics, key=Diagnostic.position)) from None
-    finally:
-        parsed.close()
-        gc.freeze()
-        gc.enable()
-
-    def plan(skipped: frozenset[int] = frozenset()) -> Plan:
-        return Interpreter(env, cwd, host, loader=loader).plan(ops, skipped)
-
-    if loader.problems:
-        raise NewnsError.of(sorted(loader.problems + first.warnings, key=Diagnostic.position))
-    return first, plan
-
-
-def run(nsfile: str | None, argv: list[str], *, debug: bool, die_with_parent: bool, signals: CallerSignals) -> None:
-    env, cwd = caller()
-    try:
-        plan, replan = planned(nsfile, env, cwd)
-    except NewnsError as failed:  # the problems; the warnings and notes with them under -d
-        raise NewnsError.of([d for d in failed.diagnostics if debug or isinstance(d, Error)]) from None
-    if debug:
-        report(plan.warnings)
-    if nsfile is not None:
-        env["NEWNS"] = os.path.normpath(os.path.join(cwd, nsfile))
-    argv = argv or [env.get("SHELL") or "/bin/sh"]
-    launch.launch(launch.Launch(
-        plan=plan, replan=replan, argv=argv, env=env, cwd=cwd, debug=debug, die_with_parent=die_with_parent,
-        signals=signals,
-    ))
 
 
 def post(name: str, nsfile: str, *, debug: bool, signals: CallerSignals) -> int:
@@ -249,11 +181,11 @@ def ns(target: str) -> None:
     from .nsfile import quote
 
     pid = target if target == "self" or target.isdigit() else str(_posted(target))
-    mountinfo, cwd = world.process_view(pid)
-    held = world.origin(pid, mountinfo)
+    mountinfo, cwd = processes.process_view(pid)
+    held = processes.origin(pid, mountinfo)
     origin = f"self/fd/{held}" if held is not None else pid
     try:
-        kinds, ids = world.isolation(pid, origin)
+        kinds, ids = processes.isolation(pid, origin)
         lines = [f"clear {kind}" for kind in kinds if kind != "uts"]
         if "uts" in kinds:
             from .linux.uts import host_name
@@ -265,9 +197,9 @@ def ns(target: str) -> None:
             from .linux.network import described
 
             lines += described(pid)
-        lines += namespace_lines(mountinfo, cwd, world.process_view(origin)[0])
+        lines += namespace_lines(mountinfo, cwd, processes.process_view(origin)[0])
     finally:
-        world.let_go(held)
+        processes.let_go(held)
     for line in lines:
         output(line)
 
@@ -296,7 +228,7 @@ def attach(
 
     if target.isdigit():
         pid = int(target)
-        joined = namespaces.Joined(pid)
+        joined = Joined(pid)
     else:
         from .linux.posted import Registry
 
@@ -304,19 +236,19 @@ def attach(
         record = registry.find(target)
         registry.close()
         pid = record.pid
-        joined = namespaces.Joined(pid)
+        joined = Joined(pid)
         if not record.alive():
             joined.close()
             raise NewnsError(f"the namespace posted as {target!r} has ended")
     _refuse_host(pid, joined, allow_host)
     withheld = joined.withheld()
-    _, cwd = world.process_view(pid)
+    _, cwd = processes.process_view(pid)
     env = dict(os.environ)
     relayed = entered = False
     whose = _whose(pid, joined)
     if whose is not None:
         uid, stranger_gid, why = whose
-        owner = namespaces.user_name(uid)
+        owner = user_name(uid)
         if not as_owner:
             raise NewnsError(
                 f"--attach {pid}: {why.format(owner=owner, uid=uid)}: what runs there runs whatever {owner} put there. "
@@ -403,7 +335,7 @@ def attach(
     execute.execute(argv, env, signals, no_new_privs=True)
 
 
-def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, int | None, str] | None:
+def _whose(pid: int, joined: Joined) -> tuple[int, int | None, str] | None:
     """Another user whose namespace this is, and why, when it is not the caller's alone: the
     owner of its user namespace; for root, also a user with a process in a namespace of
     root's user namespace (a set-user-ID sandbox tool makes those for users), with the group
@@ -414,7 +346,7 @@ def _whose(pid: int, joined: namespaces.Joined) -> tuple[int, int | None, str] |
         return None
     strangers = joined.strangers()
     if len(strangers) > 1:
-        names = ", ".join(sorted(namespaces.user_name(uid) for uid in strangers))
+        names = ", ".join(sorted(user_name(uid) for uid in strangers))
         raise NewnsError(
             f"--attach {pid}: processes of several users ({names}) are in that namespace: what runs there runs "
             "whatever they put there, and newns can act as one user, not several"
@@ -440,7 +372,7 @@ def _joined_environment(pid: int, env: dict[str, str]) -> dict[str, str]:
     second terminal gets the PATH and variables the file set, with this terminal's own
     variables; else the caller's."""
     try:
-        started = world.process_environment(pid)
+        started = processes.process_environment(pid)
     except OSError:
         return env
     if "NEWNS" not in started:
@@ -467,7 +399,7 @@ def _owners_environment(env: dict[str, str], uid: int) -> dict[str, str]:
     }
 
 
-def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
+def _refuse_host(pid: int, joined: Joined, allow_host: bool) -> None:
     """--attach changes only the namespace it names: not the host's (the caller's own, or
     PID 1's), nor any other through mounts that propagate."""
     target = joined.mount_namespace()
@@ -484,7 +416,7 @@ def _refuse_host(pid: int, joined: namespaces.Joined, allow_host: bool) -> None:
             "changing it changes the host's mount table, which newns otherwise never touches. "
             "Add --allow-host-namespace if that is what you want."
         )
-    shared = namespaces.shared_mount(world.process_view(pid)[0])
+    shared = shared_mount(processes.process_view(pid)[0])
     joined.alive()
     if shared is not None:
         point, group = shared
@@ -502,33 +434,4 @@ def output(line: str) -> None:
     try:
         print(line)
     except BrokenPipeError:
-        _reader_gone()
-
-
-def _reader_gone() -> None:
-    """The reader of standard output left (newns --ns | head): end as a process SIGPIPE
-    killed does, without a word."""
-    os._exit(128 + 13)
-
-
-def shebang(nsfile: str | None, argv: list[str], dashdash: bool) -> tuple[str | None, list[str]]:
-    """Without -f, the first argument is the namespace file when the kernel ran that file
-    as a script: a path to an executable file whose #! line runs newns, and no -- before it."""
-    if nsfile is None and not dashdash and argv and world.names_newns(argv[0]):
-        return argv[0], argv[1:]
-    return nsfile, argv
-
-
-def guarded(mode: Callable[..., int | None], *args: object, **options: object) -> None:
-    """Run a mode; newns's own failures are a message and exit 125."""
-    try:
-        code = mode(*args, **options)
-        if sys.stdout is not None:
-            try:
-                sys.stdout.flush()
-            except BrokenPipeError:
-                _reader_gone()
-        sys.exit(code)
-    except Exception as exception:  # a bug too: say so in one line, and exit as newns's failures do
-        report(failure(exception))
-    os._exit(EXIT_FAILURE)  # nothing more to flush: what was to be written could not be
+        reader_gone()

@@ -7,6 +7,7 @@ import sys
 import click
 
 from . import __version__, modes
+from .run import guarded, plain, shebang
 
 EPILOG = """\b
 Examples:
@@ -119,7 +120,7 @@ def newns(
     file that starts with #!/usr/bin/env newns: ./FILE [COMMAND [ARG...]].
     """
     signals = ctx.obj
-    nsfile, argv = modes.shebang(nsfile, list(command), _after_double_dash(list(command)))
+    nsfile, argv = shebang(nsfile, list(command), _after_double_dash(list(command)))
     if (check or explain and cpu_host is None) and nsfile is None:
         raise click.UsageError("--check and --explain need a namespace file: -f FILE")
     if as_owner and attach_to is None:
@@ -129,28 +130,28 @@ def newns(
     if post is not None and argv:
         raise click.UsageError("--post runs no command: --attach NAME COMMAND runs one in the namespace")
     if check:
-        modes.guarded(modes.check, nsfile, signals)
+        guarded(modes.check, nsfile, signals)
     elif explain and cpu_host is not None:
-        modes.guarded(modes.explain_cpu, cpu_host, nsfile)
+        guarded(modes.explain_cpu, cpu_host, nsfile)
     elif explain:
-        modes.guarded(modes.explain, nsfile)
+        guarded(modes.explain, nsfile)
     elif ns_pid is not None:
-        modes.guarded(modes.ns, ns_pid)
+        guarded(modes.ns, ns_pid)
     elif attach_to is not None:
-        modes.guarded(
+        guarded(
             modes.attach, attach_to, nsfile, argv, debug=debug, allow_host=allow_host_namespace, as_owner=as_owner,
             signals=signals,
         )
     elif post is not None:
-        modes.guarded(modes.post, post, nsfile, debug=debug, signals=signals)
+        guarded(modes.post, post, nsfile, debug=debug, signals=signals)
     elif cpu_host is not None:
-        modes.guarded(modes.cpu, cpu_host, nsfile, argv, signals)
+        guarded(modes.cpu, cpu_host, nsfile, argv, signals)
     elif posted:
-        modes.guarded(modes.posted)
+        guarded(modes.posted)
     elif unpost is not None:
-        modes.guarded(modes.unpost, unpost)
+        guarded(modes.unpost, unpost)
     else:
-        modes.guarded(modes.run, nsfile, argv, debug=debug, die_with_parent=die_with_parent, signals=signals)
+        guarded(plain, nsfile, argv, debug=debug, die_with_parent=die_with_parent, signals=signals)
 
 
 def _after_double_dash(command: list[str]) -> bool:
