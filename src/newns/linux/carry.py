@@ -12,11 +12,12 @@ from .supervisor import as_child, die_with
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: each import costs every start of newns
     from ..plan import Plan
+    from .joined import Joined
     from .workdirs import WorkArea
 
 
 def carry_out(
-    run: Launch, joined: namespaces.Joined | None = None, *, throwaway: bool = True
+    run: Launch, joined: Joined | None = None, *, throwaway: bool = True
 ) -> tuple[list[Diagnostic], frozenset[int]]:
     """Carry out the plan in a child, with no command: the problems found, at their lines
     (none when it went through), and the operations left out because the kernel refused
@@ -61,7 +62,7 @@ def carry_out(
     return found, frozenset(skipped)
 
 
-def _carry(run: Launch, area: WorkArea | None, joined: namespaces.Joined | None, throwaway: bool, out: int) -> None:
+def _carry(run: Launch, area: WorkArea | None, joined: Joined | None, throwaway: bool, out: int) -> None:
     """The child of carry_out: writes on out each problem (E), each operation left out (S),
     and D when it is done."""
     found: list[Diagnostic] = []
