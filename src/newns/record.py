@@ -10,11 +10,10 @@ order or by name, __repr__ and __eq__. Type checkers see it as a dataclass.
 """
 from __future__ import annotations
 
-from types import CodeType, FunctionType
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers only: see above
     from collections.abc import Callable, Mapping
+    from types import CodeType, FunctionType
     from typing import Any, ClassVar, TypeVar, dataclass_transform
 
     Result = TypeVar("Result")
@@ -49,6 +48,7 @@ def _first_init(self: Record, *args: object, **kwargs: object) -> None:
 
 
 _templates: dict[int, CodeType] = {}
+_Function: type[FunctionType] = type(_first_init)  # type: ignore[assignment]  # importing types costs every start
 
 
 def _make_init(fields: tuple[str, ...], defaults: dict[str, object]) -> Callable[..., None]:
@@ -62,7 +62,7 @@ def _make_init(fields: tuple[str, ...], defaults: dict[str, object]) -> Callable
         exec(f"def __init__(self, {', '.join(names)}):" + "".join(f"\n    self.{n} = {n}" for n in names), scope)
         template = _templates[len(fields)] = scope["__init__"].__code__
     code = template.replace(co_names=fields, co_varnames=("self", *fields))
-    init = FunctionType(code, {}, "__init__", tuple(defaults[f] for f in fields if f in defaults) or None)
+    init = _Function(code, {}, "__init__", tuple(defaults[f] for f in fields if f in defaults) or None)
     return init
 @dataclass_transform()
 class Record(metaclass=_RecordType):
