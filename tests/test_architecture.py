@@ -113,9 +113,9 @@ def test_a_plain_run_imports_lark_only_to_parse_a_file_and_only_what_its_lines_u
 
 
 PLAIN_RUN = {
-    "__future__", "_blake2", "_ctypes", "errno", "gc", "select", "types",
+    "__future__", "_blake2", "_ctypes", "errno", "gc", "select",
     "newns", "newns.cli", "newns.diagnostics", "newns.entry", "newns.interp", "newns.labels", "newns.loader",
-    "newns.modes", "newns.mountinfo", "newns.nsfile", "newns.ops", "newns.plan", "newns.record", "newns.table",
+    "newns.mountinfo", "newns.nsfile", "newns.ops", "newns.plan", "newns.record", "newns.run", "newns.table",
     "newns.unions", "newns.linux", "newns.linux.cache", "newns.linux.door", "newns.linux.execute", "newns.linux.launch",
     "newns.linux.libc", "newns.linux.namespaces", "newns.linux.seccomp", "newns.linux.supervisor", "newns.linux.world",
 }
@@ -144,12 +144,12 @@ def test_what_runs_inside_the_namespace_imports_nothing_late():
     allowed = {  # these run before the namespace is entered
         ("linux/launch.py", "work_area"), ("linux/launch.py", "importer"), ("linux/launch.py", "on_own_terminal"),
         ("linux/launch.py", "engine"),
-        ("linux/namespaces.py", "user_name"),
-        ("linux/namespaces.py", "owner_gid"),
+        ("linux/joined.py", "user_name"),
+        ("linux/joined.py", "owner_gid"),
     }
     for name in ("linux/door.py", "linux/launch.py", "linux/supervisor.py", "linux/execute.py", "linux/carry.py",
-                 "linux/posted.py", "linux/namespaces.py", "linux/seccomp.py", "linux/libc.py", "linux/sshfs.py",
-                 "linux/relay.py", "linux/farside.py"):
+                 "linux/posted.py", "linux/namespaces.py", "linux/joined.py", "linux/processes.py", "linux/seccomp.py",
+                 "linux/libc.py", "linux/sshfs.py", "linux/relay.py", "linux/farside.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         for function in ast.walk(tree):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
