@@ -66,6 +66,11 @@ class Op(Record):
     letters: ClassVar[str]  # the flags it takes
     shapes: ClassVar[tuple[tuple[str, ...], ...]]  # its arguments' fields, for each number of them
     rest: ClassVar[str | None] = None  # the field holding any words after the longest shape's
+    longest: ClassVar[tuple[str, ...]] = ()  # the longest of shapes
+
+    def __init_subclass__(cls) -> None:
+        if "shapes" in cls.__dict__:
+            cls.longest = max(cls.shapes, key=len)
 
     @property
     def quiet(self) -> bool:
@@ -74,7 +79,7 @@ class Op(Record):
     @classmethod
     def usage(cls) -> str:
         """bind [-abcCqr] new old: fields some shape lacks are in brackets."""
-        longest = max(cls.shapes, key=len)
+        longest = cls.longest
         words = [cls.name] + ([f"[-{cls.letters}]"] if cls.letters else [])
         words += [f if all(f in shape for shape in cls.shapes) else f"[{f}]" for f in longest]
         return " ".join(words + ([f"[{cls.rest} ...]"] if cls.rest else []))
@@ -84,7 +89,7 @@ class Op(Record):
         """The operation of these flags and words, each word the field of its place in the
         shape of that many (words past the longest shape go to rest); ValueError when no
         shape has that many."""
-        longest = max(cls.shapes, key=len)
+        longest = cls.longest
         args, rest = (words[: len(longest)], {cls.rest: tuple(words[len(longest) :])}) if cls.rest else (words, {})
         for shape in cls.shapes:
             if len(shape) == len(args):
@@ -93,8 +98,7 @@ class Op(Record):
 
     def arguments(self) -> list[Word]:
         """Its words, in the order the file gives them."""
-        longest = max(self.shapes, key=len)
-        words = [w for w in (getattr(self, f) for f in longest) if w is not None]
+        words = [w for w in (getattr(self, f) for f in self.longest) if w is not None]
         return words + list(getattr(self, self.rest)) if self.rest else words
 
 
@@ -241,6 +245,8 @@ class Unset(Exception):
 
 def expand(word: Word, env: Mapping[str, str]) -> str:
     """A word's text: each variable's value is one literal piece of it. Raises Unset."""
+    if len(word.pieces) == 1 and not isinstance(word.pieces[0], Var):
+        return word.pieces[0]  # as most are
     parts = []
     for piece in word.pieces:
         if isinstance(piece, Var):
