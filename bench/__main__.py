@@ -10,6 +10,7 @@ import time
 
 from . import breakdown, report
 from .rows import ROWS, Context, Row
+from .least import least
 from .scratch import Scratch
 from .timing import CommandFailed, Settings
 from .tools import Skip, find_newns
@@ -66,10 +67,13 @@ def run_rows(rows: list[Row], ctx: Context) -> list[report.Result]:
         except CommandFailed as failure:
             ctx.notes.append(f"failed {row.name}: {failure}")
         else:
-            parts = None
+            parts = bound = None
             if row.file is not None:
-                parts = breakdown.parts(ctx.newns, row.file(ctx), ctx.env, statistics.median(newns))
-            results.append(report.Result(row, newns, peer, parts))
+                file = row.file(ctx)
+                parts = breakdown.parts(ctx.newns, file, ctx.env, statistics.median(newns))
+                if row.name == "floor":
+                    bound = least(ctx.newns, file, ctx.env, ctx.scratch.root)
+            results.append(report.Result(row, newns, peer, parts, bound))
         print(f"{time.monotonic() - start:.1f} s", file=sys.stderr)
     return results
 

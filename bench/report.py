@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .breakdown import Parts
+from .least import Least
 from .rows import Row
 
 
@@ -20,6 +21,7 @@ class Result:
     newns: list[float]
     peer: list[float]
     parts: Parts | None = None  # where newns's time went, for a row that runs a file
+    least: Least | None = None  # what newns's own imports can't go below, for the empty file
 
     @property
     def newns_median(self) -> float:
@@ -107,19 +109,26 @@ def targets(results: list[Result]) -> list[str]:
 
 def bounds(by_name: dict[str, Result]) -> list[str]:
     """What bounds the targets of newns's start, measured in the same run: the interpreter's
-    start and newns's imports, for the empty file; a run of an empty file, for 10 binds against
+    start and newns's imports (least.py), for the empty file; a run of an empty file, for 10 binds against
     bwrap; what a line costs, for a union of 500 layers; that run and the chosen Python's own
     start, for a Python chosen per call."""
     floor = by_name.get("floor")
     if floor is None:
         return []
     lines = []
-    if floor.parts is not None:
-        bare, parts = floor.peer_median, floor.parts
+    if floor.least is not None:
+        least = floor.least
+        own = least.imports - least.start
+
+        def share(ms: float) -> str:
+            return f"{ms / least.bare:.2f}x"
+
         lines.append(
-            f"  bounded by: for the empty file, the interpreter's start with site and _ctypes, which stay, is "
-            f"{(parts.start + parts.ctypes) / bare:.2f}x python -I -S; newns's own imports add "
-            f"{parts.imports / bare:.2f}x, its reading, planning, system calls and the exec {(parts.plan + parts.kernel) / bare:.2f}x"
+            f"  bounded by, measured together: the interpreter's start with site and _ctypes is {share(least.start)}; "
+            f"newns's own {least.modules} modules add {share(own)}, {share(least.called_only - least.start)} with every "
+            f"function a run of the empty file never calls emptied, {share(least.machinery - least.start)} for Python's "
+            f"import machinery alone ({least.modules} empty modules); 1.8x leaves "
+            f"{share(1.8 * least.bare - least.start)} for newns's imports, planning and exec"
         )
     binds = by_name.get("binds-10-bwrap")
     if binds is not None:
@@ -135,8 +144,8 @@ def bounds(by_name: dict[str, Result]) -> list[str]:
         )
     shim, direct = by_name.get("python-shim"), by_name.get("python-inside")
     if shim is not None and direct is not None:
-        least = (floor.newns_median + direct.peer_median) / shim.peer_median
-        lines.append(f"  bounded by: for a Python per call, a run of an empty file and that Python's start are {least:.2f}x the shim")
+        per_call = (floor.newns_median + direct.peer_median) / shim.peer_median
+        lines.append(f"  bounded by: for a Python per call, a run of an empty file and that Python's start are {per_call:.2f}x the shim")
     return lines
 
 

@@ -18,3 +18,4 @@ def test_the_benchmark_runs_as_the_readme_prints_it():
     lines = result.stdout.splitlines()
     assert lines[1].split()[:3] == ["row", "peer", "newns"] and "targets:" in lines, result.stdout
     assert not [line for line in lines if line.startswith("failed ")], result.stdout
+    assert [line for line in lines if line.startswith("  bounded by, measured together:")], result.stdout

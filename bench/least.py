@@ -1,0 +1,122 @@
+"""What newns's own imports can't go below, for one run, measured in two ways: the same
+modules with every function the run never calls emptied (what moving code off the
+run's path could gain at most), and as many modules with nothing in them (Python's
+import machinery alone: what merging modules could gain at most)."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .breakdown import run_modules
+from .timing import check, spawn
+from .tools import script_python
+
+TRACE = """
+import json, os, sys
+newns, file, out = sys.argv[1:4]
+called = set()
+
+def profile(frame, event, arg):
+    if event == "call":
+        called.add((frame.f_code.co_filename, frame.f_code.co_firstlineno))
+
+execve = os.execve
+
+def traced_execve(*args):
+    sys.setprofile(None)
+    with open(out, "w") as f:
+        json.dump(sorted(called), f)
+    execve(*args)
+
+os.execve = traced_execve
+sys.argv = [newns, "-f", file, "true"]
+sys.setprofile(profile)
+exec(compile(open(newns).read(), newns, "exec"), {"__name__": "__main__", "__file__": newns})
+"""
+"""Runs the newns script as it runs, noting each function called, until the command's exec."""
+
+
+@dataclass(frozen=True)
+class Least:
+    """Medians in ms from one alternating loop, each a whole process: the interpreter bare
+    (-I -S), started as the script is with _ctypes, and that importing newns's modules as
+    the run does, those with only the functions the run calls, and as many empty modules."""
+
+    modules: int
+    bare: float
+    start: float
+    imports: float
+    called_only: float
+    machinery: float
+
+
+def least(newns: str, file: str, env: Mapping[str, str], scratch: str) -> Least:
+    """The bounds of newns's own imports for a run of `newns -f file true`."""
+    python = script_python(newns)
+    modules = run_modules(python, newns, file, env)
+    trace = os.path.join(scratch, "called.json")
+    check([python, "-I", "-c", TRACE, newns, file, trace], env)
+    with open(trace) as f:
+        called = {(name, line) for name, line in json.load(f)}
+    package = check([python, "-I", "-c", "import newns; print(newns.__path__[0])"], env).strip()
+    stripped = os.path.join(scratch, "called-only")
+    shutil.rmtree(stripped, ignore_errors=True)
+    shutil.copytree(package, os.path.join(stripped, "newns"), ignore=shutil.ignore_patterns("__pycache__"))
+    for module in modules:
+        relative = os.path.join(package, *module.split(".")[1:])
+        source = os.path.join(relative, "__init__.py") if os.path.isdir(relative) else relative + ".py"
+        with open(source) as f:
+            tree = ast.parse(f.read())
+        _empty_uncalled(tree.body, source, called)
+        with open(os.path.join(stripped, "newns", os.path.relpath(source, package)), "w") as f:
+            f.write(ast.unparse(tree))
+    empty = os.path.join(scratch, "empty-modules")
+    os.makedirs(os.path.join(empty, "p"), exist_ok=True)
+    for i in range(len(modules)):
+        with open(os.path.join(empty, "p", f"m{i}.py"), "w") as f:
+            f.write("from __future__ import annotations\n")
+    open(os.path.join(empty, "p", "__init__.py"), "w").close()
+    argvs = [
+        [python, "-I", "-S", "-c", "pass"],
+        _importing(python, None, []),
+        _importing(python, None, modules),
+        _importing(python, stripped, modules),
+        _importing(python, empty, [f"p.m{i}" for i in range(len(modules))]),
+    ]
+    for argv in argvs:
+        check(argv, env)  # writes the bytecode
+    samples: list[list[float]] = [[] for _ in argvs]
+    for _ in range(ROUNDS):
+        for argv, times in zip(argvs, samples):
+            times.append(spawn(argv, env))
+    bare, start, imports, called_only, machinery = (statistics.median(times) for times in samples)
+    return Least(modules=len(modules), bare=bare, start=start, imports=imports, called_only=called_only, machinery=machinery)
+
+
+ROUNDS = 25
+
+
+def _empty_uncalled(body: list[ast.stmt], source: str, called: set[tuple[str, int]]) -> None:
+    """Functions and methods of a module's body never called: their bodies emptied, their
+    names and decorators kept (the module still defines all it exports)."""
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            _empty_uncalled(node.body, source, called)
+        elif isinstance(node, ast.FunctionDef) and not node.name.startswith("__"):
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            if (source, first) not in called and (source, node.lineno) not in called:
+                node.body = [ast.Pass()]
+                node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+                node.returns = None
+
+
+def _importing(python: str, path: str | None, modules: list[str]) -> list[str]:
+    """The interpreter as the script starts it (-I, with site), loading _ctypes and modules
+    (from path first)."""
+    first = [f"import sys; sys.path.insert(0, {path!r})"] if path else []
+    return [python, "-I", "-c", "; ".join([*first, "import _ctypes", *(f"import {m}" for m in modules)])]
