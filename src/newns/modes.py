@@ -1,5 +1,6 @@
-"""The modes beyond a plain run (run.py): --post, --cpu, --check, --explain, --ns and
---attach, each a function of its options. A plain run imports none of this."""
+"""The modes beyond a plain run (run.py): --check, --explain, --ns, --attach, --post,
+--posted, --unpost, --cpu and --explain --cpu, each a function of its options. A plain
+run imports none of this."""
 from __future__ import annotations
 
 import os

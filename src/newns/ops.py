@@ -69,6 +69,7 @@ class Op(Record):
     longest: ClassVar[tuple[str, ...]] = ()  # the longest of shapes
 
     def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
         if "shapes" in cls.__dict__:
             cls.longest = max(cls.shapes, key=len)
 

@@ -15,6 +15,7 @@ JOINED = (
 )
 """The namespaces --attach joins, in the order they must be joined."""
 
+
 class Joined:
     """The namespaces of a running process, held open: whose they are, and a way in.
 
