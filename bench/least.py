@@ -1,7 +1,9 @@
-"""What newns's own imports can't go below, for one run, measured in two ways: the same
-modules with every function the run never calls emptied (what moving code off the
-run's path could gain at most), and as many modules with nothing in them (Python's
-import machinery alone: what merging modules could gain at most)."""
+"""What newns's own imports come to for one run, against two measures of how far code
+could take them: the same modules with the body of every function the run never calls
+emptied (what moving code off the run's path could gain, but for the definitions, which
+stay), and as many modules with nothing in them (Python's import machinery alone: what
+merging modules could gain at most). The emptied copy is measured against a copy of the
+same modules, rewritten the same way and loaded from the same place, but not emptied."""
 from __future__ import annotations
 
 import ast
@@ -43,20 +45,22 @@ exec(compile(open(newns).read(), newns, "exec"), {"__name__": "__main__", "__fil
 
 @dataclass(frozen=True)
 class Least:
-    """Medians in ms from one alternating loop, each a whole process: the interpreter bare
-    (-I -S), started as the script is with _ctypes, and that importing newns's modules as
-    the run does, those with only the functions the run calls, and as many empty modules."""
+    """Medians in ms from one loop that takes each command in turn, each a whole process:
+    the interpreter bare (-I -S); started as the script is, with _ctypes; that importing
+    newns's modules as the run does; a copy of them; the copy with the body of every
+    function the run never calls emptied; and as many empty modules."""
 
     modules: int
     bare: float
     start: float
     imports: float
+    copied: float
     called_only: float
     machinery: float
 
 
-def least(newns: str, file: str, env: Mapping[str, str], scratch: str) -> Least:
-    """The bounds of newns's own imports for a run of `newns -f file true`."""
+def least(newns: str, file: str, env: Mapping[str, str], scratch: str, *, rounds: int) -> Least:
+    """The measures of newns's own imports for a run of `newns -f file true`."""
     python = script_python(newns)
     modules = run_modules(python, newns, file, env)
     trace = os.path.join(scratch, "called.json")
@@ -64,20 +68,22 @@ def least(newns: str, file: str, env: Mapping[str, str], scratch: str) -> Least:
     with open(trace) as f:
         called = {(name, line) for name, line in json.load(f)}
     package = check([python, "-I", "-c", "import newns; print(newns.__path__[0])"], env).strip()
-    stripped = os.path.join(scratch, "called-only")
-    shutil.rmtree(stripped, ignore_errors=True)
-    shutil.copytree(package, os.path.join(stripped, "newns"), ignore=shutil.ignore_patterns("__pycache__"))
-    for module in modules:
-        relative = os.path.join(package, *module.split(".")[1:])
-        source = os.path.join(relative, "__init__.py") if os.path.isdir(relative) else relative + ".py"
-        with open(source) as f:
-            tree = ast.parse(f.read())
-        _empty_uncalled(tree.body, source, called)
-        with open(os.path.join(stripped, "newns", os.path.relpath(source, package)), "w") as f:
-            f.write(ast.unparse(tree))
+    copies = {name: os.path.join(scratch, name) for name in ("copied", "called-only")}
+    for name, root in copies.items():
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(package, os.path.join(root, "newns"), ignore=shutil.ignore_patterns("__pycache__"))
+        for module in modules:
+            relative = os.path.join(package, *module.split(".")[1:])
+            source = os.path.join(relative, "__init__.py") if os.path.isdir(relative) else relative + ".py"
+            with open(source) as f:
+                tree = ast.parse(f.read())
+            if name == "called-only":
+                _empty_uncalled(tree.body, source, called)
+            with open(os.path.join(root, "newns", os.path.relpath(source, package)), "w") as f:
+                f.write(ast.unparse(tree))
     empty = os.path.join(scratch, "empty-modules")
     os.makedirs(os.path.join(empty, "p"), exist_ok=True)
-    for i in range(len(modules)):
+    for i in range(len(modules) - 1):  # and the package: as many modules as newns's
         with open(os.path.join(empty, "p", f"m{i}.py"), "w") as f:
             f.write("from __future__ import annotations\n")
     open(os.path.join(empty, "p", "__init__.py"), "w").close()
@@ -85,29 +91,38 @@ def least(newns: str, file: str, env: Mapping[str, str], scratch: str) -> Least:
         [python, "-I", "-S", "-c", "pass"],
         _importing(python, None, []),
         _importing(python, None, modules),
-        _importing(python, stripped, modules),
-        _importing(python, empty, [f"p.m{i}" for i in range(len(modules))]),
+        _importing(python, copies["copied"], modules),
+        _importing(python, copies["called-only"], modules),
+        _importing(python, empty, [f"p.m{i}" for i in range(len(modules) - 1)]),
     ]
     for argv in argvs:
         check(argv, env)  # writes the bytecode
     samples: list[list[float]] = [[] for _ in argvs]
-    for _ in range(ROUNDS):
-        for argv, times in zip(argvs, samples):
-            times.append(spawn(argv, env))
-    bare, start, imports, called_only, machinery = (statistics.median(times) for times in samples)
-    return Least(modules=len(modules), bare=bare, start=start, imports=imports, called_only=called_only, machinery=machinery)
-
-
-ROUNDS = 25
+    for cycle in range(rounds):
+        for turn in range(len(argvs)):  # each round starts one later: no command always follows another
+            index = (cycle + turn) % len(argvs)
+            samples[index].append(spawn(argvs[index], env))
+    bare, start, imports, copied, called_only, machinery = (statistics.median(times) for times in samples)
+    return Least(
+        modules=len(modules), bare=bare, start=start, imports=imports, copied=copied, called_only=called_only,
+        machinery=machinery,
+    )
 
 
 def _empty_uncalled(body: list[ast.stmt], source: str, called: set[tuple[str, int]]) -> None:
-    """Functions and methods of a module's body never called: their bodies emptied, their
-    names and decorators kept (the module still defines all it exports)."""
+    """The body of each function and method never called, at a module's top, in its classes
+    and in its top-level if and try blocks, emptied; their names and decorators kept (the
+    module still defines all it exports)."""
     for node in body:
         if isinstance(node, ast.ClassDef):
             _empty_uncalled(node.body, source, called)
-        elif isinstance(node, ast.FunctionDef) and not node.name.startswith("__"):
+        elif isinstance(node, ast.If):
+            _empty_uncalled(node.body, source, called)
+            _empty_uncalled(node.orelse, source, called)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                _empty_uncalled(block, source, called)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             if (source, first) not in called and (source, node.lineno) not in called:
                 node.body = [ast.Pass()]

@@ -21,7 +21,7 @@ class Result:
     newns: list[float]
     peer: list[float]
     parts: Parts | None = None  # where newns's time went, for a row that runs a file
-    least: Least | None = None  # what newns's own imports can't go below, for the empty file
+    least: Least | None = None  # newns's own imports against how far code could take them, for the empty file
 
     @property
     def newns_median(self) -> float:
@@ -125,10 +125,11 @@ def bounds(by_name: dict[str, Result]) -> list[str]:
 
         lines.append(
             f"  bounded by, measured together: the interpreter's start with site and _ctypes is {share(least.start)}; "
-            f"newns's own {least.modules} modules add {share(own)}, {share(least.called_only - least.start)} with every "
-            f"function a run of the empty file never calls emptied, {share(least.machinery - least.start)} for Python's "
-            f"import machinery alone ({least.modules} empty modules); 1.8x leaves "
-            f"{share(1.8 * least.bare - least.start)} for newns's imports, planning and exec"
+            f"newns's own {least.modules} modules add {share(own)} (a copy of them {share(least.copied - least.start)}, "
+            f"and {share(least.called_only - least.start)} with the body of every function a run of the empty file "
+            f"never calls emptied); Python's import machinery alone, for {least.modules} empty modules, "
+            f"{share(least.machinery - least.start)}; 1.8x leaves {share(1.8 * least.bare - least.start)} for newns's "
+            "imports, planning and exec"
         )
     binds = by_name.get("binds-10-bwrap")
     if binds is not None:
