@@ -188,12 +188,9 @@ def read_mountinfo(proc: str) -> str:
     """The mountinfo of the process whose /proc directory proc is."""
     fd = os.open(f"{proc}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
+        return libc.read_to_end(fd).decode("utf-8", "surrogateescape")
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 def command_line(pid: str) -> list[str]:
