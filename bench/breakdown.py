@@ -56,10 +56,17 @@ def parts(newns: str, file: str, env: Mapping[str, str], total: float) -> Parts:
     python = script_python(newns)
     modules = run_modules(python, newns, file, env)
     start = _median([python, "-I", "-c", "pass"], env)
-    with_ctypes = _median([python, "-I", "-c", "import _ctypes"], env)
-    imported = _median([python, "-I", "-c", "; ".join(["import _ctypes", *(f"import {m}" for m in modules)])], env)
+    with_ctypes = _median(importing(python, []), env)
+    imported = _median(importing(python, modules), env)
     plan = statistics.median(float(check([python, "-I", "-c", PLAN, file, *modules], env)) for _ in range(RUNS))
     return Parts(start, with_ctypes - start, imported - with_ctypes, plan, max(total - imported - plan, 0.0))
+
+
+def importing(python: str, modules: list[str], path: str | None = None) -> list[str]:
+    """The interpreter as the script starts it (-I, with site), loading _ctypes and modules
+    (from path first, when given)."""
+    first = [f"import sys; sys.path.insert(0, {path!r})"] if path else []
+    return [python, "-I", "-c", "; ".join([*first, "import _ctypes", *(f"import {m}" for m in modules)])]
 
 
 def run_modules(python: str, newns: str, file: str, env: Mapping[str, str]) -> list[str]:

@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .breakdown import run_modules
+from .breakdown import importing, run_modules
 from .timing import check, spawn
 from .tools import script_python
 
@@ -89,11 +89,11 @@ def least(newns: str, file: str, env: Mapping[str, str], scratch: str, *, rounds
     open(os.path.join(empty, "p", "__init__.py"), "w").close()
     argvs = [
         [python, "-I", "-S", "-c", "pass"],
-        _importing(python, None, []),
-        _importing(python, None, modules),
-        _importing(python, copies["copied"], modules),
-        _importing(python, copies["called-only"], modules),
-        _importing(python, empty, [f"p.m{i}" for i in range(len(modules) - 1)]),
+        importing(python, []),
+        importing(python, modules),
+        importing(python, modules, copies["copied"]),
+        importing(python, modules, copies["called-only"]),
+        importing(python, [f"p.m{i}" for i in range(len(modules) - 1)], empty),
     ]
     for argv in argvs:
         check(argv, env)  # writes the bytecode
@@ -128,10 +128,3 @@ def _empty_uncalled(body: list[ast.stmt], source: str, called: set[tuple[str, in
                 node.body = [ast.Pass()]
                 node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
                 node.returns = None
-
-
-def _importing(python: str, path: str | None, modules: list[str]) -> list[str]:
-    """The interpreter as the script starts it (-I, with site), loading _ctypes and modules
-    (from path first)."""
-    first = [f"import sys; sys.path.insert(0, {path!r})"] if path else []
-    return [python, "-I", "-c", "; ".join([*first, "import _ctypes", *(f"import {m}" for m in modules)])]
