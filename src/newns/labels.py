@@ -12,7 +12,7 @@ RESOLV_CONF_SOURCE = "newns:resolv.conf"
 """The source of the tmpfs holding the resolv.conf net lines give a command (no union's: its
 word has no + or -)."""
 _HEX = frozenset("0123456789ABCDEFabcdef")
-_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-~#@=,:")
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-~#@=,:")
 
 
 def union_source(members: tuple[tuple[str, bool], ...]) -> str:
@@ -36,8 +36,10 @@ def union_members(source: str) -> list[tuple[str, bool]] | None:
 
 
 def _encode(name: str) -> str:
+    if _SAFE.issuperset(name):
+        return name  # as most are: a union of 500 members is 500 names
     data = name.encode("utf-8", "surrogateescape")
-    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in data)
+    return "".join(chr(b) if chr(b) in _SAFE else f"%{b:02X}" for b in data)
 
 
 def _decode(word: str) -> str:
