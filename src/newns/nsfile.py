@@ -139,13 +139,16 @@ def _op(fields: list[str], filename: str, lines: list[str]) -> Op:
     flags = fields[3]
     if command is None or not line.startswith(command.name, col - 1):
         raise ValueError("not the line's command")
-    if not set(flags) <= set(command.letters) or len(set(flags)) != len(flags):
+    if flags.strip(command.letters) or len(set(flags)) != len(flags):  # strip: what is not a letter of it
         raise ValueError("not the command's flags")
     where = Where(filename, number, col, line)
     return command.of_words(flags, where, [_word_of(field, where) for field in fields[4:]])
 
 
 def _word_of(field: str, where: Where) -> Word:
+    col, _, rest = field.partition("\x1f")
+    if rest[:1] == "b" and "\x1f" not in rest and "\\" not in rest:  # one bare piece, as most words are
+        return Word((rest[1:],), where.at(_number(col, len(where.text))))
     parts = field.split("\x1f")
     if len(parts) < 2:
         raise ValueError("a word of no pieces")
@@ -168,9 +171,10 @@ def _word_of(field: str, where: Where) -> Word:
 
 def _number(text: str, largest: int) -> int:
     """A line or column: 1 to largest."""
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= largest:
+    number = int(text)  # ValueError when it is no number
+    if not 1 <= number <= largest:
         raise ValueError("not a line or column")
-    return int(text)
+    return number
 
 
 _SPECIAL = frozenset(" \t\r\n'$#\\")
