@@ -22,7 +22,7 @@ from .ops import (
 from .plan import NEW_ROOT, OLD_ROOT, Action, Detach, Devices, Import as Imported, NewFs, Plan, Release, Settings, slots_used
 from .loader import Stop
 from .record import dispatch
-from .table import Member, Target, is_under
+from .table import Member, Target
 from .unions import Unions
 
 TYPE_CHECKING = False
@@ -118,20 +118,23 @@ class Interpreter:
         under OLD_ROOT: those are the paths the steps use; show() turns
         them back into the file's own terms for messages.
         """
-        text = self.expand(word)
-        if not text:
-            raise NewnsError(f"empty {what}", word.where)
-        if word.names_device:
-            name, _, rest = text[1:].partition("/")
-            if name != "old":
-                raise NewnsError(f"{text}: {_device_hint(name)}", word.where)
-            if not self.unions.cleared:
-                raise NewnsError("#old is the namespace as it was before clear, and no clear comes before this line", word.where)
-            return os.path.normpath(f"{OLD_ROOT}/{rest}")
-        if is_normal(text):
-            logical = text  # as most are: normpath is slow in Python 3.11
+        first = word.pieces[0]
+        if len(word.pieces) == 1 and not isinstance(first, Var) and is_normal(first) and "\0" not in first:
+            logical = first  # as most are: one text, which normpath (slow in Python 3.11) would leave as it is
         else:
-            logical = os.path.normpath(os.path.join(self.dir, text))
+            text = self.expand(word)
+            if not text:
+                raise NewnsError(f"empty {what}", word.where)
+            if word.names_device:
+                name, _, rest = text[1:].partition("/")
+                if name != "old":
+                    raise NewnsError(f"{text}: {_device_hint(name)}", word.where)
+                if not self.unions.cleared:
+                    raise NewnsError(
+                        "#old is the namespace as it was before clear, and no clear comes before this line", word.where
+                    )
+                return os.path.normpath(f"{OLD_ROOT}/{rest}")
+            logical = text if is_normal(text) else os.path.normpath(os.path.join(self.dir, text))
         return os.path.normpath(NEW_ROOT + logical) if self.unions.cleared else logical
 
     # -- planning --------------------------------------------------------
@@ -176,7 +179,8 @@ class Interpreter:
             self.count += 1
             if index in self.skipped:
                 continue
-            if isinstance(op, Include) and self.loader is None:
+            include = isinstance(op, Include)
+            if include and self.loader is None:
                 continue  # --cpu's far side: the caller's side sent its file's lines after it
             action = Action(where=op.where, said=None, quiet=op.quiet, steps=[], op=index)
             try:
@@ -194,7 +198,7 @@ class Interpreter:
                 else:
                     self._found(problem.diagnostics)
                 continue
-            if isinstance(op, Include):
+            if include:
                 self._found(problems)
                 self._run(included, stack + [real])
             else:
@@ -211,7 +215,8 @@ class Interpreter:
     def _line(self, op: Op, action: Action) -> str | None:
         """Check a line and plan its steps into action (a cd's: the directory); raises NewnsError
         with the line's problems: each unset variable, and the first other problem."""
-        variables = [piece for word in op.arguments() for piece in word.pieces if isinstance(piece, Var)]
+        variables = [piece for word in op.arguments() if len(word.pieces) > 1 or isinstance(word.pieces[0], Var)
+                     for piece in word.pieces if isinstance(piece, Var)]  # len: most words are one text
         if self.account is None and any(v.name in ("user", "home") and v.name not in self.env for v in variables):
             user, home = self.world.account()  # looked up only for a line that needs it
             self.account = {"user": user, "home": home}
@@ -329,26 +334,28 @@ class Interpreter:
         return self.dir
 
     def _bind(self, op: Bind, action: Action) -> None:
+        unions = self.unions
         new = self.path(op.new)
         old = self.path(op.old)
-        self.unions.flush_under((new, old))
+        unions.flush_under((new, old))
         held = None  # the source, opened before the root changes: as the file named it, and checked
-        if old == "/" and not self.unions.cleared:
-            self.unions.existing(new, op.new, "bind", directory=True)
-            if (self.unions.table.get(new) or Target(members=[], readonly=False, where=None)).members[1:] == []:
-                held = self.unions.capture(new, action)
-            self.unions.reroot(op, action, keep="a" in op.flags or "b" in op.flags)
+        if old == "/" and not unions.cleared:
+            unions.existing(new, op.new, "bind", directory=True)
+            if (unions.table.get(new) or Target(members=[], readonly=False, where=None)).members[1:] == []:
+                held = unions.capture(new, action)
+            unions.reroot(op, action, keep="a" in op.flags or "b" in op.flags)
             new, old = os.path.normpath(OLD_ROOT + new), NEW_ROOT
-        new_found = self.unions.table.lookup(new)
-        new_kind = self.unions.existing(new, op.new, "bind", found=new_found)
-        old_kind, point = self.unions.target(op, old, action, directory=new_kind == "dir")
+        table = unions.table  # the one reroot made, if it did
+        new_found = table.lookup(new)
+        new_kind = unions.existing(new, op.new, "bind", found=new_found)
+        old_kind, point = unions.target(op, old, action, directory=new_kind == "dir")
         if new_kind and old_kind and (new_kind == "dir") != (old_kind == "dir"):
             raise NewnsError(
-                f"bind: {self.unions.show(new)} is a {_KIND_NAMES[new_kind]} but {self.unions.show(old)} is a "
+                f"bind: {unions.show(new)} is a {_KIND_NAMES[new_kind]} but {unions.show(old)} is a "
                 f"{_KIND_NAMES[old_kind]}: bind a directory onto a directory, a file onto a file",
                 op.old.where,
             )
-        source = self.unions.table.get(new)
+        source = table.get(new)
         if source is not None and len(source.members) > 1:
             members = [Member(
                 slot=m.slot, label=m.label, origin=m.origin, create=m.create, fresh=m.fresh, made=m.made,
@@ -356,21 +363,18 @@ class Interpreter:
             if "c" in op.flags:
                 members[0].create = True
         else:
-            for inside in sorted((p for p in self.unions.pending if is_under(p, new)), key=len):
-                if inside in self.unions.pending:
-                    self.unions._flush(inside)  # a bind copies what is mounted inside its source
+            unions.flush_inside(new)  # a bind copies what is mounted inside its source
+            create = "c" in op.flags
             union = "a" in op.flags or "b" in op.flags
-            if "c" in op.flags and union and new_found.origin is not None and not self.world.writable(new_found.origin):
+            if create and union and new_found.origin is not None and not self.world.writable(new_found.origin):
                 raise NewnsError(
-                    f"bind -c: {self.unions.show(new)} takes the union's creations, and you can't write there: give -c "
+                    f"bind -c: {unions.show(new)} takes the union's creations, and you can't write there: give -c "
                     "to a directory of yours, or put a '#tmpfs' first with mount -bc",
                     op.new.where,
                 )
-            slot = held if held is not None else self.unions.capture(new, action)
-            members = [Member(
-                slot=slot, label=self.unions.show(new), origin=new_found.origin, create="c" in op.flags, at=new,
-            )]
-        self.unions.join(op, old, old_kind, point, members, action)
+            slot = held if held is not None else unions.capture(new, action)
+            members = [Member(slot=slot, label=unions.show(new), origin=new_found.origin, create=create, at=new)]
+        unions.join(op, old, old_kind, point, members, action)
 
     def _mount(self, op: Mount, action: Action) -> None:
         source = self.expand(op.source)

@@ -99,7 +99,7 @@ class Op(Record):
 
     def arguments(self) -> list[Word]:
         """Its words, in the order the file gives them."""
-        words = [w for w in (getattr(self, f) for f in self.longest) if w is not None]
+        words = [word for field in self.longest if (word := getattr(self, field)) is not None]
         return words + list(getattr(self, self.rest)) if self.rest else words
 
 

@@ -64,31 +64,39 @@ class MountTable(dict[str, Target]):
         self.world = world
         self.unknown: set[str] = set()  # paths whose contents the plan can't tell
         self._below: dict[str, int] = {}  # path -> how many targets are under it
+        self._depths: dict[int, int] = {}  # depth -> how many targets are that deep
 
     def __setitem__(self, path: str, target: Target) -> None:
         if path not in self:
             for above in ancestors(path):
                 self._below[above] = self._below.get(above, 0) + 1
+            depth = _depth(path)
+            self._depths[depth] = self._depths.get(depth, 0) + 1
         super().__setitem__(path, target)
 
     def __delitem__(self, path: str) -> None:
         super().__delitem__(path)
         for above in ancestors(path):
             self._below[above] -= 1
+        depth = _depth(path)
+        self._depths[depth] -= 1
+        if not self._depths[depth]:
+            del self._depths[depth]
 
     def lookup(self, path: str) -> Found:
-        if not self and not self.unknown:
+        unknown = self.unknown
+        if not self and not unknown:
             return Found(kind=self.world.kind(path), origin=path)
-        prefix = path
-        while True:
-            if prefix in self.unknown:
+        top = 0 if unknown else min(self._depths)  # the walk up from path ends at the shallowest target
+        prefix, depth = path, _depth(path)
+        while depth >= top:
+            if prefix in unknown:
                 return Found(kind=None)
             target = self.get(prefix)
             if target is not None:
                 return _lookup_in(target, path[len(prefix) :].lstrip("/"), self.world)
-            if prefix == "/":
-                return Found(kind=self.world.kind(path), origin=path)
-            prefix = prefix[: prefix.rindex("/")] or "/"
+            prefix, depth = prefix[: prefix.rindex("/")] or "/", depth - 1
+        return Found(kind=self.world.kind(path), origin=path)
 
     def kind(self, path: str) -> str | None:
         return self.lookup(path).kind
@@ -136,6 +144,11 @@ def ancestors(path: str) -> Iterator[str]:
     while path != "/":
         path = path[: path.rindex("/")] or "/"
         yield path
+
+
+def _depth(path: str) -> int:
+    """How many names an absolute path has: 0 for /."""
+    return path.count("/") if path != "/" else 0
 
 
 def is_under(path: str, ancestor: str) -> bool:

@@ -284,20 +284,24 @@ class Unions:
     def flush_under(self, paths: tuple[str, ...]) -> None:
         """Mount the unions still to be mounted that a line looks inside, before that line runs
         (but those a later line replaces, which it looks through)."""
-        if not self.pending:
-            return
-        inside = {  # the pending are few, a path's ancestors many
+        above = [  # the pending are few, a path's ancestors many
             a for a in self.pending for p in paths
             if is_under(p, a) and not (self._never_mounted(a) and self.kernel_path(p) != p)
-        }
-        for path in sorted(inside, key=len):
+        ]
+        self._flush_each(above)
+
+    def flush_inside(self, path: str) -> None:
+        """Mount the unions still to be mounted under path."""
+        self._flush_each([p for p in self.pending if is_under(p, path)])
+
+    def _flush_each(self, paths: list[str]) -> None:
+        """Mount these pending unions, outermost first (an outer one may mount an inner one)."""
+        for path in sorted(paths, key=len) if len(paths) > 1 else paths:
             if path in self.pending:
                 self._flush(path)
 
     def flush_all(self) -> None:
-        for path in sorted(self.pending, key=len):
-            if path in self.pending:
-                self._flush(path)
+        self._flush_each(list(self.pending))
 
     def _flush(self, path: str) -> None:
         target = self.table[path]
@@ -373,9 +377,7 @@ class Unions:
         inside = self.table.under(path)
         if not inside:
             return []
-        for other in sorted(inside, key=len):
-            if other in self.pending:
-                self._flush(other)
+        self._flush_each(inside)
         inside = self.table.under(path)
         direct = [p for p in inside if not any(is_under(p, q) for q in inside)]
         kept: list[str] = []
