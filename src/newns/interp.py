@@ -215,14 +215,16 @@ class Interpreter:
     def _line(self, op: Op, action: Action) -> str | None:
         """Check a line and plan its steps into action (a cd's: the directory); raises NewnsError
         with the line's problems: each unset variable, and the first other problem."""
-        variables = [piece for word in op.arguments() if len(word.pieces) > 1 or isinstance(word.pieces[0], Var)
-                     for piece in word.pieces if isinstance(piece, Var)]  # len: most words are one text
+        variables: list[Var] = []
+        for word in op.arguments():
+            if len(word.pieces) > 1 or isinstance(word.pieces[0], Var):  # most words are one text
+                variables += [piece for piece in word.pieces if isinstance(piece, Var)]
         if self.account is None and any(v.name in ("user", "home") and v.name not in self.env for v in variables):
             user, home = self.world.account()  # looked up only for a line that needs it
             self.account = {"user": user, "home": home}
             self.env = self._variables()
-        missing = [piece for piece in variables if piece.name not in self.env]
-        unset = [self._unset(piece) for piece in missing]
+        missing = [piece for piece in variables if piece.name not in self.env] if variables else []
+        unset = [self._unset(piece) for piece in missing] if missing else []
         try:
             if not unset:
                 env = self.env  # as it is now: a later setenv makes a new one
@@ -670,17 +672,16 @@ def _once_per_variable(problems: list[Diagnostic]) -> list[Diagnostic]:
 
 def _release_after_last_use(actions: list[Action]) -> None:
     """End each action with the release of the slots no later action uses."""
-    last: dict[int, Action] = {}
-    for action in actions:
+    last: dict[int, int] = {}  # slot -> the place of the last action using it
+    for index, action in enumerate(actions):
         for step in action.steps:
             for slot in slots_used(step):
-                last[slot] = action
+                last[slot] = index
     done: dict[int, list[int]] = {}
-    for slot, action in last.items():
-        done.setdefault(id(action), []).append(slot)
-    for action in actions:
-        if id(action) in done:
-            action.steps.append(Release(slots=tuple(done[id(action)])))
+    for slot, index in last.items():
+        done.setdefault(index, []).append(slot)
+    for index, slots in done.items():
+        actions[index].steps.append(Release(slots=tuple(slots)))
 
 
 _KIND_NAMES = {"dir": "directory", "file": "file", "other": "special file"}

@@ -94,6 +94,8 @@ class Op(Record):
         args, rest = (words[: len(longest)], {cls.rest: tuple(words[len(longest) :])}) if cls.rest else (words, {})
         for shape in cls.shapes:
             if len(shape) == len(args):
+                if not rest and shape == cls._fields[2 : 2 + len(shape)]:
+                    return cls(flags, where, *args)  # the fields in order, as most are: quicker than by name
                 return cls(flags, where, **dict(zip(shape, args)), **rest)
         raise ValueError(f"{cls.name} takes no {len(words)} arguments")
 

@@ -238,14 +238,10 @@ class Unions:
                 op.where,
             )
         readonly = "r" in op.flags or union and target is not None and target.readonly
-        if target is not None:
-            point = target.point
-            shown, mounted = target.shown, target.mounted
+        if target is not None:  # what the plan mounted there stays until materialize replaces it
+            target.members, target.readonly, target.where, target.placed = members, readonly, op.where, None
         else:
-            shown, mounted = None, False
-        self.table[old] = Target(
-            members=members, readonly=readonly, where=op.where, mounted=mounted, point=point, shown=shown,
-        )
+            self.table[old] = Target(members=members, readonly=readonly, where=op.where, point=point)
         if union:
             self.formed.setdefault(old, (op.where.file, op.where.line))
         elif old in self.formed:
@@ -284,19 +280,24 @@ class Unions:
     def flush_under(self, paths: tuple[str, ...]) -> None:
         """Mount the unions still to be mounted that a line looks inside, before that line runs
         (but those a later line replaces, which it looks through)."""
+        if not self.pending:
+            return
         above = [  # the pending are few, a path's ancestors many
             a for a in self.pending for p in paths
             if is_under(p, a) and not (self._never_mounted(a) and self.kernel_path(p) != p)
         ]
-        self._flush_each(above)
+        if above:
+            self._flush_each(above)
 
     def flush_inside(self, path: str) -> None:
         """Mount the unions still to be mounted under path."""
-        self._flush_each([p for p in self.pending if is_under(p, path)])
+        inside = [p for p in self.pending if is_under(p, path)] if self.pending else []
+        if inside:
+            self._flush_each(inside)
 
     def _flush_each(self, paths: list[str]) -> None:
         """Mount these pending unions, outermost first (an outer one may mount an inner one)."""
-        for path in sorted(paths, key=len) if len(paths) > 1 else paths:
+        for path in sorted(paths, key=len):
             if path in self.pending:
                 self._flush(path)
 
