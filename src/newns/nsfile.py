@@ -139,7 +139,7 @@ def _op(fields: list[str], filename: str, lines: list[str]) -> Op:
     flags = fields[3]
     if command is None or not line.startswith(command.name, col - 1):
         raise ValueError("not the line's command")
-    if flags.strip(command.letters) or len(set(flags)) != len(flags):  # strip: what is not a letter of it
+    if flags.strip(command.letters) or len(flags) > 1 and len(set(flags)) != len(flags):  # strip: all but letters
         raise ValueError("not the command's flags")
     where = Where(filename, number, col, line)
     return command.of_words(flags, where, [_word_of(field, where) for field in fields[4:]])

@@ -243,7 +243,8 @@ class Unions:
         else:
             self.table[old] = Target(members=members, readonly=readonly, where=op.where, point=point)
         if union:
-            self.formed.setdefault(old, (op.where.file, op.where.line))
+            if old not in self.formed:
+                self.formed[old] = (op.where.file, op.where.line)
         elif old in self.formed:
             self.found_replaced.add(self.formed.pop(old))
         if seeded is not None:
