@@ -219,7 +219,8 @@ class Interpreter:
         for word in op.arguments():
             if len(word.pieces) > 1 or isinstance(word.pieces[0], Var):  # most words are one text
                 variables += [piece for piece in word.pieces if isinstance(piece, Var)]
-        if self.account is None and any(v.name in ("user", "home") and v.name not in self.env for v in variables):
+        needs_account = variables and any(v.name in ("user", "home") and v.name not in self.env for v in variables)
+        if needs_account and self.account is None:
             user, home = self.world.account()  # looked up only for a line that needs it
             self.account = {"user": user, "home": home}
             self.env = self._variables()

@@ -152,4 +152,5 @@ def _depth(path: str) -> int:
 
 
 def is_under(path: str, ancestor: str) -> bool:
-    return path != ancestor and path.startswith(ancestor.rstrip("/") + "/")
+    base = ancestor.rstrip("/")
+    return path.startswith(base) and path[len(base) : len(base) + 1] == "/" and path != ancestor
