@@ -3,6 +3,7 @@
 libc holds the bindings; world answers questions about the caller's world
 and changes nothing; door carries out a plan's steps (the one way mounts
 are made); workdirs keeps overlay work directories; namespaces enters new
-namespaces, joined another process's; processes reads other processes (for
---ns and --attach); launch starts, supervises and execs the command.
+namespaces; joined holds and joins another process's (--attach); processes
+reads other processes (for --ns and --attach); launch starts, supervises and
+execs the command.
 """
