@@ -292,7 +292,9 @@ class Unions:
 
     def flush_inside(self, path: str) -> None:
         """Mount the unions still to be mounted under path."""
-        inside = [p for p in self.pending if is_under(p, path)] if self.pending else []
+        if not self.pending:
+            return
+        inside = [p for p in self.pending if is_under(p, path)]
         if inside:
             self._flush_each(inside)
 
